@@ -1,0 +1,61 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "StubPool",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "StubPool", targets: ["StubPool"]),
+        .executable(name: "stubpool", targets: ["stubpool"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System calls and assembly only: mmap, mprotect, memfd, cache maintenance, trap entries.
+        .target(
+            name: "CStubPoolShim",
+            cSettings: [
+                // Fault injection exists in debug (test) builds only; release builds compile it out.
+                .define("STUBPOOL_FAULT_INJECTION", .when(configuration: .debug)),
+            ]
+        ),
+        // libffi, used by tests and benchmarks as a peer and as an ABI oracle.
+        .systemLibrary(
+            name: "CFFI",
+            pkgConfig: "libffi",
+            providers: [.apt(["libffi-dev"])]
+        ),
+        .target(
+            name: "StubPool",
+            dependencies: ["CStubPoolShim"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .executableTarget(
+            name: "stubpool",
+            dependencies: [
+                "StubPool", "CFFI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // C and assembly helpers for the tests: call-through helpers and a register recorder.
+        .target(
+            name: "CTestHelpers",
+            dependencies: ["CFFI"],
+            path: "Tests/CTestHelpers"
+        ),
+        // A tiny program the tests run as a child process to watch a released stub abort.
+        .executableTarget(
+            name: "StubPoolCrashProbe",
+            dependencies: ["StubPool", "CTestHelpers"],
+            path: "Tests/StubPoolCrashProbe",
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .testTarget(
+            name: "StubPoolTests",
+            dependencies: ["StubPool", "CStubPoolShim", "CFFI", "CTestHelpers", "StubPoolCrashProbe"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+    ]
+)

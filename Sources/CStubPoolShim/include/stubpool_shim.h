@@ -1,0 +1,99 @@
+// StubPool's C shim: thin wrappers over the system calls StubPool needs, the cache-maintenance
+// builtins, and the assembly trap entries. No policy lives here.
+//
+// Every wrapper that can fail returns 0 on success or the errno value read immediately after the
+// call. In debug builds (STUBPOOL_FAULT_INJECTION) each wrapper is also a fault-injection point.
+#ifndef STUBPOOL_SHIM_H
+#define STUBPOOL_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Protection and mapping flags, re-exported so Swift does not depend on libc macro import.
+enum {
+    STUBPOOL_PROT_NONE = 0x0,
+    STUBPOOL_PROT_READ = 0x1,
+    STUBPOOL_PROT_WRITE = 0x2,
+    STUBPOOL_PROT_EXEC = 0x4,
+    STUBPOOL_MAP_SHARED = 0x01,
+    STUBPOOL_MAP_PRIVATE = 0x02,
+    STUBPOOL_MAP_FIXED = 0x10,
+    STUBPOOL_MAP_ANONYMOUS = 0x20,
+    STUBPOOL_MAP_NORESERVE = 0x4000,
+    STUBPOOL_MFD_CLOEXEC = 0x1,
+    STUBPOOL_MFD_ALLOW_SEALING = 0x2,
+    STUBPOOL_SEAL_SEAL = 0x1,
+    STUBPOOL_SEAL_SHRINK = 0x2,
+    STUBPOOL_SEAL_GROW = 0x4,
+    STUBPOOL_SEAL_WRITE = 0x8,
+    STUBPOOL_MADV_DONTNEED = 4,
+    STUBPOOL_MEMBARRIER_CMD_QUERY = 0,
+    STUBPOOL_MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE = 1 << 5,
+    STUBPOOL_MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE = 1 << 6,
+};
+
+/// System calls the shim wraps; also the fault-injection selectors.
+typedef enum {
+    STUBPOOL_SYS_MMAP = 0,
+    STUBPOOL_SYS_MUNMAP = 1,
+    STUBPOOL_SYS_MPROTECT = 2,
+    STUBPOOL_SYS_MADVISE = 3,
+    STUBPOOL_SYS_MEMFD_CREATE = 4,
+    STUBPOOL_SYS_FTRUNCATE = 5,
+    STUBPOOL_SYS_FCNTL = 6,
+    STUBPOOL_SYS_MINCORE = 7,
+    STUBPOOL_SYS_MEMBARRIER = 8,
+    STUBPOOL_SYS_CLOSE = 9,
+    STUBPOOL_SYS_COUNT = 10,
+} stubpool_syscall_t;
+
+int stubpool_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset, void **out);
+int stubpool_munmap(void *addr, size_t length);
+int stubpool_mprotect(void *addr, size_t length, int prot);
+int stubpool_madvise(void *addr, size_t length, int advice);
+int stubpool_memfd_create(const char *name, unsigned int flags, int *out_fd);
+int stubpool_ftruncate(int fd, off_t length);
+/// fcntl(fd, F_ADD_SEALS, seals).
+int stubpool_add_seals(int fd, int seals);
+int stubpool_close(int fd);
+int stubpool_mincore(void *addr, size_t length, unsigned char *vec);
+int stubpool_membarrier(int cmd, unsigned int flags, int *out_result);
+long stubpool_page_size(void);
+/// The CPU the calling thread runs on (sched_getcpu; rseq-backed, no system call), or -1.
+int stubpool_current_cpu(void);
+/// `__builtin___clear_cache` over [begin, end).
+void stubpool_clear_cache(void *begin, void *end);
+
+/// Where a released-stub trap entry finds an address inside the stub that was called.
+typedef enum {
+    /// The return address on the stack points into the stub (the stub's released entry called us).
+    STUBPOOL_TRAP_FROM_RETURN_ADDRESS = 0,
+    /// The context register (r10 / x17) holds the stub's address.
+    STUBPOOL_TRAP_FROM_CONTEXT_REGISTER = 1,
+    /// The first integer argument register (rdi / x0) holds the stub's address.
+    STUBPOOL_TRAP_FROM_FIRST_ARGUMENT = 2,
+} stubpool_trap_source_t;
+
+/// Address of the host's assembly trap entry for `source`, or 0 on an unsupported host.
+uintptr_t stubpool_released_trap_entry(stubpool_trap_source_t source);
+/// Handler the trap entries call with an address inside the released stub. Must not return.
+typedef void (*stubpool_released_handler_t)(uintptr_t address_in_stub);
+void stubpool_set_released_handler(stubpool_released_handler_t handler);
+
+/// Fault injection (debug builds only). Makes the `nth` (1-based) call of `syscall` made by the
+/// calling thread from now on fail with `error`. Returns 0, or ENOTSUP when compiled out.
+int stubpool_fault_arm(stubpool_syscall_t syscall, unsigned int nth, int error);
+/// Disarms fault injection on the calling thread.
+void stubpool_fault_disarm(void);
+/// Number of calls of `syscall` made by the calling thread (debug builds; 0 otherwise).
+unsigned long stubpool_syscall_count(stubpool_syscall_t syscall);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

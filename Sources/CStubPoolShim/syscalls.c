@@ -1,0 +1,100 @@
+// Thin system-call wrappers: errno is read right after each call and returned.
+#define _GNU_SOURCE
+#include "stubpool_shim.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "fault_injection.h"
+
+int stubpool_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset, void **out) {
+    STUBPOOL_FAULT_POINT(STUBPOOL_SYS_MMAP);
+    void *result = mmap(addr, length, prot, flags, fd, offset);
+    int err = errno;
+    if (result == MAP_FAILED) return err;
+    *out = result;
+    return 0;
+}
+
+int stubpool_munmap(void *addr, size_t length) {
+    STUBPOOL_FAULT_POINT(STUBPOOL_SYS_MUNMAP);
+    int result = munmap(addr, length);
+    int err = errno;
+    return result == 0 ? 0 : err;
+}
+
+int stubpool_mprotect(void *addr, size_t length, int prot) {
+    STUBPOOL_FAULT_POINT(STUBPOOL_SYS_MPROTECT);
+    int result = mprotect(addr, length, prot);
+    int err = errno;
+    return result == 0 ? 0 : err;
+}
+
+int stubpool_madvise(void *addr, size_t length, int advice) {
+    STUBPOOL_FAULT_POINT(STUBPOOL_SYS_MADVISE);
+    int result = madvise(addr, length, advice);
+    int err = errno;
+    return result == 0 ? 0 : err;
+}
+
+int stubpool_memfd_create(const char *name, unsigned int flags, int *out_fd) {
+    STUBPOOL_FAULT_POINT(STUBPOOL_SYS_MEMFD_CREATE);
+    int fd = (int)syscall(SYS_memfd_create, name, flags);
+    int err = errno;
+    if (fd < 0) return err;
+    *out_fd = fd;
+    return 0;
+}
+
+int stubpool_ftruncate(int fd, off_t length) {
+    STUBPOOL_FAULT_POINT(STUBPOOL_SYS_FTRUNCATE);
+    int result = ftruncate(fd, length);
+    int err = errno;
+    return result == 0 ? 0 : err;
+}
+
+int stubpool_add_seals(int fd, int seals) {
+    STUBPOOL_FAULT_POINT(STUBPOOL_SYS_FCNTL);
+    int result = fcntl(fd, F_ADD_SEALS, seals);
+    int err = errno;
+    return result == 0 ? 0 : err;
+}
+
+int stubpool_close(int fd) {
+    STUBPOOL_FAULT_POINT(STUBPOOL_SYS_CLOSE);
+    int result = close(fd);
+    int err = errno;
+    return result == 0 ? 0 : err;
+}
+
+int stubpool_mincore(void *addr, size_t length, unsigned char *vec) {
+    STUBPOOL_FAULT_POINT(STUBPOOL_SYS_MINCORE);
+    int result = mincore(addr, length, vec);
+    int err = errno;
+    return result == 0 ? 0 : err;
+}
+
+int stubpool_membarrier(int cmd, unsigned int flags, int *out_result) {
+    STUBPOOL_FAULT_POINT(STUBPOOL_SYS_MEMBARRIER);
+    long result = syscall(SYS_membarrier, cmd, flags, 0);
+    int err = errno;
+    if (result < 0) return err;
+    if (out_result) *out_result = (int)result;
+    return 0;
+}
+
+long stubpool_page_size(void) {
+    return sysconf(_SC_PAGESIZE);
+}
+
+int stubpool_current_cpu(void) {
+    return sched_getcpu();
+}
+
+void stubpool_clear_cache(void *begin, void *end) {
+    __builtin___clear_cache((char *)begin, (char *)end);
+}

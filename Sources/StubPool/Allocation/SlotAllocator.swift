@@ -1,0 +1,114 @@
+/// A slot in a size class: which chunk, which (logical) slot of it.
+struct SlotAddress: Sendable, Hashable {
+    var chunk: Int
+    var slot: Int
+}
+
+/// One size class: the occupancy bitmaps of its chunks plus a summary bitmap of the chunks that
+/// have room, so finding a free slot never walks the chunks one by one. Packed allocation takes the
+/// lowest chunk, then the lowest slot in it.
+///
+/// The allocator only tracks occupancy; mapping chunks is its owner's job (``addChunk(capacity:)``
+/// after mapping, ``removeLastChunk()`` to roll one back).
+struct SlotAllocator: Sendable {
+    private(set) var chunks: [SlotBitmap] = []
+    private var withRoom: [UInt64] = []
+    /// Free slots across all chunks.
+    private(set) var freeSlots = 0
+
+    private mutating func setRoom(_ chunk: Int, _ hasRoom: Bool) {
+        if hasRoom { withRoom[chunk >> 6] |= 1 << UInt64(chunk & 63) }
+        else { withRoom[chunk >> 6] &= ~(1 << UInt64(chunk & 63)) }
+    }
+
+    /// First chunk at or after `chunk` with a free slot, without wrapping.
+    private func nextChunkWithRoom(from chunk: Int) -> Int? {
+        var index = chunk >> 6
+        guard index < withRoom.count else { return nil }
+        var bits = withRoom[index] & (~0 << UInt64(chunk & 63))
+        while true {
+            if bits != 0 { return index << 6 | bits.trailingZeroBitCount }
+            index += 1
+            guard index < withRoom.count else { return nil }
+            bits = withRoom[index]
+        }
+    }
+
+    /// Registers a new, entirely free chunk; returns its index.
+    mutating func addChunk(capacity: Int) -> Int {
+        let index = chunks.count
+        chunks.append(SlotBitmap(capacity: capacity))
+        if index >> 6 >= withRoom.count { withRoom.append(0) }
+        setRoom(index, true)
+        freeSlots += capacity
+        return index
+    }
+
+    /// Forgets the last chunk, which must be entirely free.
+    mutating func removeLastChunk() {
+        guard let last = chunks.last else { return }
+        precondition(last.isEmpty, "only a free chunk can be removed")
+        setRoom(chunks.count - 1, false)
+        freeSlots -= last.capacity
+        chunks.removeLast()
+    }
+
+    func isFree(_ address: SlotAddress) -> Bool {
+        chunks[address.chunk].isFree(address.slot)
+    }
+
+    private mutating func didTake(from chunk: Int, count: Int) {
+        freeSlots -= count
+        if chunks[chunk].isFull { setRoom(chunk, false) }
+    }
+
+    /// Takes the lowest free slot of the lowest chunk with room.
+    mutating func allocateLowest() -> SlotAddress? {
+        guard let chunk = nextChunkWithRoom(from: 0), let slot = chunks[chunk].takeLowest() else { return nil }
+        didTake(from: chunk, count: 1)
+        return SlotAddress(chunk: chunk, slot: slot)
+    }
+
+    /// Takes the first free slot at or after position `ordinal` of the concatenated chunks
+    /// (`chunk * capacity + slot`), wrapping around.
+    mutating func allocate(near ordinal: Int) -> SlotAddress? {
+        guard freeSlots > 0, !chunks.isEmpty else { return nil }
+        let capacity = chunks[0].capacity
+        let start = SlotAddress(chunk: (ordinal / capacity) % chunks.count, slot: ordinal % capacity)
+        if !chunks[start.chunk].isFull, let slot = chunks[start.chunk].take(from: start.slot) {
+            didTake(from: start.chunk, count: 1)
+            return SlotAddress(chunk: start.chunk, slot: slot)
+        }
+        guard let chunk = nextChunkWithRoom(from: start.chunk + 1) ?? nextChunkWithRoom(from: 0),
+              let slot = chunks[chunk].takeLowest() else { return nil }
+        didTake(from: chunk, count: 1)
+        return SlotAddress(chunk: chunk, slot: slot)
+    }
+
+    /// Takes `count` slots lowest-first, or none if fewer are free.
+    mutating func allocateLowest(count: Int, _ body: (SlotAddress) -> Void) -> Bool {
+        guard count <= freeSlots else { return false }
+        var remaining = count
+        var from = 0
+        while remaining > 0, let chunk = nextChunkWithRoom(from: from) {
+            let taken = chunks[chunk].takeLowest(count: remaining) { body(SlotAddress(chunk: chunk, slot: $0)) }
+            didTake(from: chunk, count: taken)
+            remaining -= taken
+            from = chunk + 1
+        }
+        precondition(remaining == 0, "free-slot count out of step with the bitmaps")
+        return true
+    }
+
+    /// Returns `address` to the free slots.
+    mutating func free(_ address: SlotAddress) {
+        chunks[address.chunk].put(address.slot)
+        freeSlots += 1
+        setRoom(address.chunk, true)
+    }
+
+    /// Bytes of allocator metadata (bitmaps and summaries).
+    var metadataBytes: Int {
+        chunks.reduce(withRoom.count * 8) { $0 + $1.metadataBytes }
+    }
+}

@@ -1,0 +1,105 @@
+/// Occupancy of one chunk's slots: one bit per slot (set = free) plus a summary bit per word
+/// (set = the word has a free slot), so the lowest free slot is two count-trailing-zeros away.
+struct SlotBitmap: Sendable {
+    let capacity: Int
+    private var words: [UInt64]
+    private var summary: [UInt64]
+    private(set) var freeCount: Int
+
+    /// A bitmap with every slot free.
+    init(capacity: Int) {
+        precondition(capacity > 0)
+        self.capacity = capacity
+        let wordCount = (capacity + 63) / 64
+        words = [UInt64](repeating: ~0, count: wordCount)
+        if capacity % 64 != 0 { words[wordCount - 1] = (1 << UInt64(capacity % 64)) - 1 }
+        summary = [UInt64](repeating: 0, count: (wordCount + 63) / 64)
+        for word in 0..<wordCount { summary[word >> 6] |= 1 << UInt64(word & 63) }
+        freeCount = capacity
+    }
+
+    var isEmpty: Bool { freeCount == capacity }
+    var isFull: Bool { freeCount == 0 }
+
+    func isFree(_ slot: Int) -> Bool {
+        words[slot >> 6] & (1 << UInt64(slot & 63)) != 0
+    }
+
+    /// Memory this bitmap occupies, for statistics.
+    var metadataBytes: Int { (words.count + summary.count) * 8 }
+
+    private mutating func clear(_ slot: Int) {
+        let word = slot >> 6
+        words[word] &= ~(1 << UInt64(slot & 63))
+        if words[word] == 0 { summary[word >> 6] &= ~(1 << UInt64(word & 63)) }
+        freeCount -= 1
+    }
+
+    /// First word at or after `word` with a free slot, without wrapping.
+    private func nextWordWithRoom(from word: Int) -> Int? {
+        var index = word >> 6
+        guard index < summary.count else { return nil }
+        var bits = summary[index] & (~0 << UInt64(word & 63))
+        while true {
+            if bits != 0 { return index << 6 | bits.trailingZeroBitCount }
+            index += 1
+            guard index < summary.count else { return nil }
+            bits = summary[index]
+        }
+    }
+
+    /// Takes the lowest free slot.
+    mutating func takeLowest() -> Int? {
+        guard freeCount > 0, let word = nextWordWithRoom(from: 0) else { return nil }
+        let slot = word << 6 | words[word].trailingZeroBitCount
+        clear(slot)
+        return slot
+    }
+
+    /// Takes the first free slot at or after `start`, wrapping around to the lowest.
+    mutating func take(from start: Int) -> Int? {
+        guard freeCount > 0 else { return nil }
+        let startWord = start >> 6
+        let bits = words[startWord] & (~0 << UInt64(start & 63))
+        let slot: Int
+        if bits != 0 {
+            slot = startWord << 6 | bits.trailingZeroBitCount
+        } else if let word = nextWordWithRoom(from: startWord + 1) ?? nextWordWithRoom(from: 0) {
+            slot = word << 6 | words[word].trailingZeroBitCount
+        } else {
+            return nil
+        }
+        clear(slot)
+        return slot
+    }
+
+    /// Takes up to `count` free slots, lowest first, a word at a time; returns how many it took.
+    mutating func takeLowest(count: Int, _ body: (Int) -> Void) -> Int {
+        var taken = 0
+        var word = 0
+        while taken < count, let next = nextWordWithRoom(from: word) {
+            word = next
+            var bits = words[word]
+            while bits != 0 && taken < count {
+                let bit = bits.trailingZeroBitCount
+                bits &= bits - 1
+                body(word << 6 | bit)
+                taken += 1
+            }
+            let remaining = bits
+            freeCount -= words[word].nonzeroBitCount - remaining.nonzeroBitCount
+            words[word] = remaining
+            if remaining == 0 { summary[word >> 6] &= ~(1 << UInt64(word & 63)) }
+        }
+        return taken
+    }
+
+    /// Marks `slot` free again.
+    mutating func put(_ slot: Int) {
+        precondition(!isFree(slot), "slot \(slot) is already free")
+        let word = slot >> 6
+        words[word] |= 1 << UInt64(slot & 63)
+        summary[word >> 6] |= 1 << UInt64(word & 63)
+        freeCount += 1
+    }
+}

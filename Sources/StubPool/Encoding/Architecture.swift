@@ -1,0 +1,24 @@
+/// An instruction-set architecture StubPool can produce stubs for.
+public enum Architecture: String, Sendable, Hashable, CaseIterable {
+    case x86_64
+    case arm64
+
+    /// The architecture this process runs on.
+    public static var host: Architecture {
+        #if arch(x86_64)
+        return .x86_64
+        #elseif arch(arm64)
+        return .arm64
+        #else
+        #error("StubPool supports x86-64 and AArch64 hosts only")
+        #endif
+    }
+
+    /// The encoder that produces this architecture's stub code.
+    var encoder: any StubEncoder {
+        switch self {
+        case .x86_64: X86_64StubEncoder()
+        case .arm64: X86_64StubEncoder()  // replaced by the AArch64 encoder
+        }
+    }
+}

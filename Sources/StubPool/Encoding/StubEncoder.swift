@@ -1,0 +1,40 @@
+/// Chunk-relative byte offsets one stub's code refers to.
+struct SlotLayout: Sendable, Hashable {
+    /// Offset of the stub's first instruction.
+    var slot: Int
+    /// Offset of the stub's context word in the data region.
+    var context: Int
+    /// Offset of the stub's target word in the data region.
+    var target: Int
+    /// Offset of the chunk's anchor word: the address of the released-stub trap.
+    var anchor: Int
+}
+
+/// Produces the machine code of stubs for one architecture.
+///
+/// Encoders are plain Swift and host-independent: any host can produce any architecture's code.
+protocol StubEncoder: Sendable {
+    var architecture: Architecture { get }
+    /// Bytes that trap when executed, repeated to fill unused space (length divides every slot).
+    var trapFill: [UInt8] { get }
+    /// Power-of-two size of one code slot of `variant`.
+    func slotSize(for variant: StubVariant) -> Int
+    /// Exactly `slotSize(for: variant)` bytes: the stub, then trap fill.
+    func encodeSlot(_ variant: StubVariant, layout: SlotLayout) -> [UInt8]
+    /// Offset inside the slot of the released entry (which calls the trap through the anchor), for
+    /// kinds that trap through the return address; `nil` for the others.
+    func releasedEntryOffset(for variant: StubVariant) -> Int?
+}
+
+extension StubEncoder {
+    /// Fills `count` bytes with the trap pattern.
+    func trapBytes(_ count: Int) -> [UInt8] {
+        (0..<count).map { trapFill[$0 % trapFill.count] }
+    }
+
+    /// Pads `bytes` with trap fill up to `size`, checking that the code fits.
+    func padded(_ bytes: [UInt8], to size: Int) -> [UInt8] {
+        precondition(bytes.count <= size, "stub code (\(bytes.count) B) exceeds its slot (\(size) B)")
+        return bytes + trapBytes(size - bytes.count)
+    }
+}

@@ -1,0 +1,49 @@
+/// What a stub does when it is called.
+public enum StubKind: String, Sendable, Hashable, CaseIterable {
+    /// Jumps through its data slot's target. Arguments, stack and return address are untouched;
+    /// no register is written.
+    case forward
+    /// Loads its data slot's context into the context register (x86-64: `r10`; AArch64: `x17`),
+    /// then jumps through its target. On x86-64 `r11` is left free for the callee as scratch.
+    case context
+    /// A C-callable closure: shifts the integer argument registers up by one, puts the context in
+    /// the first, then jumps through its target. The callee may take at most 5 integer-class
+    /// arguments of its own on x86-64 (7 on AArch64): the last register's value is dropped.
+    /// Floating-point and vector arguments are untouched; stack arguments are not shifted.
+    case bindFirstArgument
+}
+
+/// One compiled form of a stub: its kind plus code options.
+public struct StubVariant: Sendable, Hashable, CustomStringConvertible {
+    public var kind: StubKind
+    /// Whether every stub entry begins with an indirect-branch landing pad
+    /// (`endbr64` on x86-64, `bti c` on AArch64).
+    public var landingPad: Bool
+
+    public init(kind: StubKind, landingPad: Bool = false) {
+        self.kind = kind
+        self.landingPad = landingPad
+    }
+
+    public var description: String { landingPad ? "\(kind.rawValue)+landing-pad" : kind.rawValue }
+}
+
+/// Where the released-stub trap finds the address of the stub that was called.
+enum ReleasedTrapSource: Sendable {
+    /// The stub's released entry calls the trap; the return address lies inside the stub.
+    case returnAddress
+    /// The released stub loaded its own address as the context into the context register.
+    case contextRegister
+    /// The released stub loaded its own address as the context into the first argument register.
+    case firstArgument
+}
+
+extension StubKind {
+    var releasedTrapSource: ReleasedTrapSource {
+        switch self {
+        case .forward: .returnAddress
+        case .context: .contextRegister
+        case .bindFirstArgument: .firstArgument
+        }
+    }
+}

@@ -1,0 +1,30 @@
+/// Maps chunks: a code region from a template followed by an anonymous read+write data region.
+enum ChunkMapper {
+    /// Maps one chunk. `initializeData` fills the data region (given its first byte) before any
+    /// code is executable. On failure nothing stays mapped.
+    static func map(
+        template: CodeTemplate,
+        geometry: ChunkGeometry,
+        strategy: CodeStrategy,
+        initializeData: (UnsafeMutableRawPointer) -> Void
+    ) throws(SystemError) -> Mapping {
+        // One anonymous read+write reservation for the whole chunk; the code part is replaced or
+        // protected below before it is ever executable.
+        let mapping = Mapping(
+            adopting: try Kernel.mapAnonymous(size: geometry.chunkSize, protection: Kernel.readWrite),
+            size: geometry.chunkSize)
+        let base = UnsafeMutableRawPointer(bitPattern: mapping.base)!
+        initializeData(base + geometry.codeSize)
+        switch strategy {
+        case .sharedTemplate:
+            guard let file = template.file else { preconditionFailure("shared strategy needs a template file") }
+            try Kernel.mapSharedFile(
+                at: mapping.base, size: geometry.codeSize, protection: Kernel.readExecute, fd: file.descriptor.raw)
+        case .privateCopy:
+            template.bytes.withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: geometry.codeSize) }
+            try Kernel.protect(mapping.base, size: geometry.codeSize, protection: Kernel.readExecute)
+            Kernel.flushInstructionCache(mapping.base, size: geometry.codeSize)
+        }
+        return mapping
+    }
+}

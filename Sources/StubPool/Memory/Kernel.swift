@@ -1,0 +1,91 @@
+import CStubPoolShim
+
+/// Swift face of the C shim's system calls: each failure becomes a ``SystemError``.
+enum Kernel {
+    /// The page size of the running system.
+    static let pageSize: Int = Int(stubpool_page_size())
+
+    @inline(__always)
+    private static func check(_ result: Int32, _ operation: SystemOperation) throws(SystemError) {
+        if result != 0 { throw SystemError(operation: operation, errno: result) }
+    }
+
+    /// Maps `size` bytes of fresh anonymous private memory with protection `protection`.
+    static func mapAnonymous(size: Int, protection: Int32) throws(SystemError) -> UInt {
+        var out: UnsafeMutableRawPointer?
+        try check(
+            stubpool_mmap(
+                nil, size, protection,
+                Int32(STUBPOOL_MAP_PRIVATE | STUBPOOL_MAP_ANONYMOUS | STUBPOOL_MAP_NORESERVE),
+                -1, 0, &out),
+            .mmap)
+        return UInt(bitPattern: out)
+    }
+
+    /// Maps `size` bytes of `fd` from offset 0, shared, over the existing range at `address`.
+    static func mapSharedFile(at address: UInt, size: Int, protection: Int32, fd: Int32) throws(SystemError) {
+        var out: UnsafeMutableRawPointer?
+        try check(
+            stubpool_mmap(
+                UnsafeMutableRawPointer(bitPattern: address), size, protection,
+                Int32(STUBPOOL_MAP_SHARED | STUBPOOL_MAP_FIXED), fd, 0, &out),
+            .mmap)
+    }
+
+    /// Maps `size` bytes of `fd` shared at an address of the kernel's choosing.
+    static func mapSharedFile(size: Int, protection: Int32, fd: Int32) throws(SystemError) -> UInt {
+        var out: UnsafeMutableRawPointer?
+        try check(stubpool_mmap(nil, size, protection, Int32(STUBPOOL_MAP_SHARED), fd, 0, &out), .mmap)
+        return UInt(bitPattern: out)
+    }
+
+    static func unmap(_ address: UInt, size: Int) throws(SystemError) {
+        try check(stubpool_munmap(UnsafeMutableRawPointer(bitPattern: address), size), .munmap)
+    }
+
+    static func protect(_ address: UInt, size: Int, protection: Int32) throws(SystemError) {
+        try check(stubpool_mprotect(UnsafeMutableRawPointer(bitPattern: address), size, protection), .mprotect)
+    }
+
+    static func createMemoryFile(name: String) throws(SystemError) -> Int32 {
+        var fd: Int32 = -1
+        let flags = UInt32(STUBPOOL_MFD_CLOEXEC | STUBPOOL_MFD_ALLOW_SEALING)
+        try check(stubpool_memfd_create(name, flags, &fd), .memfdCreate)
+        return fd
+    }
+
+    static func truncate(_ fd: Int32, size: Int) throws(SystemError) {
+        try check(stubpool_ftruncate(fd, off_t(size)), .ftruncate)
+    }
+
+    /// Seals a memory file against any further write, growth or shrinking.
+    static func sealAgainstWrites(_ fd: Int32) throws(SystemError) {
+        let seals = Int32(
+            STUBPOOL_SEAL_WRITE | STUBPOOL_SEAL_GROW | STUBPOOL_SEAL_SHRINK
+                | STUBPOOL_SEAL_SEAL)
+        try check(stubpool_add_seals(fd, seals), .addSeals)
+    }
+
+    static func close(_ fd: Int32) throws(SystemError) {
+        try check(stubpool_close(fd), .close)
+    }
+
+    /// Bytes of `[address, address + size)` resident in memory.
+    static func residentBytes(_ address: UInt, size: Int) throws(SystemError) -> Int {
+        let pages = (size + pageSize - 1) / pageSize
+        var vector = [UInt8](repeating: 0, count: pages)
+        try vector.withUnsafeMutableBufferPointer { (buffer) throws(SystemError) in
+            try check(stubpool_mincore(UnsafeMutableRawPointer(bitPattern: address), size, buffer.baseAddress), .mincore)
+        }
+        return vector.reduce(0) { $0 + Int($1 & 1) } * pageSize
+    }
+
+    /// Instruction-cache maintenance for freshly written code in `[address, address + size)`.
+    static func flushInstructionCache(_ address: UInt, size: Int) {
+        guard let begin = UnsafeMutableRawPointer(bitPattern: address) else { return }
+        stubpool_clear_cache(begin, begin + size)
+    }
+
+    static let readWrite = Int32(STUBPOOL_PROT_READ | STUBPOOL_PROT_WRITE)
+    static let readExecute = Int32(STUBPOOL_PROT_READ | STUBPOOL_PROT_EXEC)
+}

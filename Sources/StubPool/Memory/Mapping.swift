@@ -1,0 +1,27 @@
+/// Owner of one mapped address range; unmapping it is the owner's job and happens exactly once.
+struct Mapping: ~Copyable, Sendable {
+    /// First byte of the range.
+    let base: UInt
+    /// Length of the range in bytes.
+    let size: Int
+
+    /// Takes ownership of a range the caller has just mapped.
+    init(adopting base: UInt, size: Int) {
+        self.base = base
+        self.size = size
+    }
+
+    deinit {
+        // Unmapping a range we own cannot fail for a valid range; nothing useful to do otherwise.
+        try? Kernel.unmap(base, size: size)
+    }
+}
+
+/// Owner of an open file descriptor.
+struct FileDescriptor: ~Copyable, Sendable {
+    let raw: Int32
+
+    init(adopting raw: Int32) { self.raw = raw }
+
+    deinit { try? Kernel.close(raw) }
+}

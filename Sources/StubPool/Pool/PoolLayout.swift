@@ -1,0 +1,65 @@
+import CStubPoolShim
+
+/// Everything fixed about a pool's stubs: variant, geometry, placement, and what a released
+/// stub's data slot holds.
+struct PoolLayout: Sendable {
+    let token: UInt32
+    let variant: StubVariant
+    let geometry: ChunkGeometry
+    let placement: SlotPlacement
+    /// Offset of a forward stub's released entry inside its slot.
+    let releasedEntryOffset: Int?
+    /// Address of the host trap entry a released stub of this kind reaches.
+    let releasedTrap: UInt
+    /// Address the anchor word holds: the trap entry reached through a return address.
+    let anchorTrap: UInt
+
+    init(token: UInt32, variant: StubVariant, geometry: ChunkGeometry, placement: Placement, encoder: any StubEncoder) {
+        self.token = token
+        self.variant = variant
+        self.geometry = geometry
+        self.placement = SlotPlacement(placement: placement, geometry: geometry)
+        self.releasedEntryOffset = encoder.releasedEntryOffset(for: variant)
+        self.releasedTrap = Self.trapEntry(variant.kind.releasedTrapSource)
+        self.anchorTrap = Self.trapEntry(.returnAddress)
+    }
+
+    static func trapEntry(_ source: ReleasedTrapSource) -> UInt {
+        let raw: stubpool_trap_source_t
+        switch source {
+        case .returnAddress: raw = STUBPOOL_TRAP_FROM_RETURN_ADDRESS
+        case .contextRegister: raw = STUBPOOL_TRAP_FROM_CONTEXT_REGISTER
+        case .firstArgument: raw = STUBPOOL_TRAP_FROM_FIRST_ARGUMENT
+        }
+        return UInt(stubpool_released_trap_entry(raw))
+    }
+
+    /// Logical slots per chunk.
+    var capacity: Int { placement.capacity }
+
+    /// The (target, context) a released or never-allocated stub at `entry` holds: the stub then
+    /// reaches the trap, which can tell which stub it was.
+    func releasedState(entry: UInt) -> (target: UInt, context: UInt) {
+        switch variant.kind.releasedTrapSource {
+        case .returnAddress: (entry + UInt(releasedEntryOffset!), 0)
+        case .contextRegister, .firstArgument: (releasedTrap, entry)
+        }
+    }
+
+    func isReleased(target: UInt, entry: UInt) -> Bool {
+        target == releasedState(entry: entry).target
+    }
+
+    /// Writes the data region of a fresh chunk at `base`: released state for every slot this
+    /// placement can hand out, the trap address in the anchor.
+    func initializeData(_ data: UnsafeMutableRawPointer, chunkBase base: UInt) {
+        for logical in 0..<capacity {
+            let physical = placement.physical(logical)
+            let state = releasedState(entry: base + UInt(physical * geometry.slotSize))
+            DataSlot.initialize(
+                at: data + physical * ChunkGeometry.dataSlotSize, target: state.target, context: state.context)
+        }
+        DataSlot.initialize(
+            at: data + geometry.anchorSlot * ChunkGeometry.dataSlotSize, target: anchorTrap, context: anchorTrap)
+    }
+}

@@ -1,0 +1,27 @@
+extension StubPool {
+    /// A snapshot of a pool's memory and stubs.
+    public struct Statistics: Sendable, Hashable {
+        /// Stubs handed out and not released.
+        public var liveStubs = 0
+        /// Released stubs waiting for ``StubPool/reclaim()``.
+        public var quarantinedStubs = 0
+        /// Chunks mapped.
+        public var chunks = 0
+        /// Address space of code regions.
+        public var codeBytesMapped = 0
+        /// Address space of data regions.
+        public var dataBytesMapped = 0
+        /// Resident data pages, in bytes.
+        public var residentDataBytes = 0
+        /// Resident code pages, in bytes. A shared template's pages count once, however many
+        /// chunks map them.
+        public var residentCodeBytes = 0
+        /// Slot bitmaps and per-chunk headers kept outside the executable memory.
+        public var metadataBytes = 0
+        /// Memory mappings (VMAs) the pool holds: two per chunk.
+        public var mappings = 0
+
+        /// Resident code, data and metadata bytes.
+        public var residentBytes: Int { residentCodeBytes + residentDataBytes + metadataBytes }
+    }
+}

@@ -1,0 +1,41 @@
+/// A pool operation, as named in errors.
+public enum PoolOperation: String, Sendable, Hashable, CaseIterable {
+    case createPool
+    case allocate
+    case allocateBulk
+    case retarget
+    case setContext
+    case release
+    case reclaim
+    case lookup
+}
+
+/// Why a pool operation failed. A failed operation changes nothing.
+public enum StubPoolError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// A system call failed during `operation`.
+    case system(SystemError, during: PoolOperation)
+    /// The handle belongs to another pool (or to no live pool).
+    case foreignStub(Stub)
+    /// The address is not the entry of a stub of this pool.
+    case foreignAddress(UInt)
+    /// The stub was already released.
+    case released(id: UInt64)
+    /// A bulk count outside `1...StubPool.maximumBulkCount`.
+    case invalidCount(Int)
+    /// The target is this stub's own released-stub trap.
+    case invalidTarget(UInt)
+    /// The configuration cannot be built (for example shards out of range).
+    case invalidConfiguration(String)
+
+    public var description: String {
+        switch self {
+        case .system(let error, let operation): "\(operation.rawValue): \(error)"
+        case .foreignStub(let stub): "\(stub) does not belong to this pool"
+        case .foreignAddress(let address): "0x\(String(address, radix: 16)) is not a stub of this pool"
+        case .released(let id): "stub #\(id) was already released"
+        case .invalidCount(let count): "invalid stub count \(count) (1...\(StubPool.maximumBulkCount))"
+        case .invalidTarget(let target): "0x\(String(target, radix: 16)) is not a valid target"
+        case .invalidConfiguration(let reason): "invalid configuration: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,1 @@
+int ct_placeholder(void);
