@@ -1,1 +1,63 @@
-int ct_placeholder(void);
+// C and assembly helpers for StubPool's tests: functions to call through stubs, C callers,
+// a register recorder and a libffi closure recorder.
+#ifndef CTESTHELPERS_H
+#define CTESTHELPERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <ffi.h>
+
+// ---- Targets and C callers -------------------------------------------------------------------
+
+/// Returns a*1 + b*3 + c*7.
+int64_t ct_weighted3(int64_t a, int64_t b, int64_t c);
+/// Calls `fn(a, b, c)` from C.
+int64_t ct_call3(const void *fn, int64_t a, int64_t b, int64_t c);
+/// Returns the context register on entry (x86-64: r10, AArch64: x17). Assembly.
+uint64_t ct_return_context_register(void);
+/// Calls `fn()` from C, where `fn` has the shape of ct_return_context_register.
+uint64_t ct_call0(const void *fn);
+/// Returns `k` for the function at index `k` of ct_constant_functions (0..7).
+extern const void *const ct_constant_functions[8];
+/// Calls a `int64_t (*)(void)` from C.
+int64_t ct_call_constant(const void *fn);
+
+/// Receives a bound first argument: writes its five integer arguments and two doubles into
+/// `capture` (`int64_t[5]` then `double[2]`) and returns their checksum.
+struct ct_capture { int64_t ints[5]; double doubles[2]; };
+int64_t ct_bound_capture(struct ct_capture *capture, int64_t a, double x, int64_t b, int64_t c, double y, int64_t d, int64_t e);
+/// Calls `fn(a, x, b, c, y, d, e)` from C (the caller of a bindFirstArgument stub).
+int64_t ct_call_bound(const void *fn, int64_t a, double x, int64_t b, int64_t c, double y, int64_t d, int64_t e);
+
+// ---- Register recorder -------------------------------------------------------------------------
+
+/// What ct_recorder saw: every integer argument register, rax (al: vector count for varargs),
+/// the context register, xmm0-7 / q0-7, its return address and a window of stack arguments.
+struct ct_register_record {
+    uint64_t integer[6];       // rdi rsi rdx rcx r8 r9 (AArch64: x0-x5)
+    uint64_t rax;              // AArch64: x6
+    uint64_t context;          // r10 (AArch64: x17)
+    uint64_t vector[8][2];     // xmm0-7 (AArch64: q0-7)
+    uint64_t return_address;   // AArch64: x30
+    uint64_t stack[16];        // the caller's stack arguments
+    uint64_t extra[2];         // AArch64: x7, x8; zero on x86-64
+};
+/// Records every argument register into ct_last_record and returns. Assembly; call it with any
+/// signature. Returns rax = rdi ^ rsi, rdx = rdx, xmm0 = xmm1, xmm1 = xmm0.
+void ct_recorder(void);
+/// The last record (not thread-safe: one test uses it at a time).
+struct ct_register_record *ct_last_record(void);
+
+// ---- libffi closure recorder -------------------------------------------------------------------
+
+/// Where a recording closure writes what it received.
+struct ct_closure_log {
+    unsigned char bytes[8192];
+    size_t length;
+    unsigned calls;
+};
+/// A libffi closure handler that appends each argument's value (struct members one by one) to
+/// the `struct ct_closure_log *` user data, and returns a value derived from those bytes.
+void ct_closure_recorder(ffi_cif *cif, void *ret, void **args, void *user_data);
+
+#endif

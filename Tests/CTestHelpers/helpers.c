@@ -1,1 +1,0 @@
-int ct_placeholder(void) { return 0; }

@@ -1,0 +1,25 @@
+import CTestHelpers
+
+typealias Weighted3 = @convention(c) (Int64, Int64, Int64) -> Int64
+typealias ReturnsWord = @convention(c) () -> UInt64
+typealias ReturnsInt = @convention(c) () -> Int64
+typealias BoundCapture = @convention(c) (Int64, Double, Int64, Int64, Double, Int64, Int64) -> Int64
+
+/// Addresses of the C test targets.
+enum CTargets {
+    static var weighted3: UnsafeRawPointer { unsafeBitCast(ct_weighted3 as Weighted3, to: UnsafeRawPointer.self) }
+    static var returnContextRegister: UnsafeRawPointer { unsafeBitCast(ct_return_context_register as ReturnsWord, to: UnsafeRawPointer.self) }
+    static var recorder: UnsafeRawPointer { unsafeBitCast(ct_recorder as @convention(c) () -> Void, to: UnsafeRawPointer.self) }
+    static var boundCapture: UnsafeRawPointer {
+        unsafeBitCast(
+            ct_bound_capture as @convention(c) (UnsafeMutablePointer<ct_capture>?, Int64, Double, Int64, Int64, Double, Int64, Int64) -> Int64,
+            to: UnsafeRawPointer.self)
+    }
+
+    /// `ct_constant_functions[k]`: a function returning `k`.
+    static func constant(_ k: Int) -> UnsafeRawPointer {
+        withUnsafePointer(to: ct_constant_functions) { tuple in
+            tuple.withMemoryRebound(to: UnsafeRawPointer?.self, capacity: 8) { $0[k]! }
+        }
+    }
+}
