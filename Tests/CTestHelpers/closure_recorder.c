@@ -2,8 +2,21 @@
 
 #include <string.h>
 
+/// Member offsets of an initialized struct type. (Calling ffi_get_struct_offsets after
+/// ffi_prep_cif corrupts later calls with large struct arguments in libffi 3.4.4, so the natural
+/// layout is computed here instead.)
+static void struct_offsets(const ffi_type *type, size_t *offsets) {
+    size_t offset = 0;
+    for (size_t i = 0; type->elements[i]; i++) {
+        size_t align = type->elements[i]->alignment;
+        offset = (offset + align - 1) / align * align;
+        offsets[i] = offset;
+        offset += type->elements[i]->size;
+    }
+}
+
 static void append(struct ct_closure_log *log, const void *value, size_t size) {
-    if (log->length + size > sizeof log->bytes) return;
+    if (log->length + size > log->capacity) return;
     memcpy(log->bytes + log->length, value, size);
     log->length += size;
 }
@@ -14,7 +27,7 @@ static void append_value(struct ct_closure_log *log, ffi_type *type, const unsig
         size_t count = 0;
         while (type->elements[count]) count++;
         size_t offsets[count ? count : 1];
-        ffi_get_struct_offsets(FFI_DEFAULT_ABI, type, offsets);
+        struct_offsets(type, offsets);
         for (size_t i = 0; i < count; i++) append_value(log, type->elements[i], value + offsets[i]);
     } else {
         append(log, value, type->size);
@@ -44,7 +57,7 @@ static void fill_return(ffi_type *type, unsigned char *ret, uint64_t *seed) {
         size_t count = 0;
         while (type->elements[count]) count++;
         size_t offsets[count ? count : 1];
-        ffi_get_struct_offsets(FFI_DEFAULT_ABI, type, offsets);
+        struct_offsets(type, offsets);
         for (size_t i = 0; i < count; i++) fill_return(type->elements[i], ret + offsets[i], seed);
         return;
     }

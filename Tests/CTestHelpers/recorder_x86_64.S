@@ -47,5 +47,46 @@ ct_recorder:
     movdqa %xmm1, %xmm0
     movdqa %xmm2, %xmm1
     ret
+
+    // void ct_call_with_registers(const void *fn, const struct ct_register_record *in):
+    // loads every argument register, rax, r10, xmm0-7 and 16 stack words from `in`, calls fn.
+    .globl ct_call_with_registers
+    .type ct_call_with_registers, @function
+    .p2align 4
+ct_call_with_registers:
+    endbr64
+    pushq %rbp
+    movq %rsp, %rbp
+    pushq %rbx
+    pushq %r12
+    subq $128, %rsp
+    movq %rdi, %r11
+    movq %rsi, %rbx
+    .irp i, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+    movq 200+8*\i(%rbx), %rax
+    movq %rax, 8*\i(%rsp)
+    .endr
+    movdqu 64(%rbx), %xmm0
+    movdqu 80(%rbx), %xmm1
+    movdqu 96(%rbx), %xmm2
+    movdqu 112(%rbx), %xmm3
+    movdqu 128(%rbx), %xmm4
+    movdqu 144(%rbx), %xmm5
+    movdqu 160(%rbx), %xmm6
+    movdqu 176(%rbx), %xmm7
+    movq 48(%rbx), %rax
+    movq 56(%rbx), %r10
+    movq 0(%rbx), %rdi
+    movq 8(%rbx), %rsi
+    movq 16(%rbx), %rdx
+    movq 24(%rbx), %rcx
+    movq 32(%rbx), %r8
+    movq 40(%rbx), %r9
+    call *%r11
+    leaq -16(%rbp), %rsp
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
 #endif
     .section .note.GNU-stack,"",%progbits

@@ -45,6 +45,9 @@ struct ct_register_record {
 /// Records every argument register into ct_last_record and returns. Assembly; call it with any
 /// signature. Returns rax = rdi ^ rsi, rdx = rdx, xmm0 = xmm1, xmm1 = xmm0.
 void ct_recorder(void);
+/// Calls `fn` with every register ct_register_record describes loaded from `in` (integer,
+/// rax, context, vector) and `in->stack` as its 16 stack argument words. Assembly.
+void ct_call_with_registers(const void *fn, const struct ct_register_record *in);
 /// The last record (not thread-safe: one test uses it at a time).
 struct ct_register_record *ct_last_record(void);
 
@@ -52,7 +55,8 @@ struct ct_register_record *ct_last_record(void);
 
 /// Where a recording closure writes what it received.
 struct ct_closure_log {
-    unsigned char bytes[8192];
+    unsigned char *bytes;   // caller-provided buffer of `capacity` bytes
+    size_t capacity;
     size_t length;
     unsigned calls;
 };
