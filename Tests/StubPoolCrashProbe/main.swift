@@ -1,1 +1,35 @@
-print("probe")
+// Child process for the release tests: allocates three stubs, releases the middle one, prints
+// "<id> <address in hex>" of it on stdout, then calls it. The pool's trap must abort the process
+// with a diagnostic on stderr.
+import CTestHelpers
+import StubPool
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func writeError(_ text: String) {
+    var text = text
+    text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+}
+
+let arguments = CommandLine.arguments
+guard arguments.count >= 3, let kind = StubKind(rawValue: arguments[1]), let strategy = CodeStrategy(rawValue: arguments[2]) else {
+    writeError("usage: StubPoolCrashProbe <kind> <strategy> [landing-pads]\n")
+    exit(2)
+}
+let landingPads = arguments.count > 3 && arguments[3] == "landing-pads"
+do {
+    let pool = try StubPool(.init(kind: kind, landingPads: landingPads, strategy: strategy))
+    let target = unsafeBitCast(ct_weighted3 as @convention(c) (Int64, Int64, Int64) -> Int64, to: UnsafeRawPointer.self)
+    let stubs = try (0..<3).map { _ in try pool.allocate(target: target, context: 7) }
+    try pool.release(stubs[1])
+    var line = "\(stubs[1].id) \(String(stubs[1].address, radix: 16))\n"
+    line.withUTF8 { _ = write(1, $0.baseAddress, $0.count) }
+    _ = ct_call3(stubs[1].entry, 1, 2, 3)
+    writeError("returned from a released stub\n")
+    exit(0)
+} catch {
+    writeError("probe failed: \(error)\n")
+    exit(3)
+}

@@ -1,0 +1,52 @@
+import CTestHelpers
+import Foundation
+import Testing
+@testable import StubPool
+
+@Suite struct ReleaseTests {
+    static let cases: [(StubKind, CodeStrategy, Bool)] = StubKind.allCases.flatMap { kind in
+        CodeStrategy.allCases.flatMap { strategy in [false, true].map { (kind, strategy, $0) } }
+    }
+
+    /// Calling a released stub dies with `call through released stub #<id> at 0x<addr>`.
+    @Test(arguments: cases)
+    func callingReleasedStubAbortsWithDiagnostic(kind: StubKind, strategy: CodeStrategy, landingPads: Bool) throws {
+        var arguments = [kind.rawValue, strategy.rawValue]
+        if landingPads { arguments.append("landing-pads") }
+        let outcome = try ChildProcess.run("StubPoolCrashProbe", arguments: arguments)
+        let fields = outcome.standardOutput.split(whereSeparator: \.isWhitespace)
+        try #require(fields.count == 2, "probe output: \(outcome.standardOutput) \(outcome.standardError)")
+        #expect(outcome.terminatedBySignal && outcome.terminationStatus == SIGABRT, "\(outcome.standardError)")
+        #expect(outcome.standardError.contains("call through released stub #\(fields[0]) at 0x\(fields[1])"),
+                "stderr: \(outcome.standardError)")
+        #expect(!outcome.standardError.contains("returned from a released stub"))
+    }
+
+    @Test func releasedSlotIsQuarantinedUntilReclaim() throws {
+        let pool = try StubPool(.init(kind: .context, shards: 1))
+        let first = try pool.allocate(target: CTargets.returnContextRegister, context: 1)
+        let second = try pool.allocate(target: CTargets.returnContextRegister, context: 2)
+        try pool.release(first)
+        #expect(pool.statistics().quarantinedStubs == 1)
+        #expect(pool.statistics().liveStubs == 1)
+        #expect(pool.stub(containing: first.address) == nil)
+        let third = try pool.allocate(target: CTargets.returnContextRegister, context: 3)
+        #expect(third.address != first.address, "a quarantined slot must not be reused before reclaim")
+        #expect(pool.reclaim() == 1)
+        #expect(pool.statistics().quarantinedStubs == 0)
+        let reused = try pool.allocate(target: CTargets.returnContextRegister, context: 4)
+        #expect(reused.address == first.address, "packed placement reuses the lowest free slot")
+        #expect(reused.id == first.id)
+        #expect(ct_call0(reused.entry) == 4)
+        #expect(ct_call0(second.entry) == 2)
+        #expect(ct_call0(third.entry) == 3)
+    }
+
+    @Test func releasedStubCannotBeRetargeted() throws {
+        let pool = try StubPool()
+        let stub = try pool.allocate(target: CTargets.weighted3)
+        try pool.release(stub)
+        #expect(throws: StubPoolError.released(id: stub.id)) { try pool.retarget(stub, to: CTargets.weighted3) }
+        #expect(throws: StubPoolError.released(id: stub.id)) { try pool.setContext(stub, 1) }
+    }
+}

@@ -1,0 +1,35 @@
+import Foundation
+
+/// Runs a sibling executable of the test bundle (built by `swift test` as a test dependency).
+enum ChildProcess {
+    struct Outcome {
+        var standardOutput: String
+        var standardError: String
+        var terminationStatus: Int32
+        var terminatedBySignal: Bool
+    }
+
+    static func executable(named name: String) -> URL {
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        let selfPath = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? bundle.path
+        return URL(fileURLWithPath: selfPath).deletingLastPathComponent().appendingPathComponent(name)
+    }
+
+    static func run(_ name: String, arguments: [String]) throws -> Outcome {
+        let process = Process()
+        process.executableURL = executable(named: name)
+        process.arguments = arguments
+        let output = Pipe(), error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let outData = output.fileHandleForReading.readDataToEndOfFile()
+        let errData = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Outcome(
+            standardOutput: String(decoding: outData, as: UTF8.self),
+            standardError: String(decoding: errData, as: UTF8.self),
+            terminationStatus: process.terminationStatus,
+            terminatedBySignal: process.terminationReason == .uncaughtSignal)
+    }
+}
