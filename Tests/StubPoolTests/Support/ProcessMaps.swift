@@ -12,7 +12,18 @@ struct MapsEntry {
 
 enum ProcessMaps {
     static func read() -> [MapsEntry] {
-        let text = (try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8)) ?? ""
+        // /proc files report size 0; read until end of file.
+        var bytes: [UInt8] = []
+        let fd = open("/proc/self/maps", O_RDONLY)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            guard count > 0 else { break }
+            bytes += buffer[0..<count]
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
         return text.split(separator: "\n").compactMap { line in
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             guard fields.count >= 5 else { return nil }

@@ -1,0 +1,63 @@
+import Testing
+@testable import StubPool
+
+/// The bitmaps against a plain set model under seeded random operations.
+@Suite struct SlotAllocatorTests {
+    @Test(arguments: [1, 63, 64, 65, 4095, 16_383])
+    func bitmapMatchesModel(capacity: Int) {
+        var random = SplitMix64(seed: UInt64(capacity))
+        var bitmap = SlotBitmap(capacity: capacity)
+        var used = Set<Int>()
+        for _ in 0..<2_000 {
+            switch random.next() % 4 {
+            case 0:
+                let slot = bitmap.takeLowest()
+                let expected = (0..<capacity).first { !used.contains($0) }
+                #expect(slot == expected)
+                if let slot { used.insert(slot) }
+            case 1:
+                let start = Int(random.next() % UInt64(capacity))
+                if let slot = bitmap.take(from: start) {
+                    #expect(!used.contains(slot))
+                    let expected = (start..<capacity).first { !used.contains($0) } ?? (0..<start).first { !used.contains($0) }
+                    #expect(slot == expected)
+                    used.insert(slot)
+                } else {
+                    #expect(used.count == capacity)
+                }
+            case 2:
+                let want = Int(random.next() % 130)
+                var got: [Int] = []
+                let taken = bitmap.takeLowest(count: want) { got.append($0) }
+                let expected = Array((0..<capacity).filter { !used.contains($0) }.prefix(want))
+                #expect(taken == expected.count && got == expected)
+                used.formUnion(got)
+            default:
+                if let slot = used.randomElement(using: &random) {
+                    bitmap.put(slot)
+                    used.remove(slot)
+                }
+            }
+            #expect(bitmap.freeCount == capacity - used.count)
+        }
+        for slot in 0..<capacity { #expect(bitmap.isFree(slot) == !used.contains(slot)) }
+    }
+
+    @Test func allocatorFillsLowestChunkFirstAndTracksRoom() {
+        var allocator = SlotAllocator()
+        for _ in 0..<3 { _ = allocator.addChunk(capacity: 100) }
+        #expect(allocator.freeSlots == 300)
+        var taken: [SlotAddress] = []
+        #expect(allocator.allocateLowest(count: 250) { taken.append($0) })
+        #expect(taken.first == SlotAddress(chunk: 0, slot: 0) && taken.last == SlotAddress(chunk: 2, slot: 49))
+        #expect(!allocator.allocateLowest(count: 51) { _ in Issue.record("all-or-nothing") })
+        #expect(allocator.freeSlots == 50)
+        allocator.free(SlotAddress(chunk: 1, slot: 7))
+        #expect(allocator.allocateLowest() == SlotAddress(chunk: 1, slot: 7))
+        #expect(allocator.allocateLowest() == SlotAddress(chunk: 2, slot: 50))
+        #expect(allocator.allocate(near: 0) == SlotAddress(chunk: 2, slot: 51), "full chunks are skipped")
+        var rest = 0
+        _ = allocator.allocateLowest(count: allocator.freeSlots) { _ in rest += 1 }
+        #expect(rest == 48 && allocator.allocateLowest() == nil && allocator.allocate(near: 5) == nil)
+    }
+}
