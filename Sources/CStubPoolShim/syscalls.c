@@ -95,6 +95,10 @@ int stubpool_current_cpu(void) {
     return sched_getcpu();
 }
 
+void stubpool_yield(void) {
+    sched_yield();
+}
+
 void stubpool_clear_cache(void *begin, void *end) {
     __builtin___clear_cache((char *)begin, (char *)end);
 }

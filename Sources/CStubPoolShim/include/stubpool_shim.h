@@ -66,6 +66,8 @@ int stubpool_membarrier(int cmd, unsigned int flags, int *out_result);
 long stubpool_page_size(void);
 /// The CPU the calling thread runs on (sched_getcpu; rseq-backed, no system call), or -1.
 int stubpool_current_cpu(void);
+/// sched_yield: gives up the CPU while waiting for a lock.
+void stubpool_yield(void);
 /// `__builtin___clear_cache` over [begin, end).
 void stubpool_clear_cache(void *begin, void *end);
 

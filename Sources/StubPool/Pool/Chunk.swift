@@ -43,7 +43,7 @@ final class Chunk: Sendable {
 /// Keyed by 64 KiB granule; a chunk is entered under every granule its code touches.
 enum ChunkRegistry {
     private static let granuleShift: UInt = 16
-    private static let table = Mutex<[UInt: [Chunk]]>([:])
+    private static let table = Locked<[UInt: [Chunk]]>([:])
 
     private static func granules(of chunk: Chunk) -> ClosedRange<UInt> {
         (chunk.codeRange.lowerBound >> granuleShift)...((chunk.codeRange.upperBound - 1) >> granuleShift)
@@ -72,4 +72,3 @@ enum ChunkRegistry {
     }
 }
 
-import Synchronization

@@ -67,17 +67,19 @@ public final class StubPool: Sendable {
     struct ShardState: Sendable {
         var allocator = SlotAllocator()
         var chunks: [Chunk] = []
-        var quarantine: Set<SlotAddress> = []
+        /// Released slots awaiting reclaim. Whether a slot is released is read from its data slot
+        /// (only release writes the released-state target), so no per-slot state is needed.
+        var quarantine: [SlotAddress] = []
         var live = 0
         var random: SplitMix64
     }
 
     final class Shard: Sendable {
         let index: Int
-        let state: Mutex<ShardState>
+        let state: Locked<ShardState>
         init(index: Int, seed: UInt64) {
             self.index = index
-            self.state = Mutex(ShardState(random: SplitMix64(seed: seed &+ UInt64(index))))
+            self.state = Locked(ShardState(random: SplitMix64(seed: seed &+ UInt64(index))))
         }
     }
 
@@ -298,12 +300,13 @@ public final class StubPool: Sendable {
                   state.chunks[address.chunk].entry(ofLogical: address.slot) == stub.address else {
                 throw .foreignStub(stub)
             }
-            guard !state.allocator.isFree(address), !state.quarantine.contains(address) else {
+            let slot = DataSlot(address: stub.dataSlot)
+            guard !state.allocator.isFree(address), !layout.isReleased(target: slot.target, entry: stub.address) else {
                 throw .released(id: stub.id)
             }
             let released = layout.releasedState(entry: stub.address)
-            DataSlot(address: stub.dataSlot).publish(target: released.target, context: released.context)
-            state.quarantine.insert(address)
+            slot.publish(target: released.target, context: released.context)
+            state.quarantine.append(address)
             state.live -= 1
         }
     }
@@ -348,7 +351,8 @@ public final class StubPool: Sendable {
         guard let stub = resolve(address) else { return nil }
         let live = shards[Int(stub.shard)].state.withLock { state in
             let slot = SlotAddress(chunk: Int(stub.chunk), slot: Int(stub.slot))
-            return !state.allocator.isFree(slot) && !state.quarantine.contains(slot)
+            return !state.allocator.isFree(slot)
+                && !layout.isReleased(target: DataSlot(address: stub.dataSlot).target, entry: stub.address)
         }
         return live ? stub : nil
     }

@@ -1,0 +1,241 @@
+import Dispatch
+import StubPool
+
+typealias Target3 = @convention(c) (Int64, Int64, Int64) -> Int64
+
+/// Calls `function` `count` times through an opaque pointer; returns the sum so nothing is elided.
+@inline(never)
+func callLoop(_ address: UnsafeRawPointer, count: Int) -> Int64 {
+    let function = unsafeBitCast(address, to: Target3.self)
+    var sum: Int64 = 0
+    for index in 0..<count { sum &+= function(Int64(index), 1, 2) }
+    return sum
+}
+
+/// The headline comparison: StubPool against libffi closures and one page per stub.
+struct HeadlineBenchmark {
+    let memoryStubs: Int
+
+    struct Results {
+        var metrics: [(name: String, values: [(subject: String, value: Double)])] = []
+
+        mutating func record(_ name: String, _ subject: String, _ value: Double) {
+            if let index = metrics.firstIndex(where: { $0.name == name }) {
+                metrics[index].values.append((subject, value))
+            } else {
+                metrics.append((name, [(subject, value)]))
+            }
+        }
+
+        func value(_ name: String, _ subject: String) -> Double? {
+            metrics.first { $0.name == name }?.values.first { $0.subject == subject }?.value
+        }
+
+        static let subjects = ["stubpool", "stubpool_context", "stubpool_bind", "libffi", "page_per_stub", "direct"]
+
+        func json() -> String {
+            let body = metrics.map { metric in
+                let values = metric.values.map { "\"\($0.subject)\": \(format($0.value, decimals: 3))" }.joined(separator: ", ")
+                return "\"\(metric.name)\": {\(values)}"
+            }.joined(separator: ", ")
+            return "{\"metrics\": {\(body)}}"
+        }
+
+        func table() -> String {
+            let columns = Self.subjects.filter { subject in metrics.contains { $0.values.contains { $0.subject == subject } } }
+            var lines: [[String]] = [["metric"] + columns + ["libffi ÷ stubpool", "page ÷ stubpool"]]
+            for metric in metrics {
+                var row = [metric.name]
+                for column in columns {
+                    row.append(metric.values.first { $0.subject == column }.map { format($0.value, decimals: $0.value < 100 ? 2 : 0) } ?? "–")
+                }
+                let mine = value(metric.name, "stubpool")
+                for peer in ["libffi", "page_per_stub"] {
+                    if let mine, mine > 0, let theirs = value(metric.name, peer) {
+                        row.append(format(theirs / mine, decimals: 1) + "×")
+                    } else {
+                        row.append("–")
+                    }
+                }
+                lines.append(row)
+            }
+            let widths = (0..<lines[0].count).map { column in lines.map { $0[column].count }.max()! }
+            return lines.enumerated().map { index, row in
+                let text = row.enumerated().map { column, cell in
+                    column == 0 ? cell + String(repeating: " ", count: widths[column] - cell.count)
+                                : String(repeating: " ", count: widths[column] - cell.count) + cell
+                }.joined(separator: "  ")
+                return index == 0 ? text + "\n" + String(repeating: "-", count: text.count) : text
+            }.joined(separator: "\n")
+        }
+    }
+
+    func run() throws -> Results {
+        var results = Results()
+        let libffi = LibffiPeer()
+        let target = benchmarkTargetAddress
+
+        progress("allocate one stub…")
+        let singles = 100_000
+        results.record("alloc_single_ns", "stubpool", try nanosecondsPerOperation(operations: singles) {
+            let pool = try StubPool()
+            for _ in 0..<singles { blackHole(try pool.allocate(target: target)) }
+        })
+        results.record("alloc_single_ns", "libffi", nanosecondsPerOperation(operations: singles) {
+            let closures = (0..<singles).map { _ in libffi.make().0 }
+            closures.forEach(libffi.free)
+        })
+        let pages = 5_000
+        results.record("alloc_single_ns", "page_per_stub", nanosecondsPerOperation(operations: pages, repeats: 3) {
+            let made = (0..<pages).map { _ in PagePerStubPeer.make(target: target) }
+            made.forEach(PagePerStubPeer.free)
+        })
+
+        progress("bulk allocation…")
+        let bulk = 1_000_000
+        results.record("alloc_bulk_ns_per_stub", "stubpool", try nanosecondsPerOperation(operations: bulk, repeats: 3) {
+            let pool = try StubPool()
+            blackHole(try pool.allocate(count: bulk, target: target))
+        })
+
+        progress("release…")
+        do {
+            var samples: [Double] = []
+            for _ in 0..<5 {
+                let pool = try StubPool(.init(shards: 1))
+                let stubs = try pool.allocate(count: singles, target: target)
+                let start = ContinuousClock.now
+                for stub in stubs { try pool.release(stub) }
+                samples.append(nanoseconds(ContinuousClock.now - start) / Double(singles))
+            }
+            results.record("release_ns", "stubpool", samples.sorted()[2])
+            let closures = (0..<singles).map { _ in libffi.make().0 }
+            let start = ContinuousClock.now
+            closures.forEach(libffi.free)
+            results.record("release_ns", "libffi", nanoseconds(ContinuousClock.now - start) / Double(singles))
+            let made = (0..<pages).map { _ in PagePerStubPeer.make(target: target) }
+            let pageStart = ContinuousClock.now
+            made.forEach(PagePerStubPeer.free)
+            results.record("release_ns", "page_per_stub", nanoseconds(ContinuousClock.now - pageStart) / Double(pages))
+        }
+
+        progress("retarget…")
+        do {
+            let pool = try StubPool(.init(kind: .context))
+            let stubs = try pool.allocate(count: 1024, target: target)
+            let other = UnsafeRawPointer(bitPattern: UInt(bitPattern: target) + 0)!
+            let rounds = 10_000
+            results.record("retarget_ns", "stubpool", try nanosecondsPerOperation(operations: rounds * stubs.count) {
+                for round in 0..<rounds { for stub in stubs { try pool.retarget(stub, to: other, context: UInt(round)) } }
+            })
+        }
+
+        progress("hot calls…")
+        let calls = 20_000_000
+        results.record("call_ns", "direct", nanosecondsPerOperation(operations: calls) { blackHole(callLoop(target, count: calls)) })
+        for (kind, subject) in [(StubKind.forward, "stubpool"), (.context, "stubpool_context")] {
+            let pool = try StubPool(.init(kind: kind))
+            let stub = try pool.allocate(target: target, context: 1)
+            results.record("call_ns", subject, nanosecondsPerOperation(operations: calls) { blackHole(callLoop(stub.entry, count: calls)) })
+        }
+        do {
+            // bindFirstArgument: the target sees (context, a, b) of the caller's (a, b, c).
+            let pool = try StubPool(.init(kind: .bindFirstArgument))
+            let stub = try pool.allocate(target: target, context: 1)
+            results.record("call_ns", "stubpool_bind", nanosecondsPerOperation(operations: calls) { blackHole(callLoop(stub.entry, count: calls)) })
+            let (closure, code) = libffi.make()
+            results.record("call_ns", "libffi", nanosecondsPerOperation(operations: calls / 4) { blackHole(callLoop(code, count: calls / 4)) })
+            libffi.free(closure)
+            let page = PagePerStubPeer.make(target: target)
+            results.record("call_ns", "page_per_stub", nanosecondsPerOperation(operations: calls) { blackHole(callLoop(page, count: calls)) })
+            PagePerStubPeer.free(page)
+        }
+
+        progress("memory at \(memoryStubs) stubs…")
+        do {
+            let mappingsBefore = processMappingCount()
+            let residentBefore = processResidentBytes()
+            let pool = try StubPool(.init(shards: 1))
+            let stubs = try pool.allocate(count: memoryStubs, target: target)
+            let statistics = pool.statistics()
+            let residentDelta = processResidentBytes() - residentBefore
+            let handles = stubs.count * MemoryLayout<Stub>.stride
+            // The pool's own resident bytes; the handle array belongs to the caller.
+            results.record("resident_bytes_per_stub", "stubpool", Double(statistics.residentBytes) / Double(memoryStubs))
+            progress("  stubpool: pool statistics \(statistics.residentBytes) B; process RSS grew \(residentDelta) B of which \(handles) B are the caller's handle array")
+            results.record("mappings_per_million", "stubpool",
+                           Double(processMappingCount() - mappingsBefore) * 1_000_000 / Double(memoryStubs))
+            blackHole(stubs)
+        }
+        do {
+            let mappingsBefore = processMappingCount()
+            let residentBefore = processResidentBytes()
+            let closures = (0..<memoryStubs).map { _ in libffi.make().0 }
+            let array = closures.count * MemoryLayout<UnsafeMutableRawPointer>.stride
+            results.record("resident_bytes_per_stub", "libffi", Double(processResidentBytes() - residentBefore - array) / Double(memoryStubs))
+            results.record("mappings_per_million", "libffi", Double(processMappingCount() - mappingsBefore) * 1_000_000 / Double(memoryStubs))
+            closures.forEach(libffi.free)
+        }
+        do {
+            // One page per stub cannot reach a million under vm.max_map_count (65530): measured at
+            // 20,000 stubs and extrapolated linearly.
+            let count = 20_000
+            let mappingsBefore = processMappingCount()
+            let residentBefore = processResidentBytes()
+            let made = (0..<count).map { _ in PagePerStubPeer.make(target: target) }
+            results.record("resident_bytes_per_stub", "page_per_stub", Double(processResidentBytes() - residentBefore) / Double(count))
+            results.record("mappings_per_million", "page_per_stub", Double(processMappingCount() - mappingsBefore) * 1_000_000 / Double(count))
+            made.forEach(PagePerStubPeer.free)
+        }
+
+        progress("two threads…")
+        results.record("alloc_two_thread_speedup", "stubpool", try twoThreadSpeedup(target: target))
+        return results
+    }
+
+    /// Throughput of allocate+release on two threads over one thread.
+    func twoThreadSpeedup(target: UnsafeRawPointer) throws -> Double {
+        let perThread = 200_000
+        func run(threads: Int) throws -> Double {
+            let pool = try StubPool()
+            let address = UInt(bitPattern: target)
+            var samples: [Double] = []
+            for _ in 0..<5 {
+                let start = ContinuousClock.now
+                DispatchQueue.concurrentPerform(iterations: threads) { _ in
+                    let target = UnsafeRawPointer(bitPattern: address)!
+                    var batch: [Stub] = []
+                    batch.reserveCapacity(1_000)
+                    for _ in 0..<(perThread / 1_000) {
+                        for _ in 0..<1_000 { batch.append(try! pool.allocate(target: target)) }
+                        for stub in batch { try! pool.release(stub) }
+                        batch.removeAll(keepingCapacity: true)
+                    }
+                }
+                samples.append(Double(threads * perThread) / nanoseconds(ContinuousClock.now - start))
+                pool.reclaim()
+            }
+            return samples.sorted()[2]
+        }
+        let one = try run(threads: 1)
+        let two = try run(threads: 2)
+        return two / one
+    }
+}
+
+func nanoseconds(_ duration: Duration) -> Double {
+    let (seconds, attoseconds) = duration.components
+    return Double(seconds) * 1e9 + Double(attoseconds) / 1e9
+}
+
+func format(_ value: Double, decimals: Int) -> String {
+    var text = String(Int((value * pow10(decimals)).rounded()))
+    guard decimals > 0 else { return text }
+    let negative = text.hasPrefix("-")
+    if negative { text.removeFirst() }
+    while text.count <= decimals { text = "0" + text }
+    text.insert(".", at: text.index(text.endIndex, offsetBy: -decimals))
+    return negative ? "-" + text : text
+}
+
+private func pow10(_ exponent: Int) -> Double { (0..<exponent).reduce(1.0) { value, _ in value * 10 } }

@@ -1,0 +1,27 @@
+import ArgumentParser
+
+@main
+struct StubPoolCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stubpool",
+        abstract: "StubPool: packed executable stubs for JITs, Wasm engines and FFI layers.",
+        subcommands: [BenchCommand.self],
+        defaultSubcommand: BenchCommand.self)
+}
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Headline benchmark: StubPool against libffi closures and one page per stub.")
+
+    @Flag(help: "Print one JSON object instead of the table.")
+    var json = false
+
+    @Option(help: "Live stubs for the memory measurement.")
+    var stubs = 1_000_000
+
+    func run() throws {
+        let results = try HeadlineBenchmark(memoryStubs: stubs).run()
+        print(json ? results.json() : results.table())
+    }
+}
