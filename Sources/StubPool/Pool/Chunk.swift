@@ -20,16 +20,9 @@ final class Chunk: Sendable {
     var codeRange: Range<UInt> { base..<(base + UInt(layout.geometry.codeSize)) }
     var dataRange: Range<UInt> { codeRange.upperBound..<(base + UInt(layout.geometry.chunkSize)) }
 
-    func entry(ofLogical logical: Int) -> UInt {
-        base + UInt(layout.placement.physical(logical) * layout.geometry.slotSize)
-    }
-
-    func dataSlot(ofLogical logical: Int) -> UInt {
-        base + UInt(layout.geometry.dataOffset(ofSlot: layout.placement.physical(logical)))
-    }
-
-    func id(ofLogical logical: Int) -> UInt64 {
-        UInt64(serial) * UInt64(layout.capacity) + UInt64(logical)
+    /// The handle of logical slot `logical`.
+    func stub(ofLogical logical: Int) -> Stub {
+        layout.stub(base: base, serial: serial, logical: logical, shard: shard, chunk: index)
     }
 
     /// The logical slot whose code contains `address`, if this placement uses that slot.

@@ -19,6 +19,7 @@ struct PoolLayout: Sendable {
         self.variant = variant
         self.geometry = geometry
         self.placement = SlotPlacement(placement: placement, geometry: geometry)
+        self.capacity = self.placement.capacity
         self.releasedEntryOffset = encoder.releasedEntryOffset(for: variant)
         self.releasedTrap = Self.trapEntry(variant.kind.releasedTrapSource)
         self.anchorTrap = Self.trapEntry(.returnAddress)
@@ -35,10 +36,21 @@ struct PoolLayout: Sendable {
     }
 
     /// Logical slots per chunk.
-    var capacity: Int { placement.capacity }
+    let capacity: Int
 
     /// The (target, context) a released or never-allocated stub at `entry` holds: the stub then
     /// reaches the trap, which can tell which stub it was.
+    /// The handle of logical slot `logical` in the chunk at `base` with serial `serial`.
+    @inline(__always)
+    func stub(base: UInt, serial: Int, logical: Int, shard: Int, chunk: Int) -> Stub {
+        let physical = placement.physical(logical)
+        return Stub(
+            address: base + UInt(physical * geometry.slotSize),
+            id: UInt64(serial) * UInt64(capacity) + UInt64(logical),
+            dataSlot: base + UInt(geometry.codeSize + physical * ChunkGeometry.dataSlotSize),
+            poolToken: token, shard: UInt32(shard), chunk: UInt32(chunk), slot: UInt32(logical))
+    }
+
     func releasedState(entry: UInt) -> (target: UInt, context: UInt) {
         switch variant.kind.releasedTrapSource {
         case .returnAddress: (entry + UInt(releasedEntryOffset!), 0)

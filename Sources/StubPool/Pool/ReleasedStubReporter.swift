@@ -22,7 +22,7 @@ enum ReleasedStubReporter {
         guard let logical = chunk.layout.placement.logical(physical) else {
             return "stubpool: call through unused stub slot at 0x\(String(entry, radix: 16))\n"
         }
-        return "stubpool: call through released stub #\(chunk.id(ofLogical: logical)) at 0x\(String(entry, radix: 16))\n"
+        return "stubpool: call through released stub #\(chunk.stub(ofLogical: logical).id) at 0x\(String(entry, radix: 16))\n"
     }
 
     static func report(_ address: UInt) -> Never {

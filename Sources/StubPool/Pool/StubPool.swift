@@ -67,6 +67,9 @@ public final class StubPool: Sendable {
     struct ShardState: Sendable {
         var allocator = SlotAllocator()
         var chunks: [Chunk] = []
+        /// Base address and serial of each chunk, parallel to `chunks`: the allocation path
+        /// reads these instead of touching the chunk objects.
+        var bases: [(base: UInt, serial: Int)] = []
         /// Released slots awaiting reclaim. Whether a slot is released is read from its data slot
         /// (only release writes the released-state target), so no per-slot state is needed.
         var quarantine: [SlotAddress] = []
@@ -148,12 +151,14 @@ public final class StubPool: Sendable {
         let index = state.allocator.addChunk(capacity: layout.capacity)
         let chunk = Chunk(mapping: mapping, layout: layout, serial: serial, shard: shard, index: index)
         state.chunks.append(chunk)
+        state.bases.append((chunk.base, serial))
         ChunkRegistry.register(chunk)
     }
 
     /// Undoes `addChunk` for the newest chunk, which must be empty.
     private func removeNewestChunk(from state: inout ShardState) {
         let chunk = state.chunks.removeLast()
+        state.bases.removeLast()
         state.allocator.removeLastChunk()
         ChunkRegistry.unregister(chunk)
     }
@@ -169,16 +174,10 @@ public final class StubPool: Sendable {
         }
     }
 
+    @inline(__always)
     private func makeStub(_ address: SlotAddress, shard: Int, in state: borrowing ShardState) -> Stub {
-        let chunk = state.chunks[address.chunk]
-        return Stub(
-            address: chunk.entry(ofLogical: address.slot),
-            id: chunk.id(ofLogical: address.slot),
-            dataSlot: chunk.dataSlot(ofLogical: address.slot),
-            poolToken: layout.token,
-            shard: UInt32(shard),
-            chunk: UInt32(address.chunk),
-            slot: UInt32(address.slot))
+        let chunk = state.bases[address.chunk]
+        return layout.stub(base: chunk.base, serial: chunk.serial, logical: address.slot, shard: shard, chunk: address.chunk)
     }
 
     /// Allocates one stub that jumps to `target` with `context`.
@@ -220,13 +219,12 @@ public final class StubPool: Sendable {
             case .random:
                 for _ in 0..<count { stubs.append(makeStub(takeSlot(&state)!, shard: shard.index, in: state)) }
             case .packed, .pageStart, .staggered:
-                let chunks = state.chunks
+                let bases = state.bases
+                let layout = self.layout
                 _ = state.allocator.allocateLowest(count: count) { address in
-                    let chunk = chunks[address.chunk]
-                    stubs.append(Stub(
-                        address: chunk.entry(ofLogical: address.slot), id: chunk.id(ofLogical: address.slot),
-                        dataSlot: chunk.dataSlot(ofLogical: address.slot), poolToken: layout.token,
-                        shard: UInt32(shard.index), chunk: UInt32(address.chunk), slot: UInt32(address.slot)))
+                    let chunk = bases[address.chunk]
+                    stubs.append(layout.stub(
+                        base: chunk.base, serial: chunk.serial, logical: address.slot, shard: shard.index, chunk: address.chunk))
                 }
             }
             state.live += count
@@ -296,8 +294,8 @@ public final class StubPool: Sendable {
         guard Int(stub.shard) < shards.count else { throw .foreignStub(stub) }
         try shards[Int(stub.shard)].state.withLock { (state) throws(StubPoolError) in
             let address = SlotAddress(chunk: Int(stub.chunk), slot: Int(stub.slot))
-            guard address.chunk < state.chunks.count, address.slot < layout.capacity,
-                  state.chunks[address.chunk].entry(ofLogical: address.slot) == stub.address else {
+            guard address.chunk < state.bases.count, address.slot < layout.capacity,
+                  makeStub(address, shard: Int(stub.shard), in: state) == stub else {
                 throw .foreignStub(stub)
             }
             let slot = DataSlot(address: stub.dataSlot)
@@ -340,10 +338,7 @@ public final class StubPool: Sendable {
     private func resolve(_ address: UInt) -> Stub? {
         guard let chunk = ChunkRegistry.chunk(containing: address), chunk.layout.token == layout.token,
               let logical = chunk.logicalSlot(containing: address) else { return nil }
-        return Stub(
-            address: chunk.entry(ofLogical: logical), id: chunk.id(ofLogical: logical),
-            dataSlot: chunk.dataSlot(ofLogical: logical), poolToken: layout.token,
-            shard: UInt32(chunk.shard), chunk: UInt32(chunk.index), slot: UInt32(logical))
+        return chunk.stub(ofLogical: logical)
     }
 
     /// The live stub whose code contains `address` (its entry or any byte of its slot), in O(1).
