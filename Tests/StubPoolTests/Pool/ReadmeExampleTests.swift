@@ -1,0 +1,23 @@
+import Testing
+import StubPool
+
+/// The README's example, kept compiling and true.
+@Suite struct ReadmeExampleTests {
+    typealias Add3 = @convention(c) (Int64, Int64, Int64) -> Int64
+
+    @Test func example() throws {
+        let add3: Add3 = { $0 + $1 + $2 }
+        let target = unsafeBitCast(add3, to: UnsafeRawPointer.self)
+
+        let pool = try StubPool(.init(kind: .context, placement: .packed, landingPads: false))
+        let stub = try pool.allocate(target: target, context: 42)
+        #expect(stub.function(as: Add3.self)(1, 2, 3) == 6)
+        let many = try pool.allocate(count: 10_000, target: target)
+        #expect(many.count == 10_000)
+
+        try pool.retarget(stub, to: target, context: 7)
+        try pool.release(stub)
+        #expect(pool.reclaim() == 1)
+        #expect(pool.statistics().liveStubs == 10_000)
+    }
+}
