@@ -41,11 +41,11 @@ final class CodeTemplate: Sendable {
     private static let cache = Mutex<[Key: CodeTemplate]>([:])
 
     /// The template for `key`, building it on first use.
-    static func template(for key: Key) throws(SystemError) -> CodeTemplate {
+    static func template(for key: Key, encoder: any StubEncoder) throws(SystemError) -> CodeTemplate {
         try cache.withLock { (cache) throws(SystemError) -> CodeTemplate in
             if let template = cache[key] { return template }
             let bytes = TemplateBuilder.codeRegion(
-                encoder: key.architecture.encoder, variant: key.variant, geometry: key.geometry)
+                encoder: encoder, variant: key.variant, geometry: key.geometry)
             let template: CodeTemplate
             switch key.strategy {
             case .privateCopy:

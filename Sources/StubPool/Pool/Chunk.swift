@@ -57,6 +57,16 @@ enum ChunkRegistry {
         }
     }
 
+    /// Every live chunk's whole range (code and data), for audits; linear in the chunk count.
+    static func liveChunkRanges() -> [Range<UInt>] {
+        table.withLock { table in
+            var seen = Set<ObjectIdentifier>()
+            return table.values.joined().compactMap { chunk in
+                seen.insert(ObjectIdentifier(chunk)).inserted ? chunk.codeRange.lowerBound..<chunk.dataRange.upperBound : nil
+            }
+        }
+    }
+
     /// The chunk whose code region contains `address`.
     static func chunk(containing address: UInt) -> Chunk? {
         table.withLock { table in

@@ -88,7 +88,9 @@ public final class StubPool: Sendable {
 
     /// Creates a pool. Builds (once per process) the code template of its stub variant.
     public init(_ configuration: Configuration = Configuration()) throws(StubPoolError) {
-        let encoder = Architecture.host.encoder
+        guard let encoder = Architecture.host.encoder else {
+            throw .invalidConfiguration("no stub encoder for \(Architecture.host.rawValue) yet")
+        }
         let variant = StubVariant(kind: configuration.kind, landingPad: configuration.landingPads)
         let slotSize = encoder.slotSize(for: variant)
         let pageSize = Kernel.pageSize
@@ -110,7 +112,8 @@ public final class StubPool: Sendable {
         _ = ReleasedStubReporter.installed
         do throws(SystemError) {
             template = try CodeTemplate.template(
-                for: .init(architecture: .host, variant: variant, geometry: geometry, strategy: configuration.strategy))
+                for: .init(architecture: .host, variant: variant, geometry: geometry, strategy: configuration.strategy),
+                encoder: encoder)
         } catch {
             throw .system(error, during: .createPool)
         }

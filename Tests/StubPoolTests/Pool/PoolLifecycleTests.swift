@@ -14,8 +14,11 @@ import Testing
         #expect(statistics.mappings == 8)
         #expect(ProcessMaps.entries(overlapping: ranges).count == statistics.mappings,
                 "each chunk is exactly two mappings")
+        let token = pool!.layout.token
         pool = nil
-        #expect(ProcessMaps.entries(overlapping: ranges).isEmpty)
+        #expect(regions.allSatisfy { ChunkRegistry.chunk(containing: $0.code.lowerBound)?.layout.token != token },
+                "destroyed chunks are unregistered")
+        #expect(ProcessMaps.leftovers(in: ranges).isEmpty)
     }
 
     @Test func statisticsCountMemory() throws {

@@ -45,6 +45,6 @@ import Testing
         stubs.removeAll()
         pools.removeAll()
         audit("destroy", pools: [])
-        #expect(ProcessMaps.entries(overlapping: regions).isEmpty, "destroyed pools left mappings behind")
+        #expect(ProcessMaps.leftovers(in: regions).isEmpty, "destroyed pools left mappings behind")
     }
 }

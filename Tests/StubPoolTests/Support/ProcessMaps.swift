@@ -39,3 +39,23 @@ enum ProcessMaps {
         maps.filter { entry in ranges.contains { $0.overlaps(entry.range) } }
     }
 }
+
+@testable import StubPool
+
+extension ProcessMaps {
+    /// Entries overlapping `ranges` that are not (now) part of some live pool's chunk: what a
+    /// destroyed pool would have left behind. Tests run in parallel in one process, so another
+    /// pool may legitimately have mapped a new chunk at a freed address.
+    static func leftovers(in ranges: [Range<UInt>]) -> [MapsEntry] {
+        let maps = read()
+        let live = ChunkRegistry.liveChunkRanges()
+        return maps.filter { entry in
+            ranges.contains { range in
+                let lower = max(range.lowerBound, entry.range.lowerBound)
+                let upper = min(range.upperBound, entry.range.upperBound)
+                guard lower < upper else { return false }
+                return !live.contains { $0.lowerBound <= lower && upper <= $0.upperBound }
+            }
+        }
+    }
+}
