@@ -38,8 +38,6 @@ struct PoolLayout: Sendable {
     /// Logical slots per chunk.
     let capacity: Int
 
-    /// The (target, context) a released or never-allocated stub at `entry` holds: the stub then
-    /// reaches the trap, which can tell which stub it was.
     /// The handle of logical slot `logical` in the chunk at `base` with serial `serial`.
     @inline(__always)
     func stub(base: UInt, serial: Int, logical: Int, shard: Int, chunk: Int) -> Stub {
@@ -51,6 +49,8 @@ struct PoolLayout: Sendable {
             poolToken: token, shard: UInt32(shard), chunk: UInt32(chunk), slot: UInt32(logical))
     }
 
+    /// The (target, context) a released or never-allocated stub at `entry` holds: the stub then
+    /// reaches the trap, which can tell which stub it was.
     func releasedState(entry: UInt) -> (target: UInt, context: UInt) {
         switch variant.kind.releasedTrapSource {
         case .returnAddress: (entry + UInt(releasedEntryOffset!), 0)

@@ -301,12 +301,9 @@ public final class StubPool: Sendable {
                   makeStub(address, shard: Int(stub.shard), in: state) == stub else {
                 throw .foreignStub(stub)
             }
-            let slot = DataSlot(address: stub.dataSlot)
-            guard !state.allocator.isFree(address), !layout.isReleased(target: slot.target, entry: stub.address) else {
-                throw .released(id: stub.id)
-            }
+            guard isLive(stub, in: state) else { throw .released(id: stub.id) }
             let released = layout.releasedState(entry: stub.address)
-            slot.publish(target: released.target, context: released.context)
+            DataSlot(address: stub.dataSlot).publish(target: released.target, context: released.context)
             state.quarantine.append(address)
             state.live -= 1
         }
@@ -347,12 +344,15 @@ public final class StubPool: Sendable {
     /// The live stub whose code contains `address` (its entry or any byte of its slot), in O(1).
     public func stub(containing address: UInt) -> Stub? {
         guard let stub = resolve(address) else { return nil }
-        let live = shards[Int(stub.shard)].state.withLock { state in
-            let slot = SlotAddress(chunk: Int(stub.chunk), slot: Int(stub.slot))
-            return !state.allocator.isFree(slot)
-                && !layout.isReleased(target: DataSlot(address: stub.dataSlot).target, entry: stub.address)
-        }
+        let live = shards[Int(stub.shard)].state.withLock { state in isLive(stub, in: state) }
         return live ? stub : nil
+    }
+
+    /// Allocated and not released (called with the stub's shard locked). Released slots stay
+    /// allocated until reclaim; only release writes the released-state target.
+    private func isLive(_ stub: Stub, in state: borrowing ShardState) -> Bool {
+        !state.allocator.isFree(SlotAddress(chunk: Int(stub.chunk), slot: Int(stub.slot)))
+            && !layout.isReleased(target: DataSlot(address: stub.dataSlot).target, entry: stub.address)
     }
 
     // MARK: Statistics
