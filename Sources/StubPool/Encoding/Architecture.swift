@@ -14,12 +14,11 @@ public enum Architecture: String, Sendable, Hashable, CaseIterable {
         #endif
     }
 
-    /// The encoder that produces this architecture's stub code, if StubPool has one yet
-    /// (AArch64 is the next step).
-    var encoder: (any StubEncoder)? {
+    /// The encoder that produces this architecture's stub code (on any host).
+    var encoder: any StubEncoder {
         switch self {
         case .x86_64: X86_64StubEncoder()
-        case .arm64: nil
+        case .arm64: AArch64StubEncoder()
         }
     }
 }

@@ -17,16 +17,30 @@ protocol StubEncoder: Sendable {
     var architecture: Architecture { get }
     /// Bytes that trap when executed, repeated to fill unused space (length divides every slot).
     var trapFill: [UInt8] { get }
-    /// Power-of-two size of one code slot of `variant`.
-    func slotSize(for variant: StubVariant) -> Int
-    /// Exactly `slotSize(for: variant)` bytes: the stub, then trap fill.
-    func encodeSlot(_ variant: StubVariant, layout: SlotLayout) -> [UInt8]
+    /// Largest distance, in bytes, from an instruction to a data word it can reference.
+    var dataReach: Int { get }
+    /// The code of one stub of `variant` whose slot and data words lie at `layout`, unpadded.
+    func code(_ variant: StubVariant, layout: SlotLayout) -> [UInt8]
     /// Offset inside the slot of the released entry (which calls the trap through the anchor), for
     /// kinds that trap through the return address; `nil` for the others.
     func releasedEntryOffset(for variant: StubVariant) -> Int?
 }
 
 extension StubEncoder {
+    /// Size of one code slot of `variant`: the stub's code rounded up to a power of two, at
+    /// least 16 bytes (the code length does not depend on the layout).
+    func slotSize(for variant: StubVariant) -> Int {
+        let length = code(variant, layout: SlotLayout(slot: 0, context: 0, target: 0, anchor: 0)).count
+        var size = 16
+        while size < length { size *= 2 }
+        return size
+    }
+
+    /// Exactly `slotSize(for: variant)` bytes: the stub, then trap fill.
+    func encodeSlot(_ variant: StubVariant, layout: SlotLayout) -> [UInt8] {
+        padded(code(variant, layout: layout), to: slotSize(for: variant))
+    }
+
     /// Fills `count` bytes with the trap pattern.
     func trapBytes(_ count: Int) -> [UInt8] {
         (0..<count).map { trapFill[$0 % trapFill.count] }

@@ -48,6 +48,12 @@ struct X86_64Assembler {
         appendDisplacement(to: absolute)
     }
 
+    /// `jmp reg`.
+    mutating func jump(to register: Register) {
+        if register.isExtended != 0 { bytes.append(0x41) }
+        bytes += [0xFF, 0xE0 | register.low]
+    }
+
     /// `call qword ptr [rip + disp]` through the word at chunk offset `absolute`.
     mutating func callIndirect(throughOffset absolute: Int) {
         bytes += [0xFF, 0x15]

@@ -3,6 +3,10 @@
 ///
 /// Code slot `i` starts at `i * slotSize`; its data slot at `codeSize + i * 16`. The last code slot
 /// is the chunk's anchor: never handed out, its data slot holds the released-stub trap's address.
+///
+/// Both regions are multiples of 64 KiB, the largest page size of either architecture (AArch64
+/// kernels run with 4, 16 or 64 KiB pages), so a template built on any host maps unchanged on
+/// every kernel. `pageSize` only shapes placements.
 public struct ChunkGeometry: Sendable, Hashable {
     /// Bytes of one data slot: context (8) and target (8).
     public static let dataSlotSize = 16
@@ -13,6 +17,13 @@ public struct ChunkGeometry: Sendable, Hashable {
     /// Default code-region size: 256 KiB, a multiple of 4, 16 and 64 KiB pages. With 16-byte
     /// slots that is 16,383 stubs per chunk (two mappings), so one million stubs take 124 mappings.
     public static let defaultCodeSize = 256 * 1024
+    /// Granularity of the code and data regions: a multiple of every supported page size.
+    public static let regionGranularity = 64 * 1024
+    /// Page sizes a geometry is valid for.
+    public static let supportedPageSizes = [4 * 1024, 16 * 1024, 64 * 1024]
+    /// Largest code region: keeps every data word within AArch64's ±1 MiB literal reach of every
+    /// instruction that loads it (the anchor lies up to twice the code size away).
+    public static let maximumCodeSize = 512 * 1024
 
     public let pageSize: Int
     public let slotSize: Int
@@ -21,13 +32,28 @@ public struct ChunkGeometry: Sendable, Hashable {
 
     public init(pageSize: Int, slotSize: Int, codeSize: Int = ChunkGeometry.defaultCodeSize) {
         precondition(slotSize > 0 && slotSize & (slotSize - 1) == 0, "slot size must be a power of two")
-        precondition(codeSize % pageSize == 0 && codeSize % slotSize == 0, "code size must fill whole pages")
+        precondition(Self.regionGranularity % pageSize == 0, "unsupported page size \(pageSize)")
+        precondition(Self.problem(codeSize: codeSize, slotSize: slotSize) == nil, "invalid code size \(codeSize)")
         self.pageSize = pageSize
         self.slotSize = slotSize
         self.codeSize = codeSize
         let rawData = codeSize / slotSize * Self.dataSlotSize
-        self.dataSize = (rawData + pageSize - 1) / pageSize * pageSize
+        let granule = Self.regionGranularity
+        self.dataSize = (rawData + granule - 1) / granule * granule
     }
+
+    /// Why `codeSize` cannot hold slots of `slotSize`, or `nil` if it can.
+    static func problem(codeSize: Int, slotSize: Int) -> String? {
+        guard codeSize > 0, codeSize % regionGranularity == 0, codeSize <= maximumCodeSize else {
+            return "code size \(codeSize) must be a positive multiple of \(regionGranularity) bytes (64 KiB), at most \(maximumCodeSize)"
+        }
+        guard codeSize / slotSize >= 2 else { return "code size \(codeSize) holds fewer than two \(slotSize)-byte slots" }
+        return nil
+    }
+
+    /// An upper bound of the distance from any stub instruction to any data word it loads: the
+    /// offset of the anchor slot's last word, seen from the chunk's first byte.
+    var farthestDataReference: Int { dataOffset(ofSlot: anchorSlot) + Self.targetOffset }
 
     /// Code slots in the code region, the anchor included.
     public var physicalSlots: Int { codeSize / slotSize }

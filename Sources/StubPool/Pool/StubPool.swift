@@ -33,7 +33,7 @@ public final class StubPool: Sendable {
         /// Allocation shards; `nil` means one per CPU (up to 16) for packed pools and one otherwise,
         /// so that the other placements lay stubs out deterministically.
         public var shards: Int?
-        /// Bytes of code per chunk (a multiple of the page size and of the slot size).
+        /// Bytes of code per chunk: a multiple of 64 KiB, at most 512 KiB.
         public var codeSize: Int
 
         public init(
@@ -88,15 +88,15 @@ public final class StubPool: Sendable {
 
     /// Creates a pool. Builds (once per process) the code template of its stub variant.
     public init(_ configuration: Configuration = Configuration()) throws(StubPoolError) {
-        guard let encoder = Architecture.host.encoder else {
-            throw .invalidConfiguration("no stub encoder for \(Architecture.host.rawValue) yet")
-        }
+        let encoder = Architecture.host.encoder
         let variant = StubVariant(kind: configuration.kind, landingPad: configuration.landingPads)
         let slotSize = encoder.slotSize(for: variant)
         let pageSize = Kernel.pageSize
-        guard configuration.codeSize > 0, configuration.codeSize % pageSize == 0,
-              configuration.codeSize <= 1 << 20, configuration.codeSize / slotSize >= 2 else {
-            throw .invalidConfiguration("code size \(configuration.codeSize) must be a multiple of the \(pageSize)-byte page, at most 1 MiB")
+        if let problem = ChunkGeometry.problem(codeSize: configuration.codeSize, slotSize: slotSize) {
+            throw .invalidConfiguration(problem)
+        }
+        guard ChunkGeometry.regionGranularity % pageSize == 0 else {
+            throw .invalidConfiguration("page size \(pageSize) is not one of \(ChunkGeometry.supportedPageSizes)")
         }
         let shardCount: Int
         switch (configuration.shards, configuration.placement) {
@@ -109,6 +109,9 @@ public final class StubPool: Sendable {
             shardCount = 1
         }
         let geometry = ChunkGeometry(pageSize: pageSize, slotSize: slotSize, codeSize: configuration.codeSize)
+        guard geometry.farthestDataReference <= encoder.dataReach else {
+            throw .invalidConfiguration("code size \(configuration.codeSize) puts data beyond the \(encoder.dataReach)-byte reach of \(encoder.architecture.rawValue) stubs")
+        }
         _ = ReleasedStubReporter.installed
         do throws(SystemError) {
             template = try CodeTemplate.template(

@@ -1,6 +1,7 @@
 import Foundation
 
-/// Runs a sibling executable of the test bundle (built by `swift test` as a test dependency).
+/// Runs child processes: sibling executables of the test bundle (built by `swift test` as test
+/// dependencies) and external tools.
 enum ChildProcess {
     struct Outcome {
         var standardOutput: String
@@ -16,8 +17,12 @@ enum ChildProcess {
     }
 
     static func run(_ name: String, arguments: [String]) throws -> Outcome {
+        try run(executable(named: name), arguments: arguments)
+    }
+
+    static func run(_ executable: URL, arguments: [String]) throws -> Outcome {
         let process = Process()
-        process.executableURL = executable(named: name)
+        process.executableURL = executable
         process.arguments = arguments
         let output = Pipe(), error = Pipe()
         process.standardOutput = output

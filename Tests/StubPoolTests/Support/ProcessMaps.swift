@@ -1,7 +1,7 @@
 import Foundation
 
 /// One line of /proc/self/maps.
-struct MapsEntry {
+struct MapsEntry: Equatable {
     var range: Range<UInt>
     var permissions: String
     var path: String
@@ -45,8 +45,19 @@ enum ProcessMaps {
 extension ProcessMaps {
     /// Entries overlapping `ranges` that are not (now) part of some live pool's chunk: what a
     /// destroyed pool would have left behind. Tests run in parallel in one process, so another
-    /// pool may legitimately have mapped a new chunk at a freed address.
+    /// pool may legitimately have mapped a new chunk at a freed address — possibly one it has not
+    /// registered yet, so an entry must persist over a few looks to count as left behind.
     static func leftovers(in ranges: [Range<UInt>]) -> [MapsEntry] {
+        var found = lookForLeftovers(in: ranges)
+        for _ in 0..<5 where !found.isEmpty {
+            usleep(20_000)
+            let again = lookForLeftovers(in: ranges)
+            found = found.filter { entry in again.contains(entry) }
+        }
+        return found
+    }
+
+    private static func lookForLeftovers(in ranges: [Range<UInt>]) -> [MapsEntry] {
         let maps = read()
         let live = ChunkRegistry.liveChunkRanges()
         return maps.filter { entry in

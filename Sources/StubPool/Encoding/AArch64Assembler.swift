@@ -1,0 +1,75 @@
+/// The handful of AArch64 instructions stubs are made of, encoded at chunk-relative offsets.
+/// Every instruction is one little-endian 32-bit word.
+struct AArch64Assembler {
+    /// General-purpose 64-bit registers x0–x30 by number.
+    struct Register: Sendable, Hashable {
+        let number: UInt32
+        static func x(_ number: UInt32) -> Register {
+            precondition(number <= 30, "x\(number) is not a general-purpose register")
+            return Register(number: number)
+        }
+        /// IP0 and IP1, the intra-procedure-call scratch registers.
+        static let x16 = Register.x(16)
+        static let x17 = Register.x(17)
+        /// The zero register in register-operand positions of logical instructions.
+        static let zero = Register(number: 31)
+    }
+
+    /// Reach of `ldr` (literal) and `adr`: a signed 21-bit byte offset.
+    static let literalReach = 1 << 20
+
+    private(set) var words: [UInt32] = []
+    /// Chunk-relative offset of the first emitted instruction.
+    let origin: Int
+
+    init(origin: Int) { self.origin = origin }
+
+    /// Chunk-relative offset of the next instruction.
+    var position: Int { origin + words.count * 4 }
+
+    var bytes: [UInt8] { words.flatMap { word in withUnsafeBytes(of: word.littleEndian, Array.init) } }
+
+    /// PC-relative byte offset from the next instruction to chunk offset `absolute`, checked
+    /// against the ±1 MiB reach.
+    private func pcRelative(to absolute: Int, alignment: Int) -> Int {
+        let offset = absolute - position
+        precondition(offset >= -Self.literalReach && offset < Self.literalReach,
+                     "PC-relative offset \(offset) out of the ±1 MiB range")
+        precondition(offset % alignment == 0, "PC-relative offset \(offset) is not \(alignment)-byte aligned")
+        return offset
+    }
+
+    /// `bti c`: the landing pad for calls and for `br x16`/`br x17`.
+    mutating func btiC() { words.append(0xD503_245F) }
+
+    /// `brk #imm`.
+    mutating func brk(_ immediate: UInt16) { words.append(0xD420_0000 | UInt32(immediate) << 5) }
+
+    /// `mov xd, xm` (the alias of `orr xd, xzr, xm`).
+    mutating func mov(_ destination: Register, _ source: Register) {
+        words.append(0xAA00_03E0 | source.number << 16 | destination.number)
+    }
+
+    /// `ldr xt, label` (literal): loads the 8-byte word at chunk offset `absolute`.
+    mutating func load(_ destination: Register, fromOffset absolute: Int) {
+        let imm19 = UInt32(truncatingIfNeeded: pcRelative(to: absolute, alignment: 4) >> 2) & 0x7_FFFF
+        words.append(0x5800_0000 | imm19 << 5 | destination.number)
+    }
+
+    /// `adr xd, label`: the address of chunk offset `absolute`.
+    mutating func address(_ destination: Register, ofOffset absolute: Int) {
+        let offset = UInt32(truncatingIfNeeded: pcRelative(to: absolute, alignment: 1)) & 0x1F_FFFF
+        words.append(0x1000_0000 | (offset & 3) << 29 | (offset >> 2) << 5 | destination.number)
+    }
+
+    /// `ldar xt, [xn]`: load-acquire; later loads cannot be satisfied before it.
+    mutating func loadAcquire(_ destination: Register, from base: Register) {
+        words.append(0xC8DF_FC00 | base.number << 5 | destination.number)
+    }
+
+    /// `br xn`.
+    mutating func branch(to register: Register) { words.append(0xD61F_0000 | register.number << 5) }
+
+    /// `blr xn`.
+    mutating func branchAndLink(to register: Register) { words.append(0xD63F_0000 | register.number << 5) }
+}
