@@ -20,6 +20,8 @@ enum {
     STUBPOOL_PROT_READ = 0x1,
     STUBPOOL_PROT_WRITE = 0x2,
     STUBPOOL_PROT_EXEC = 0x4,
+    /// AArch64 only: instructions in the range are BTI-guarded (indirect branches must land on `bti`).
+    STUBPOOL_PROT_BTI = 0x10,
     STUBPOOL_MAP_SHARED = 0x01,
     STUBPOOL_MAP_PRIVATE = 0x02,
     STUBPOOL_MAP_FIXED = 0x10,
