@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <fcntl.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -85,6 +86,14 @@ int stubpool_membarrier(int cmd, unsigned int flags, int *out_result) {
     if (result < 0) return err;
     if (out_result) *out_result = (int)result;
     return 0;
+}
+
+int stubpool_has_branch_target_identification(void) {
+#if defined(__aarch64__)
+    return (getauxval(AT_HWCAP2) & (1ul << 17)) != 0;  // HWCAP2_BTI
+#else
+    return 0;
+#endif
 }
 
 long stubpool_page_size(void) {

@@ -4,6 +4,9 @@
 // harness --template FILE --kind forward|context|bind --slot-size N --code-size N --data-size N
 //         [--released-offset N] [--landing-pad] [--bti] [--signatures FILE] [--seed N]
 //         [--register-rounds N]
+//
+// With --bti the code is mapped PROT_BTI (run under `qemu-aarch64 -cpu max`). Without
+// --landing-pad the harness then calls one stub and must die of SIGILL.
 #include "harness.h"
 #include "ctesthelpers.h"
 #include "stubpool_shim.h"
@@ -13,7 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static int failures;
@@ -154,19 +157,15 @@ static size_t check_released(const struct harness_chunk *c) {
     return checked;
 }
 
-/// Under BTI-guarded pages a stub without landing pads must fault (SIGILL) when branched to.
-static int bti_faults_without_pads(const struct harness_chunk *c) {
-    harness_publish(c, 0, (uint64_t)ct_constant_functions[1], (uint64_t)ct_constant_functions[1]);
+/// Under BTI-guarded pages a stub without a landing pad must fault (SIGILL) when branched to.
+/// Called last: the process dies here when BTI is enforced (fork hangs under qemu-user 7.2, so
+/// the Swift test watches this process die instead of a child).
+static void call_unguarded_stub(const struct harness_chunk *c) {
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    harness_publish(c, 0, (uint64_t)ct_constant_functions[1], 0);
     fflush(NULL);
-    pid_t child = fork();
-    if (child == 0) {
-        signal(SIGILL, SIG_DFL);
-        ct_call_constant(harness_stub(c, 0));
-        _exit(0);
-    }
-    int status = 0;
-    waitpid(child, &status, 0);
-    return WIFSIGNALED(status) && WTERMSIG(status) == SIGILL;
+    ct_call_constant(harness_stub(c, 0));
 }
 
 int main(int argc, char **argv) {
@@ -210,19 +209,17 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 2; i++) chunks[i] = map_chunk(fd, kind, slot_size, code_size, data_size, released_offset, bti);
 
     size_t calls = 0, released = 0;
+    const char *bti_state = bti ? "guarded" : "off";
+    if (bti && !landing_pad) {
+        for (int i = 0; i < 2; i++) audit_mappings(&chunks[i]);
+        call_unguarded_stub(&chunks[0]);
+        printf("RESULT page=%ld calls=1 released=0 bti=not-enforced failures=%d\n", stubpool_page_size(), failures + 1);
+        return 1;
+    }
     for (int i = 0; i < 2; i++) {
         audit_mappings(&chunks[i]);
         calls += call_every_slot(&chunks[i]);
         released += check_released(&chunks[i]);
-    }
-    const char *bti_state = "off";
-    if (bti) {
-        if (landing_pad) bti_state = "guarded";
-        else {
-            int faulted = bti_faults_without_pads(&chunks[0]);
-            CHECK(faulted, "a stub without landing pads ran on a BTI-guarded page");
-            bti_state = faulted ? "faults-without-pads" : "not-enforced";
-        }
     }
     const struct harness_chunk *c = &chunks[1];
     size_t slot = c->slots / 3;

@@ -66,6 +66,8 @@ int stubpool_close(int fd);
 int stubpool_mincore(void *addr, size_t length, unsigned char *vec);
 int stubpool_membarrier(int cmd, unsigned int flags, int *out_result);
 long stubpool_page_size(void);
+/// Whether the CPU and kernel support AArch64 BTI (AT_HWCAP2 & HWCAP2_BTI); 0 on other hosts.
+int stubpool_has_branch_target_identification(void);
 /// The CPU the calling thread runs on (sched_getcpu; rseq-backed, no system call), or -1.
 int stubpool_current_cpu(void);
 /// sched_yield: gives up the CPU while waiting for a lock.

@@ -1,11 +1,13 @@
 /// Maps chunks: a code region from a template followed by an anonymous read+write data region.
 enum ChunkMapper {
     /// Maps one chunk. `initializeData` fills the data region (given its first byte) before any
-    /// code is executable. On failure nothing stays mapped.
+    /// code is executable. With `guarded`, code pages are BTI-guarded where the host supports it
+    /// (templates with landing pads). On failure nothing stays mapped.
     static func map(
         template: CodeTemplate,
         geometry: ChunkGeometry,
         strategy: CodeStrategy,
+        guarded: Bool,
         initializeData: (UnsafeMutableRawPointer) -> Void
     ) throws(SystemError) -> Mapping {
         // One anonymous read+write reservation for the whole chunk; the code part is replaced or
@@ -15,14 +17,15 @@ enum ChunkMapper {
             size: geometry.chunkSize)
         let base = UnsafeMutableRawPointer(bitPattern: mapping.base)!
         initializeData(base + geometry.codeSize)
+        let protection = guarded ? Kernel.readExecuteGuarded : Kernel.readExecute
         switch strategy {
         case .sharedTemplate:
             guard let file = template.file else { preconditionFailure("shared strategy needs a template file") }
             try Kernel.mapSharedFile(
-                at: mapping.base, size: geometry.codeSize, protection: Kernel.readExecute, fd: file.descriptor.raw)
+                at: mapping.base, size: geometry.codeSize, protection: protection, fd: file.descriptor.raw)
         case .privateCopy:
             template.bytes.withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: geometry.codeSize) }
-            try Kernel.protect(mapping.base, size: geometry.codeSize, protection: Kernel.readExecute)
+            try Kernel.protect(mapping.base, size: geometry.codeSize, protection: protection)
             Kernel.flushInstructionCache(mapping.base, size: geometry.codeSize)
         }
         return mapping

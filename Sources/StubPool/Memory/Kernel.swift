@@ -88,4 +88,8 @@ enum Kernel {
 
     static let readWrite = Int32(STUBPOOL_PROT_READ | STUBPOOL_PROT_WRITE)
     static let readExecute = Int32(STUBPOOL_PROT_READ | STUBPOOL_PROT_EXEC)
+    /// Read+execute with indirect branches required to land on `bti` where the host supports
+    /// AArch64 BTI; plain read+execute elsewhere.
+    static let readExecuteGuarded = stubpool_has_branch_target_identification() != 0
+        ? readExecute | Int32(STUBPOOL_PROT_BTI) : readExecute
 }

@@ -150,7 +150,10 @@ public final class StubPool: Sendable {
         let serial = nextSerial.wrappingAdd(1, ordering: .relaxed).oldValue
         let layout = self.layout
         var chunkBase: UInt = 0
-        let mapping = try ChunkMapper.map(template: template, geometry: layout.geometry, strategy: configuration.strategy) { data in
+        let mapping = try ChunkMapper.map(
+            template: template, geometry: layout.geometry, strategy: configuration.strategy,
+            guarded: configuration.landingPads
+        ) { data in
             chunkBase = UInt(bitPattern: data) - UInt(layout.geometry.codeSize)
             layout.initializeData(data, chunkBase: chunkBase)
         }

@@ -52,12 +52,23 @@ import Testing
     /// Runs the harness on `variant`'s template for `geometry` under qemu and returns its RESULT line.
     static func run(_ variant: StubVariant, codeSize: Int, emulatedPageSize: Int? = nil, bti: Bool = false,
                     signatures: URL? = nil, seed: UInt64 = 1, registerRounds: Int = 0) throws -> Report {
+        let arguments = try harnessArguments(variant, codeSize: codeSize, emulatedPageSize: emulatedPageSize, bti: bti,
+                                             signatures: signatures, seed: seed, registerRounds: registerRounds)
+        let outcome = try ExternalTools.run(ExternalTools.qemu, arguments, missing: ExternalTools.aarch64EmulationMissing)
+        guard let line = outcome.standardOutput.split(separator: "\n").first(where: { $0.hasPrefix("RESULT ") }) else {
+            throw ExternalTools.Failure(message: "no RESULT line:\n\(outcome.standardOutput)\(outcome.standardError)")
+        }
+        let fields = line.dropFirst("RESULT ".count).split(separator: " ").map { $0.split(separator: "=", maxSplits: 1) }
+        return Report(fields: Dictionary(uniqueKeysWithValues: fields.map { (String($0[0]), String($0[1])) }))
+    }
+
+    /// qemu's arguments for running the harness on `variant`'s template (written to a temporary
+    /// file that lives until the test process ends).
+    static func harnessArguments(_ variant: StubVariant, codeSize: Int, emulatedPageSize: Int?, bti: Bool,
+                                 signatures: URL?, seed: UInt64, registerRounds: Int) throws -> [String] {
         let encoder = AArch64StubEncoder()
         let geometry = ChunkGeometry(pageSize: emulatedPageSize ?? 4096, slotSize: encoder.slotSize(for: variant), codeSize: codeSize)
-        let template = TemplateBuilder.codeRegion(encoder: encoder, variant: variant, geometry: geometry)
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("stubpool-template-\(UUID().uuidString)")
-        try Data(template).write(to: file)
-        defer { try? FileManager.default.removeItem(at: file) }
+        let file = try templateFile(for: variant, geometry: geometry)
         let kind = switch variant.kind { case .forward: "forward"; case .context: "context"; case .bindFirstArgument: "bind" }
         var qemuArguments = ["-L", ExternalTools.aarch64Sysroot]
         if let emulatedPageSize { qemuArguments += ["-p", "\(emulatedPageSize)"] }
@@ -70,12 +81,26 @@ import Testing
         if variant.landingPad { arguments.append("--landing-pad") }
         if bti { arguments.append("--bti") }
         if let signatures { arguments += ["--signatures", signatures.path] }
-        let outcome = try ExternalTools.run(ExternalTools.qemu, qemuArguments + arguments, missing: ExternalTools.aarch64EmulationMissing)
-        guard let line = outcome.standardOutput.split(separator: "\n").first(where: { $0.hasPrefix("RESULT ") }) else {
-            throw ExternalTools.Failure(message: "no RESULT line:\n\(outcome.standardOutput)\(outcome.standardError)")
+        return qemuArguments + arguments
+    }
+
+    /// The template of `variant` for `geometry`, written once into the harness's directory.
+    static func templateFile(for variant: StubVariant, geometry: ChunkGeometry) throws -> URL {
+        let directory = try harness.get().deletingLastPathComponent()
+        let file = directory.appendingPathComponent("template-\(variant)-\(geometry.codeSize)")
+        if !FileManager.default.fileExists(atPath: file.path) {
+            let template = TemplateBuilder.codeRegion(encoder: AArch64StubEncoder(), variant: variant, geometry: geometry)
+            try Data(template).write(to: file)
         }
-        let fields = line.dropFirst("RESULT ".count).split(separator: " ").map { $0.split(separator: "=", maxSplits: 1) }
-        return Report(fields: Dictionary(uniqueKeysWithValues: fields.map { (String($0[0]), String($0[1])) }))
+        return file
+    }
+
+    /// Runs the harness and returns how it ended, successful or not.
+    static func outcome(_ variant: StubVariant, codeSize: Int, bti: Bool) throws -> ChildProcess.Outcome {
+        let arguments = try harnessArguments(variant, codeSize: codeSize, emulatedPageSize: nil, bti: bti,
+                                             signatures: nil, seed: 1, registerRounds: 0)
+        guard let qemu = ExternalTools.qemu else { throw ExternalTools.Failure(message: ExternalTools.aarch64EmulationMissing) }
+        return try ChildProcess.run(qemu, arguments: arguments)
     }
 
     static var variants: [StubVariant] {
@@ -95,6 +120,51 @@ import Testing
                 #expect(report.number("released") == 6)
                 print("AArch64 \(variant), \(codeSize / 1024) KiB code, \(pageSize / 1024) KiB pages: \(report.number("calls")) calls, \(report.number("released")) released traps")
             }
+        }
+    }
+}
+
+extension AArch64EmulationTests {
+    @Test("AArch64 BTI: guarded pages run landing-pad stubs and fault on stubs without",
+          .enabled(if: enabled, "\(ExternalTools.aarch64EmulationMissing)"))
+    func aarch64BranchTargetIdentification() throws {
+        for variant in Self.variants where variant.landingPad {
+            let report = try Self.run(variant, codeSize: ChunkGeometry.defaultCodeSize, bti: true)
+            #expect(report.number("failures") == 0, "\(variant): \(report.fields)")
+            #expect(report.fields["bti"] == "guarded", "\(variant)")
+            print("AArch64 BTI-guarded \(variant): \(report.number("calls")) calls, \(report.number("released")) released traps")
+        }
+        for variant in Self.variants where !variant.landingPad {
+            let outcome = try Self.outcome(variant, codeSize: ChunkGeometry.defaultCodeSize, bti: true)
+            #expect(outcome.terminatedBySignal && outcome.terminationStatus == SIGILL,
+                    "\(variant) without landing pads must fault on guarded pages: \(outcome.standardOutput)\(outcome.standardError)")
+            print("AArch64 BTI-guarded \(variant): faults (signal \(outcome.terminationStatus))")
+        }
+    }
+
+    @Test("AArch64 libffi oracle and full register state through every kind",
+          .enabled(if: enabled, "\(ExternalTools.aarch64EmulationMissing)"))
+    func aarch64RandomSignatures() throws {
+        let seed = testSeed("AArch64 oracle")
+        var random = SplitMix64(seed: seed)
+        let factory = FFISignatureFactory()
+        let lines = (0..<Self.signatureCount).map { _ in factory.describe(factory.makeSignature(using: &random)) }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("stubpool-signatures-\(UUID().uuidString)")
+        try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        for variant in Self.variants {
+            let report = try Self.run(variant, codeSize: ChunkGeometry.defaultCodeSize, signatures: file,
+                                      seed: seed, registerRounds: Self.registerRounds)
+            #expect(report.number("failures") == 0, "\(variant): \(report.fields)")
+            #expect(report.number("ffi_mismatches") == 0)
+            #expect(report.number("register_mismatches") == 0)
+            #expect(report.number("registers") == Self.registerRounds)
+            #expect(report.number("signatures") >= Self.minimumSignaturesPerKind, "\(variant): \(report.fields)")
+            #expect(report.number("signatures") + report.number("skipped") == Self.signatureCount)
+            for coverage in ["variadic", "hfa", "indirect", "stack"] {
+                #expect(report.number(coverage) >= 5, "\(variant): too few signatures with \(coverage) (\(report.fields))")
+            }
+            print("AArch64 oracle \(variant): \(report.number("signatures")) signatures (\(report.number("variadic")) variadic, \(report.number("hfa")) HFA, \(report.number("indirect")) x8 results, \(report.number("stack")) with stack arguments), \(report.number("ffi_mismatches")) mismatches; \(report.number("registers")) register states, \(report.number("register_mismatches")) mismatches")
         }
     }
 }

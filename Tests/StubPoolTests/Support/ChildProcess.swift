@@ -20,7 +20,8 @@ enum ChildProcess {
         try run(executable(named: name), arguments: arguments)
     }
 
-    static func run(_ executable: URL, arguments: [String]) throws -> Outcome {
+    /// Runs `executable`, terminating it if it runs longer than `timeout` seconds.
+    static func run(_ executable: URL, arguments: [String], timeout: Double = 300) throws -> Outcome {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -28,6 +29,9 @@ enum ChildProcess {
         process.standardOutput = output
         process.standardError = error
         try process.run()
+        let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
+        defer { watchdog.cancel() }
         let outData = output.fileHandleForReading.readDataToEndOfFile()
         let errData = error.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()

@@ -1,0 +1,39 @@
+/// The code StubPool generates for one architecture and stub variant, for tools, documentation
+/// and cross-checks. Works on any host: an x86-64 machine can inspect AArch64 templates.
+public struct TemplateInspection: Sendable {
+    public let architecture: Architecture
+    public let variant: StubVariant
+    /// The chunk shape the template is built for.
+    public let geometry: ChunkGeometry
+    private let encoder: any StubEncoder
+
+    /// - Throws: `StubPoolError.invalidConfiguration` for a code size no chunk can have.
+    public init(architecture: Architecture, variant: StubVariant,
+                codeSize: Int = ChunkGeometry.defaultCodeSize, pageSize: Int = 4096) throws(StubPoolError) {
+        let encoder = architecture.encoder
+        let slotSize = encoder.slotSize(for: variant)
+        if let problem = ChunkGeometry.problem(codeSize: codeSize, slotSize: slotSize) { throw .invalidConfiguration(problem) }
+        guard ChunkGeometry.supportedPageSizes.contains(pageSize) else {
+            throw .invalidConfiguration("page size \(pageSize) is not one of \(ChunkGeometry.supportedPageSizes)")
+        }
+        self.architecture = architecture
+        self.variant = variant
+        self.encoder = encoder
+        self.geometry = ChunkGeometry(pageSize: pageSize, slotSize: slotSize, codeSize: codeSize)
+    }
+
+    /// Bytes of one code slot.
+    public var slotSize: Int { geometry.slotSize }
+
+    /// The bytes of code slot `index` of the chunk, trap fill included.
+    public func slot(_ index: Int = 0) -> [UInt8] {
+        precondition((0..<geometry.anchorSlot).contains(index), "slot \(index) is not a stub slot")
+        return encoder.encodeSlot(variant, layout: geometry.layout(ofSlot: index))
+    }
+
+    /// The whole code region every chunk maps.
+    public var codeRegion: [UInt8] { TemplateBuilder.codeRegion(encoder: encoder, variant: variant, geometry: geometry) }
+
+    /// Offset inside a slot of the released entry, for kinds that have one.
+    public var releasedEntryOffset: Int? { encoder.releasedEntryOffset(for: variant) }
+}
