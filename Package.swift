@@ -45,6 +45,20 @@ let package = Package(
             dependencies: ["CFFI"],
             path: "Tests/CTestHelpers"
         ),
+        // __m256 / __m512 targets for the lazy-resolver tests: the vector calling convention
+        // follows each translation unit's -m flags, so each width is its own target.
+        .target(
+            name: "CTestVectors256",
+            dependencies: ["CTestHelpers"],
+            path: "Tests/CTestVectors256",
+            cSettings: [.unsafeFlags(["-mavx"])]
+        ),
+        .target(
+            name: "CTestVectors512",
+            dependencies: ["CTestHelpers"],
+            path: "Tests/CTestVectors512",
+            cSettings: [.unsafeFlags(["-mavx512f"])]
+        ),
         // A tiny program the tests run as a child process to watch a released stub abort.
         .executableTarget(
             name: "StubPoolCrashProbe",
@@ -54,7 +68,10 @@ let package = Package(
         ),
         .testTarget(
             name: "StubPoolTests",
-            dependencies: ["StubPool", "CStubPoolShim", "CFFI", "CTestHelpers", "StubPoolCrashProbe"],
+            dependencies: [
+                "StubPool", "CStubPoolShim", "CFFI", "CTestHelpers", "CTestVectors256", "CTestVectors512",
+                "StubPoolCrashProbe",
+            ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
     ]

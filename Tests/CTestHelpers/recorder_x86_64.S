@@ -89,4 +89,37 @@ ct_call_with_registers:
     popq %rbp
     ret
 #endif
+
+#if defined(__x86_64__)
+    // void ct_clobber_vector_registers(int level): all-ones into xmm0-15 (level 0), ymm0-15
+    // (level 1) or zmm0-31 and k1 (level 2).
+    .text
+    .globl ct_clobber_vector_registers
+    .type ct_clobber_vector_registers, @function
+    .p2align 4
+ct_clobber_vector_registers:
+    endbr64
+    cmpl $2, %edi
+    je 2f
+    cmpl $1, %edi
+    je 1f
+    pcmpeqd %xmm0, %xmm0
+    .irp r, 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+    movdqa %xmm0, %xmm\r
+    .endr
+    ret
+1:  vpcmpeqd %xmm0, %xmm0, %xmm0
+    vinsertf128 $1, %xmm0, %ymm0, %ymm0
+    .irp r, 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+    vmovdqa %ymm0, %ymm\r
+    .endr
+    ret
+2:  vpternlogd $0xff, %zmm0, %zmm0, %zmm0
+    .irp r, 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    vmovdqa64 %zmm0, %zmm\r
+    .endr
+    kxnorw %k0, %k0, %k1
+    ret
+#endif
+
     .section .note.GNU-stack,"",%progbits

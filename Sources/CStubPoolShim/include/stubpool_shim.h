@@ -91,6 +91,22 @@ uintptr_t stubpool_released_trap_entry(stubpool_trap_source_t source);
 typedef void (*stubpool_released_handler_t)(uintptr_t address_in_stub);
 void stubpool_set_released_handler(stubpool_released_handler_t handler);
 
+/// Where a lazy call continues: the stub's target, and the context for the context register.
+typedef struct {
+    uintptr_t target;
+    uintptr_t context;
+} stubpool_lazy_continuation_t;
+/// Called by the lazy resolver, once per call of a pending lazy stub, with the stub's slot
+/// address. Must return where the call continues.
+typedef stubpool_lazy_continuation_t (*stubpool_lazy_handler_t)(uintptr_t slot);
+void stubpool_set_lazy_handler(stubpool_lazy_handler_t handler);
+/// Address of the host's assembly lazy resolver, or 0 on an unsupported host.
+uintptr_t stubpool_lazy_resolver_entry(void);
+/// x86-64: bytes of vector state the resolver saves per call and the XSAVE component mask
+/// (CPUID leaf 0xD); 576 and 0 where only fxsave is available or on AArch64.
+size_t stubpool_lazy_vector_state_size(void);
+uint64_t stubpool_lazy_vector_state_mask(void);
+
 /// Fault injection (debug builds only). Makes the `nth` (1-based) call of `syscall` made by the
 /// calling thread from now on fail with `error`. Returns 0, or ENOTSUP when compiled out.
 int stubpool_fault_arm(stubpool_syscall_t syscall, unsigned int nth, int error);

@@ -10,7 +10,9 @@
 /// context, then the target with a release store, so a call that reaches a new target always
 /// carries that target's context. Outgoing branches go through x16, which `bti c` accepts.
 /// A forward slot also holds a released entry, `ldr x16, anchor; blr x16`, reached only once the
-/// stub is released (the trap finds the stub through x30). Padding is `brk #0`.
+/// stub is released (the trap finds the stub through x30). With `lazyEntry`, a context slot ends
+/// with a lazy entry, `adr x17, slot; ldr x16, lazy anchor; br x16`, which hands the slot's address
+/// to the lazy resolver in x17 without touching x30. Padding is `brk #0`.
 struct AArch64StubEncoder: StubEncoder {
     typealias Register = AArch64Assembler.Register
 
@@ -29,6 +31,11 @@ struct AArch64StubEncoder: StubEncoder {
         var assembler = AArch64Assembler(origin: layout.slot)
         emit(variant, into: &assembler, layout: layout)
         return assembler.bytes
+    }
+
+    func lazyEntryOffset(for variant: StubVariant) -> Int? {
+        guard variant.kind == .context, variant.lazyEntry else { return nil }
+        return (variant.landingPad ? 5 : 4) * 4
     }
 
     func releasedEntryOffset(for variant: StubVariant) -> Int? {
@@ -50,6 +57,12 @@ struct AArch64StubEncoder: StubEncoder {
             assembler.branchAndLink(to: branch)
         case .context:
             emitTargetThenContext(into: &assembler, layout: layout, contextRegister: Self.contextRegister)
+            if variant.lazyEntry {
+                if variant.landingPad { assembler.btiC() }
+                assembler.address(Self.contextRegister, ofOffset: layout.slot)
+                assembler.load(branch, fromOffset: layout.lazyAnchor)
+                assembler.branch(to: branch)
+            }
         case .bindFirstArgument:
             let registers = Self.argumentRegisters
             for index in stride(from: registers.count - 1, to: 0, by: -1) {

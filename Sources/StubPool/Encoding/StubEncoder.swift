@@ -8,6 +8,8 @@ struct SlotLayout: Sendable, Hashable {
     var target: Int
     /// Offset of the chunk's anchor word: the address of the released-stub trap.
     var anchor: Int
+    /// Offset of the chunk's lazy-resolver word (the anchor slot's second word).
+    var lazyAnchor: Int { anchor + ChunkGeometry.targetOffset }
 }
 
 /// Produces the machine code of stubs for one architecture.
@@ -24,6 +26,9 @@ protocol StubEncoder: Sendable {
     /// Offset inside the slot of the released entry (which calls the trap through the anchor), for
     /// kinds that trap through the return address; `nil` for the others.
     func releasedEntryOffset(for variant: StubVariant) -> Int?
+    /// Offset inside the slot of the lazy entry (which passes the slot's address to the lazy
+    /// resolver), for variants that have one.
+    func lazyEntryOffset(for variant: StubVariant) -> Int?
 }
 
 extension StubEncoder {

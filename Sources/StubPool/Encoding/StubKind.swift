@@ -19,13 +19,19 @@ public struct StubVariant: Sendable, Hashable, CustomStringConvertible {
     /// Whether every stub entry begins with an indirect-branch landing pad
     /// (`endbr64` on x86-64, `bti c` on AArch64).
     public var landingPad: Bool
+    /// Whether each slot also holds a lazy entry: a pending lazy stub's target, which hands the
+    /// slot's address to the lazy resolver (`context` stubs of pools with lazy batches only).
+    public var lazyEntry: Bool
 
-    public init(kind: StubKind, landingPad: Bool = false) {
+    public init(kind: StubKind, landingPad: Bool = false, lazyEntry: Bool = false) {
         self.kind = kind
         self.landingPad = landingPad
+        self.lazyEntry = lazyEntry
     }
 
-    public var description: String { landingPad ? "\(kind.rawValue)+landing-pad" : kind.rawValue }
+    public var description: String {
+        kind.rawValue + (landingPad ? "+landing-pad" : "") + (lazyEntry ? "+lazy" : "")
+    }
 }
 
 /// Where the released-stub trap finds the address of the stub that was called.

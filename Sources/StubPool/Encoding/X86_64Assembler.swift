@@ -48,6 +48,12 @@ struct X86_64Assembler {
         appendDisplacement(to: absolute)
     }
 
+    /// `lea dst, [rip + disp]`: the address of chunk offset `absolute`.
+    mutating func loadAddress(_ destination: Register, ofOffset absolute: Int) {
+        bytes += [rexW(r: destination.isExtended), 0x8D, 0x05 | (destination.low << 3)]
+        appendDisplacement(to: absolute)
+    }
+
     /// `jmp reg`.
     mutating func jump(to register: Register) {
         if register.isExtended != 0 { bytes.append(0x41) }

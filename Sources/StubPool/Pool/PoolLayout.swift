@@ -13,6 +13,10 @@ struct PoolLayout: Sendable {
     let releasedTrap: UInt
     /// Address the anchor word holds: the trap entry reached through a return address.
     let anchorTrap: UInt
+    /// Offset of a lazy-capable context stub's lazy entry inside its slot.
+    let lazyEntryOffset: Int?
+    /// What the anchor's second word holds: the lazy resolver for lazy-capable pools.
+    let anchorLazy: UInt
 
     init(token: UInt32, variant: StubVariant, geometry: ChunkGeometry, placement: Placement, encoder: any StubEncoder) {
         self.token = token
@@ -23,7 +27,12 @@ struct PoolLayout: Sendable {
         self.releasedEntryOffset = encoder.releasedEntryOffset(for: variant)
         self.releasedTrap = Self.trapEntry(variant.kind.releasedTrapSource)
         self.anchorTrap = Self.trapEntry(.returnAddress)
+        self.lazyEntryOffset = encoder.lazyEntryOffset(for: variant)
+        self.anchorLazy = variant.lazyEntry ? UInt(stubpool_lazy_resolver_entry()) : anchorTrap
     }
+
+    /// The target of a pending lazy stub: its own lazy entry.
+    func lazyEntry(of entry: UInt) -> UInt? { lazyEntryOffset.map { entry + UInt($0) } }
 
     static func trapEntry(_ source: ReleasedTrapSource) -> UInt {
         let raw: stubpool_trap_source_t
@@ -72,6 +81,6 @@ struct PoolLayout: Sendable {
                 at: data + physical * ChunkGeometry.dataSlotSize, target: state.target, context: state.context)
         }
         DataSlot.initialize(
-            at: data + geometry.anchorSlot * ChunkGeometry.dataSlotSize, target: anchorTrap, context: anchorTrap)
+            at: data + geometry.anchorSlot * ChunkGeometry.dataSlotSize, target: anchorLazy, context: anchorTrap)
     }
 }

@@ -35,6 +35,9 @@ public final class StubPool: Sendable {
         public var shards: Int?
         /// Bytes of code per chunk: a multiple of 64 KiB, at most 512 KiB.
         public var codeSize: Int
+        /// Whether the pool hands out lazy stubs (``StubPool/lazyStubs(of:batchLimit:generator:onFailure:)``).
+        /// Requires `kind: .context`; each slot then also holds a lazy entry.
+        public var lazyBatches: Bool
 
         public init(
             kind: StubKind = .forward,
@@ -42,8 +45,10 @@ public final class StubPool: Sendable {
             landingPads: Bool = false,
             strategy: CodeStrategy = .sharedTemplate,
             shards: Int? = nil,
-            codeSize: Int = ChunkGeometry.defaultCodeSize
+            codeSize: Int = ChunkGeometry.defaultCodeSize,
+            lazyBatches: Bool = false
         ) {
+            self.lazyBatches = lazyBatches
             self.kind = kind
             self.placement = placement
             self.landingPads = landingPads
@@ -89,7 +94,14 @@ public final class StubPool: Sendable {
     /// Creates a pool. Builds (once per process) the code template of its stub variant.
     public init(_ configuration: Configuration = Configuration()) throws(StubPoolError) {
         let encoder = Architecture.host.encoder
-        let variant = StubVariant(kind: configuration.kind, landingPad: configuration.landingPads)
+        guard !configuration.lazyBatches || configuration.kind == .context else {
+            throw .invalidConfiguration("lazy batches need context stubs, not \(configuration.kind)")
+        }
+        guard !configuration.lazyBatches || stubpool_lazy_resolver_entry() != 0 else {
+            throw .invalidConfiguration("no lazy resolver for this host")
+        }
+        let variant = StubVariant(kind: configuration.kind, landingPad: configuration.landingPads,
+                                  lazyEntry: configuration.lazyBatches)
         let slotSize = encoder.slotSize(for: variant)
         let pageSize = Kernel.pageSize
         if let problem = ChunkGeometry.problem(codeSize: configuration.codeSize, slotSize: slotSize) {
@@ -129,6 +141,7 @@ public final class StubPool: Sendable {
     }
 
     deinit {
+        if configuration.lazyBatches { LazyDispatch.unregister(token: layout.token) }
         for shard in shards {
             shard.state.withLock { state in
                 for chunk in state.chunks { ChunkRegistry.unregister(chunk) }
@@ -260,6 +273,7 @@ public final class StubPool: Sendable {
         guard !layout.isReleased(target: UInt(bitPattern: target), entry: stub.address) else {
             throw .invalidTarget(UInt(bitPattern: target))
         }
+        forgetLazy(stub)
         slot.publish(target: UInt(bitPattern: target), context: context)
     }
 
@@ -271,6 +285,7 @@ public final class StubPool: Sendable {
         guard !layout.isReleased(target: UInt(bitPattern: target), entry: stub.address) else {
             throw .invalidTarget(UInt(bitPattern: target))
         }
+        forgetLazy(stub)
         slot.publish(target: UInt(bitPattern: target))
     }
 
@@ -279,6 +294,7 @@ public final class StubPool: Sendable {
         try checkOwned(stub)
         let slot = DataSlot(address: stub.dataSlot)
         guard !layout.isReleased(target: slot.target, entry: stub.address) else { throw .released(id: stub.id) }
+        forgetLazy(stub)
         slot.publish(context: context)
     }
 
@@ -292,6 +308,12 @@ public final class StubPool: Sendable {
     public func context(of stub: Stub) throws(StubPoolError) -> UInt {
         try checkOwned(stub)
         return DataSlot(address: stub.dataSlot).context
+    }
+
+    /// A pending lazy stub that is retargeted or released is no longer materialized by a batch.
+    private func forgetLazy(_ stub: Stub) {
+        guard configuration.lazyBatches else { return }
+        LazyDispatch.controller(forToken: layout.token)?.forget(stub)
     }
 
     // MARK: Release
@@ -308,6 +330,7 @@ public final class StubPool: Sendable {
                 throw .foreignStub(stub)
             }
             guard isLive(stub, in: state) else { throw .released(id: stub.id) }
+            forgetLazy(stub)
             let released = layout.releasedState(entry: stub.address)
             DataSlot(address: stub.dataSlot).publish(target: released.target, context: released.context)
             state.quarantine.append(address)

@@ -51,6 +51,20 @@ void ct_call_with_registers(const void *fn, const struct ct_register_record *in)
 /// The last record (not thread-safe: one test uses it at a time).
 struct ct_register_record *ct_last_record(void);
 
+// ---- Vector arguments (x86-64) ------------------------------------------------------------------
+
+/// Whether the CPU has AVX / AVX-512F (the __m256 / __m512 checks need them).
+int ct_cpu_supports_avx(void);
+int ct_cpu_supports_avx512f(void);
+/// The __m128 target (ten arguments, two on the stack) and its check: calls `fn` with seeded
+/// values and compares the result with a direct call (1 = identical). The __m256 and __m512
+/// versions live in CTestVectors256 / CTestVectors512, compiled with -mavx / -mavx512f.
+const void *ct___m128_target_address(void);
+int ct___m128_check(const void *fn, unsigned seed);
+/// Overwrites every vector register up to `level` (0: xmm0-15, 1: ymm0-15, 2: zmm0-31 and k1).
+/// Assembly; pass only a level the CPU supports.
+void ct_clobber_vector_registers(int level);
+
 // ---- libffi closure recorder -------------------------------------------------------------------
 
 /// Where a recording closure writes what it received.

@@ -1,0 +1,123 @@
+import CFFI
+import CStubPoolShim
+import CTestHelpers
+import CTestVectors256
+import CTestVectors512
+import Testing
+@testable import StubPool
+
+/// The resolver is transparent: the first call of each lazy stub goes through it (batch limit 1,
+/// so every stub gets its own first call), and the callee must not be able to tell. Generators
+/// overwrite every vector register the CPU has before returning, so anything the resolver failed
+/// to save would show.
+@Suite(.serialized) struct LazyOracleTests {
+    static let signatureCount = 2_000
+
+    /// The widest vector registers this CPU has: 2 (zmm), 1 (ymm) or 0 (xmm).
+    static let vectorLevel: Int32 = ct_cpu_supports_avx512f() != 0 ? 2 : ct_cpu_supports_avx() != 0 ? 1 : 0
+
+    static func lazyStubs(context: @escaping @Sendable (UInt) -> UInt = { $0 &* 0x9E37_79B9 }) throws -> LazyStubs<UInt> {
+        let pool = try StubPool(.init(kind: .context, lazyBatches: true))
+        return try pool.lazyStubs(of: UInt.self, batchLimit: 1) { requests in
+            ct_clobber_vector_registers(vectorLevel)
+            return requests.map { LazyResolution(target: UnsafeRawPointer(bitPattern: $0.spec)!, context: context($0.spec)) }
+        }
+    }
+
+    @Test func randomSignaturesThroughTheResolver() throws {
+        let seed = testSeed("lazy FFI oracle")
+        var random = SplitMix64(seed: seed)
+        let factory = FFISignatureFactory()
+        let lazy = try Self.lazyStubs()
+        let log = UnsafeMutablePointer<ct_closure_log>.allocate(capacity: 1)
+        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: 8192)
+        defer { log.deallocate(); buffer.deallocate() }
+        var mismatches = 0, variadic = 0, stack = 0
+        for index in 0..<Self.signatureCount {
+            let signature = factory.makeSignature(using: &random)
+            if signature.fixedCount != nil { variadic += 1 }
+            if signature.stackBytes > 0 { stack += 1 }
+            guard let closure = LibffiClosure(cif: signature.cif, handler: ct_closure_recorder, userData: UnsafeMutableRawPointer(log)) else {
+                Issue.record("ffi_prep_closure_loc failed")
+                continue
+            }
+            defer { withExtendedLifetime(closure) {} }
+            func call(_ function: UnsafeRawPointer) -> ([UInt8], [UInt8]) {
+                log.initialize(to: ct_closure_log(bytes: buffer, capacity: 8192, length: 0, calls: 0))
+                var result = [UInt8](repeating: 0, count: 64)
+                result.withUnsafeMutableBytes { signature.call(function, result: $0.baseAddress!) }
+                return (Array(UnsafeBufferPointer(start: buffer, count: log.pointee.length)), result)
+            }
+            let direct = call(closure.code)
+            let stub = try lazy.request(UInt(bitPattern: closure.code))
+            let first = call(stub.entry)  // through the resolver
+            let again = call(stub.entry)  // materialized
+            if first != direct || again != direct {
+                mismatches += 1
+                Issue.record("signature #\(index) \(factory.describe(signature)) differs through a lazy stub")
+            }
+        }
+        let statistics = lazy.statistics()
+        print("lazy FFI oracle: \(Self.signatureCount) signatures (\(variadic) variadic, \(stack) with stack arguments), first call of each through the resolver, \(mismatches) mismatches; \(statistics.batches) batches")
+        #expect(mismatches == 0)
+        #expect(statistics.batches == Self.signatureCount)
+    }
+
+    @Test func fullRegisterStateSurvivesTheResolver() throws {
+        let seed = testSeed("lazy register state")
+        var random = SplitMix64(seed: seed)
+        let lazy = try Self.lazyStubs(context: { _ in 0xC0_FFEE })
+        var mismatches = 0
+        func bytes<T>(_ value: T) -> [UInt8] { withUnsafeBytes(of: value, Array.init) }
+        for round in 0..<Self.signatureCount {
+            var input = ct_register_record()
+            withUnsafeMutableBytes(of: &input) { raw in
+                for index in 0..<raw.count { raw[index] = UInt8(truncatingIfNeeded: random.next()) }
+            }
+            input.extra = (0, 0)
+            ct_call_with_registers(CTargets.recorder, &input)
+            var expected = ct_last_record().pointee
+            expected.context = 0xC0_FFEE
+            let stub = try lazy.request(UInt(bitPattern: CTargets.recorder))
+            ct_call_with_registers(stub.entry, &input)
+            if bytes(ct_last_record().pointee) != bytes(expected) {
+                mismatches += 1
+                Issue.record("round \(round): the resolver changed the register state")
+            }
+        }
+        print("lazy register state: \(Self.signatureCount) random states through the resolver, \(mismatches) mismatches")
+        #expect(mismatches == 0)
+    }
+
+    static func vectorCheck(_ target: UnsafeRawPointer, _ check: (UnsafeRawPointer, UInt32) -> Int32) throws {
+        let lazy = try lazyStubs()
+        for round in 0..<200 {
+            let stub = try lazy.request(UInt(bitPattern: target))
+            #expect(check(stub.entry, UInt32(round)) == 1, "first call (resolver), round \(round)")
+            #expect(check(stub.entry, UInt32(round) + 1) == 1, "materialized, round \(round)")
+        }
+    }
+
+    @Test func m128ArgumentsSurviveTheResolver() throws {
+        try Self.vectorCheck(ct___m128_target_address()) { ct___m128_check($0, $1) }
+    }
+
+    @Test(.enabled(if: ct_cpu_supports_avx() != 0, "this CPU lacks AVX: __m256 arguments not tested"))
+    func m256ArgumentsSurviveTheResolver() throws {
+        try Self.vectorCheck(ct___m256_target_address()) { ct___m256_check($0, $1) }
+    }
+
+    @Test(.enabled(if: ct_cpu_supports_avx512f() != 0, "this CPU lacks AVX-512F: __m512 arguments not tested"))
+    func m512ArgumentsSurviveTheResolver() throws {
+        try Self.vectorCheck(ct___m512_target_address()) { ct___m512_check($0, $1) }
+    }
+
+    @Test func resolverSavesTheVectorStateCPUIDDescribes() {
+        let size = stubpool_lazy_vector_state_size()
+        let mask = stubpool_lazy_vector_state_mask()
+        print("lazy resolver vector state: \(size) bytes, XSAVE mask 0x\(String(mask, radix: 16))")
+        #expect(size >= 576 && size % 64 == 0)
+        if ct_cpu_supports_avx() != 0 { #expect(mask & 0b110 == 0b110, "SSE and AVX state") }
+        if ct_cpu_supports_avx512f() != 0 { #expect(mask & 0b1110_0000 == 0b1110_0000, "opmask and ZMM state") }
+    }
+}
