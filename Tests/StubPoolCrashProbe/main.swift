@@ -1,6 +1,8 @@
-// Child process for the release tests: allocates three stubs, releases the middle one, prints
-// "<id> <address in hex>" of it on stdout, then calls it. The pool's trap must abort the process
-// with a diagnostic on stderr.
+// Child process for the tests that watch StubPool abort:
+// - `<kind> <strategy> [landing-pads]`: allocates three stubs, releases the middle one, prints
+//   "<id> <address in hex>" of it on stdout, then calls it. The released-stub trap must abort.
+// - `lazy-failure`: requests a lazy stub whose generator throws, prints "<id> <address in hex>",
+//   then calls it. The default lazy failure handler must abort naming the stub and the error.
 import CTestHelpers
 import StubPool
 
@@ -14,6 +16,26 @@ func writeError(_ text: String) {
 }
 
 let arguments = CommandLine.arguments
+
+struct ProbeGeneratorError: Error, CustomStringConvertible {
+    var description: String { "the probe's generator refuses" }
+}
+
+if arguments.count == 2 && arguments[1] == "lazy-failure" {
+    do {
+        let pool = try StubPool(.init(kind: .context, lazyBatches: true))
+        let lazy = try pool.lazyStubs(of: Int.self) { _ in throw ProbeGeneratorError() }
+        let stub = try lazy.request(1)
+        var line = "\(stub.id) \(String(stub.address, radix: 16))\n"
+        line.withUTF8 { _ = write(1, $0.baseAddress, $0.count) }
+        _ = ct_call0(stub.entry)
+        writeError("returned from a failed lazy stub\n")
+        exit(0)
+    } catch {
+        writeError("probe failed: \(error)\n")
+        exit(3)
+    }
+}
 guard arguments.count >= 3, let kind = StubKind(rawValue: arguments[1]), let strategy = CodeStrategy(rawValue: arguments[2]) else {
     writeError("usage: StubPoolCrashProbe <kind> <strategy> [landing-pads]\n")
     exit(2)

@@ -175,3 +175,15 @@ import Testing
         #expect(pool.statistics().liveStubs == 0)
     }
 }
+
+extension LazyStubsTests {
+    /// The default failure handler aborts with a diagnostic naming the stub and the error.
+    @Test func defaultFailureHandlerAbortsNamingStubAndError() throws {
+        let outcome = try ChildProcess.run("StubPoolCrashProbe", arguments: ["lazy-failure"])
+        let fields = outcome.standardOutput.split(whereSeparator: \.isWhitespace)
+        try #require(fields.count == 2, "probe output: \(outcome.standardOutput) \(outcome.standardError)")
+        #expect(outcome.terminatedBySignal && outcome.terminationStatus == SIGABRT, "\(outcome.standardError)")
+        #expect(outcome.standardError.contains("lazy stub #\(fields[0]) at 0x\(fields[1]) could not be materialized: the probe's generator refuses"),
+                "stderr: \(outcome.standardError)")
+    }
+}
