@@ -17,6 +17,7 @@ struct harness_chunk {
     size_t slots;             // code slots, the anchor (last) included
     enum harness_kind kind;
     size_t released_offset;   // forward only: the released entry inside a slot
+    size_t lazy_offset;       // lazy context templates: the lazy entry inside a slot (0: none)
 };
 
 static inline void *harness_stub(const struct harness_chunk *c, size_t slot) { return c->base + slot * c->slot_size; }
@@ -25,6 +26,11 @@ static inline uint64_t *harness_data(const struct harness_chunk *c, size_t slot)
 }
 /// Publishes a data slot: context, then the target with a release store (as the pool does).
 void harness_publish(const struct harness_chunk *c, size_t slot, uint64_t target, uint64_t context);
+
+/// Makes the next call of `slot` reach `target` with `context`: published directly, or (lazy
+/// templates) by leaving the slot pending so the call goes through the lazy resolver (lazy.c).
+void harness_prepare_call(const struct harness_chunk *c, size_t slot, uint64_t target, uint64_t context);
+extern unsigned harness_lazy_resolutions, harness_lazy_wrong_slots;
 
 /// SplitMix64, as in the Swift tests.
 static inline uint64_t harness_random(uint64_t *state) {

@@ -3,7 +3,7 @@
 //
 // harness --template FILE --kind forward|context|bind --slot-size N --code-size N --data-size N
 //         [--released-offset N] [--landing-pad] [--bti] [--signatures FILE] [--seed N]
-//         [--register-rounds N]
+//         [--register-rounds N] [--lazy-offset N]
 //
 // With --bti the code is mapped PROT_BTI (run under `qemu-aarch64 -cpu max`). Without
 // --landing-pad the harness then calls one stub and must die of SIGILL.
@@ -59,15 +59,17 @@ static void release_slot(const struct harness_chunk *c, size_t slot) {
 /// Reserves the chunk read+write, fills the data region (every slot released, the anchor word
 /// pointing at the trap), then maps the template read+execute over the code region.
 static struct harness_chunk map_chunk(int fd, enum harness_kind kind, size_t slot_size, size_t code_size,
-                                      size_t data_size, size_t released_offset, int bti) {
+                                      size_t data_size, size_t released_offset, size_t lazy_offset, int bti) {
     struct harness_chunk c = {0};
     int error;
     void *base;
     if ((error = stubpool_mmap(NULL, code_size + data_size, STUBPOOL_PROT_READ | STUBPOOL_PROT_WRITE,
                                STUBPOOL_MAP_PRIVATE | STUBPOOL_MAP_ANONYMOUS, -1, 0, &base))) die("mmap chunk", error);
-    c = (struct harness_chunk){base, code_size, data_size, slot_size, code_size / slot_size, kind, released_offset};
+    c = (struct harness_chunk){base, code_size, data_size, slot_size, code_size / slot_size, kind, released_offset, lazy_offset};
     for (size_t slot = 0; slot + 1 < c.slots; slot++) release_slot(&c, slot);
+    // The anchor: the released-stub trap, then the lazy resolver.
     harness_data(&c, c.slots - 1)[0] = stubpool_released_trap_entry(STUBPOOL_TRAP_FROM_RETURN_ADDRESS);
+    harness_data(&c, c.slots - 1)[1] = stubpool_lazy_resolver_entry();
     int protection = STUBPOOL_PROT_READ | STUBPOOL_PROT_EXEC | (bti ? STUBPOOL_PROT_BTI : 0);
     void *code;
     if ((error = stubpool_mmap(base, code_size, protection, STUBPOOL_MAP_SHARED | STUBPOOL_MAP_FIXED, fd, 0, &code))) die("mmap template", error);
@@ -102,18 +104,18 @@ static size_t call_every_slot(const struct harness_chunk *c) {
         void *stub = harness_stub(c, slot);
         switch (c->kind) {
         case KIND_FORWARD:
-            harness_publish(c, slot, (uint64_t)ct_constant_functions[slot % 8], 0);
+            harness_prepare_call(c, slot, (uint64_t)ct_constant_functions[slot % 8], 0);
             CHECK(ct_call_constant(stub) == (int64_t)(slot % 8), "forward slot %zu", slot);
             break;
         case KIND_CONTEXT: {
             uint64_t context = ((uint64_t)(uintptr_t)c->base << 20) ^ (slot * 0x9E3779B97F4A7C15ull);
-            harness_publish(c, slot, (uint64_t)ct_return_context_register, context);
+            harness_prepare_call(c, slot, (uint64_t)ct_return_context_register, context);
             CHECK(ct_call0(stub) == context, "context slot %zu", slot);
             break;
         }
         case KIND_BIND: {
             struct ct_capture capture;
-            harness_publish(c, slot, (uint64_t)ct_bound_capture, (uint64_t)&capture);
+            harness_prepare_call(c, slot, (uint64_t)ct_bound_capture, (uint64_t)&capture);
             int64_t a = (int64_t)slot, b = -3, cc = 5, d = 1 << 20, e = -(int64_t)slot;
             int64_t result = ct_call_bound(stub, a, 0.5, b, cc, 0.25, d, e);
             CHECK(result == ct_bound_capture(&(struct ct_capture){0}, a, 0.5, b, cc, 0.25, d, e)
@@ -170,7 +172,7 @@ static void call_unguarded_stub(const struct harness_chunk *c) {
 
 int main(int argc, char **argv) {
     const char *template_path = NULL, *signatures = NULL, *kind_name = "forward";
-    size_t slot_size = 0, code_size = 0, data_size = 0, released_offset = 0;
+    size_t slot_size = 0, code_size = 0, data_size = 0, released_offset = 0, lazy_offset = 0;
     unsigned register_rounds = 0;
     int landing_pad = 0, bti = 0;
     uint64_t seed = 1;
@@ -185,6 +187,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(arg, "--code-size")) code_size = strtoul(value, NULL, 0);
         else if (!strcmp(arg, "--data-size")) data_size = strtoul(value, NULL, 0);
         else if (!strcmp(arg, "--released-offset")) released_offset = strtoul(value, NULL, 0);
+        else if (!strcmp(arg, "--lazy-offset")) lazy_offset = strtoul(value, NULL, 0);
         else if (!strcmp(arg, "--signatures")) signatures = value;
         else if (!strcmp(arg, "--seed")) seed = strtoull(value, NULL, 0);
         else if (!strcmp(arg, "--register-rounds")) register_rounds = (unsigned)strtoul(value, NULL, 0);
@@ -206,7 +209,7 @@ int main(int argc, char **argv) {
     free(bytes);
     // Two chunks share the one template, as in the pool.
     struct harness_chunk chunks[2];
-    for (int i = 0; i < 2; i++) chunks[i] = map_chunk(fd, kind, slot_size, code_size, data_size, released_offset, bti);
+    for (int i = 0; i < 2; i++) chunks[i] = map_chunk(fd, kind, slot_size, code_size, data_size, released_offset, lazy_offset, bti);
 
     size_t calls = 0, released = 0;
     const char *bti_state = bti ? "guarded" : "off";
@@ -228,10 +231,12 @@ int main(int argc, char **argv) {
     struct harness_oracle_counts counts = {0};
     unsigned ffi_mismatches = signatures ? harness_ffi_oracle(c, slot, signatures, seed, &counts) : 0;
     failures += (int)ffi_mismatches;
+    failures += (int)harness_lazy_wrong_slots;
 
     printf("RESULT page=%ld calls=%zu released=%zu bti=%s registers=%u register_mismatches=%u "
-           "signatures=%u variadic=%u hfa=%u indirect=%u stack=%u skipped=%u ffi_mismatches=%u failures=%d\n",
+           "signatures=%u variadic=%u hfa=%u indirect=%u stack=%u skipped=%u ffi_mismatches=%u "
+           "lazy_resolutions=%u failures=%d\n",
            page, calls, released, bti_state, register_rounds, register_mismatches, counts.signatures, counts.variadic,
-           counts.hfa, counts.indirect, counts.stack, counts.skipped, ffi_mismatches, failures);
+           counts.hfa, counts.indirect, counts.stack, counts.skipped, ffi_mismatches, harness_lazy_resolutions, failures);
     return failures ? 1 : 0;
 }

@@ -57,7 +57,7 @@ unsigned harness_ffi_oracle(const struct harness_chunk *c, size_t slot, const ch
             expected->length = log.length;
             expected->calls = log.calls;
 
-            harness_publish(c, slot, (uint64_t)code, context);
+            harness_prepare_call(c, slot, (uint64_t)code, context);
             log = (struct ct_closure_log){through->log, sizeof through->log, 0, 0};
             call(caller, harness_stub(c, slot), through);
             through->length = log.length;
@@ -104,7 +104,7 @@ unsigned harness_register_oracle(const struct harness_chunk *c, size_t slot, uns
             fprintf(stderr, "round %u: the harness itself is not transparent\n", round);
             return mismatches + 1;
         }
-        harness_publish(c, slot, (uint64_t)ct_recorder, context);
+        harness_prepare_call(c, slot, (uint64_t)ct_recorder, context);
         ct_call_with_registers(harness_stub(c, slot), &in);
         struct ct_register_record got = *ct_last_record();
         switch (c->kind) {

@@ -79,6 +79,7 @@ import Testing
                          "--released-offset", "\(encoder.releasedEntryOffset(for: variant) ?? 0)",
                          "--register-rounds", "\(registerRounds)"]
         if variant.landingPad { arguments.append("--landing-pad") }
+        if let lazy = encoder.lazyEntryOffset(for: variant) { arguments += ["--lazy-offset", "\(lazy)"] }
         if bti { arguments.append("--bti") }
         if let signatures { arguments += ["--signatures", signatures.path] }
         return qemuArguments + arguments
@@ -100,11 +101,14 @@ import Testing
         let arguments = try harnessArguments(variant, codeSize: codeSize, emulatedPageSize: nil, bti: bti,
                                              signatures: nil, seed: 1, registerRounds: 0)
         guard let qemu = ExternalTools.qemu else { throw ExternalTools.Failure(message: ExternalTools.aarch64EmulationMissing) }
-        return try ChildProcess.run(qemu, arguments: arguments)
+        return try ChildProcess.run(qemu, arguments: arguments, timeout: 180)
     }
 
+    /// Every kind with and without landing pads, and lazy context stubs (their pending calls go
+    /// through the shim's aarch64 lazy resolver).
     static var variants: [StubVariant] {
         StubKind.allCases.flatMap { kind in [false, true].map { StubVariant(kind: kind, landingPad: $0) } }
+            + [false, true].map { StubVariant(kind: .context, landingPad: $0, lazyEntry: true) }
     }
 
     @Test("AArch64: every slot of every variant calls through, releases trap, under 4/16/64 KiB pages",
@@ -118,6 +122,7 @@ import Testing
                 #expect(report.number("page") == pageSize)
                 #expect(report.number("calls") == 2 * slots, "\(variant): both chunks, every slot but the anchor")
                 #expect(report.number("released") == 6)
+                #expect(report.number("lazy_resolutions") == (variant.lazyEntry ? 2 * slots : 0), "every call resolves lazily")
                 print("AArch64 \(variant), \(codeSize / 1024) KiB code, \(pageSize / 1024) KiB pages: \(report.number("calls")) calls, \(report.number("released")) released traps")
             }
         }
@@ -161,6 +166,10 @@ extension AArch64EmulationTests {
             #expect(report.number("registers") == Self.registerRounds)
             #expect(report.number("signatures") >= Self.minimumSignaturesPerKind, "\(variant): \(report.fields)")
             #expect(report.number("signatures") + report.number("skipped") == Self.signatureCount)
+            let slots = ChunkGeometry.defaultCodeSize / AArch64StubEncoder().slotSize(for: variant) - 1
+            let throughStub = 2 * slots + Self.registerRounds + report.number("signatures")
+            #expect(report.number("lazy_resolutions") == (variant.lazyEntry ? throughStub : 0),
+                    "lazy variants: every call through the stub goes through the resolver")
             for coverage in ["variadic", "hfa", "indirect", "stack"] {
                 #expect(report.number(coverage) >= 5, "\(variant): too few signatures with \(coverage) (\(report.fields))")
             }

@@ -41,7 +41,7 @@ enum ExternalTools {
     @discardableResult
     static func run(_ tool: URL?, _ arguments: [String], missing: String) throws -> ChildProcess.Outcome {
         guard let tool else { throw Failure(message: "tool not found: \(missing)") }
-        let outcome = try ChildProcess.run(tool, arguments: arguments)
+        let outcome = try ChildProcess.run(tool, arguments: arguments, timeout: 180)
         guard outcome.terminationStatus == 0, !outcome.terminatedBySignal else {
             throw Failure(message: "\(tool.lastPathComponent) \(arguments.joined(separator: " ")) failed (status \(outcome.terminationStatus)):\n\(outcome.standardError)\(outcome.standardOutput)")
         }
