@@ -27,7 +27,7 @@ public struct LazyStubs<Spec: Sendable>: Sendable {
         guard !specs.isEmpty else { throw .invalidCount(0) }
         let placeholder = UnsafeRawPointer(bitPattern: pool.layout.anchorLazy)!
         let stubs = try pool.allocate(count: specs.count, target: placeholder)
-        batcher.enqueue(zip(stubs, specs).map { LazyRequest(stub: $0, spec: $1) }, layout: pool.layout)
+        batcher.enqueue(stubs, specs: specs, layout: pool.layout)
         return stubs
     }
 
@@ -79,25 +79,12 @@ public enum LazyFailureHandlers {
     }
 }
 
-/// The batching state of one pool's lazy stubs.
+/// The batching state of one pool's lazy stubs: a ``LazyQueue`` plus the specs beside it.
 final class LazyBatcher<Spec: Sendable>: LazyController {
-    struct Pending {
-        var request: LazyRequest<Spec>
-        var lazyEntry: UInt
-    }
-
     struct State {
-        /// Waiting for a batch, by stub address.
-        var pending: [UInt: Pending] = [:]
-        /// Request order (may hold addresses no longer pending; skipped when batching).
-        var order: [UInt] = []
-        var orderHead = 0
-        /// The batch whose generator is running, by stub address.
-        var running: [UInt: Pending] = [:]
-        var runningThread: pthread_t?
-        /// Counts finished batches; waiters watch it change.
-        var generation: UInt64 = 0
-        var statistics = LazyStatistics()
+        var queue = LazyQueue()
+        /// Specs by queue entry index.
+        var specs: [Spec?] = []
     }
 
     let batchLimit: Int
@@ -112,32 +99,31 @@ final class LazyBatcher<Spec: Sendable>: LazyController {
         self.onFailure = onFailure
     }
 
-    /// Publishes each request's data slot as pending (target: its own lazy entry), then records it.
-    func enqueue(_ requests: [LazyRequest<Spec>], layout: PoolLayout) {
-        let pending = requests.map { request in
-            let entry = layout.lazyEntry(of: request.stub.address)!
-            DataSlot(address: request.stub.dataSlot).publish(target: entry, context: 0)
-            return Pending(request: request, lazyEntry: entry)
+    /// Publishes each stub's data slot as pending (target: its own lazy entry), then records it.
+    func enqueue(_ stubs: [Stub], specs: [Spec], layout: PoolLayout) {
+        let lazyEntries = stubs.map { layout.lazyEntry(of: $0.address)! }
+        for (stub, entry) in zip(stubs, lazyEntries) {
+            DataSlot(address: stub.dataSlot).publish(target: entry, context: 0)
         }
         state.withLock { state in
-            for item in pending {
-                state.pending[item.request.stub.address] = item
-                state.order.append(item.request.stub.address)
+            let indices = state.queue.enqueue(stubs, lazyEntries: lazyEntries)
+            if state.specs.count < state.queue.entries.count {
+                state.specs.append(contentsOf: repeatElement(nil, count: state.queue.entries.count - state.specs.count))
             }
+            for (index, spec) in zip(indices, specs) { state.specs[index] = spec }
         }
     }
 
     func forget(_ stub: Stub) {
         state.withLock { state in
-            state.pending.removeValue(forKey: stub.address)
-            state.running.removeValue(forKey: stub.address)
+            if let index = state.queue.forget(stubAt: stub.address) { state.specs[index] = nil }
         }
     }
 
     func statistics() -> LazyStatistics {
         state.withLock { state in
-            var statistics = state.statistics
-            statistics.pending = state.pending.count + state.running.count
+            var statistics = state.queue.statistics
+            statistics.pending = state.queue.pendingCount
             return statistics
         }
     }
@@ -145,86 +131,60 @@ final class LazyBatcher<Spec: Sendable>: LazyController {
     private enum Step {
         case done(stubpool_lazy_continuation_t)
         case wait(generation: UInt64)
-        case run([Pending])
+        case run(indices: [Int], requests: [LazyRequest<Spec>])
         case fail(LazyFailure)
     }
 
-    /// Takes the next batch (with `first` at its head, if given); called with the state locked.
-    private func takeBatch(_ state: inout State, first: UInt?) -> [Pending] {
-        var batch: [Pending] = []
-        if let first, let item = state.pending.removeValue(forKey: first) { batch.append(item) }
-        while batch.count < batchLimit, state.orderHead < state.order.count {
-            let address = state.order[state.orderHead]
-            state.orderHead += 1
-            if let item = state.pending.removeValue(forKey: address) { batch.append(item) }
-        }
-        if state.orderHead == state.order.count || state.orderHead > 4096 {
-            state.order.removeFirst(state.orderHead)
-            state.orderHead = 0
-        }
-        for item in batch { state.running[item.request.stub.address] = item }
-        state.runningThread = pthread_self()
-        return batch
+    /// Starts a batch (called with the state locked).
+    private func start(_ state: inout State, first: Int?) -> Step {
+        let indices = state.queue.startBatch(first: first, limit: batchLimit)
+        let entries = state.queue.entries
+        let specs = state.specs
+        let requests = indices.map { LazyRequest(stub: entries[$0].stub, spec: specs[$0]!) }
+        return .run(indices: indices, requests: requests)
     }
 
-    /// Runs the generator on `batch` and publishes the results; on failure returns the batch to
-    /// the pending set. Returns the results, or the error.
-    private func run(_ batch: [Pending]) -> Result<[LazyResolution], any Error> {
+    /// Runs the generator and publishes what it returned; on failure the batch stays pending.
+    private func run(indices: [Int], requests: [LazyRequest<Spec>]) -> Result<[LazyResolution], any Error> {
         let start = ContinuousClock.now
-        let outcome = Result { try generator(batch.map(\.request)) }
-        let elapsed = start.duration(to: .now)
-        let nanoseconds = UInt64(elapsed.components.seconds) * 1_000_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000)
-        return state.withLock { state in
-            defer {
-                state.running.removeAll(keepingCapacity: true)
-                state.runningThread = nil
-                state.generation &+= 1
-                state.statistics.generatorNanoseconds += nanoseconds
-            }
+        var outcome = Result { try generator(requests) }
+        if case .success(let results) = outcome, results.count != requests.count {
+            outcome = .failure(LazyBatchError.wrongResultCount(expected: requests.count, got: results.count))
+        }
+        let elapsed = start.duration(to: .now).components
+        let nanoseconds = UInt64(elapsed.seconds) * 1_000_000_000 + UInt64(elapsed.attoseconds / 1_000_000_000)
+        state.withLock { state in
             switch outcome {
-            case .success(let results) where results.count == batch.count:
-                for (item, result) in zip(batch, results) where state.running[item.request.stub.address] != nil {
-                    DataSlot(address: item.request.stub.dataSlot).publish(target: result.target, context: result.context)
-                }
-                state.statistics.batches += 1
-                state.statistics.materialized += batch.count
-                state.statistics.largestBatch = max(state.statistics.largestBatch, batch.count)
-                return .success(results)
             case .success(let results):
-                restore(batch, into: &state)
-                return .failure(LazyBatchError.wrongResultCount(expected: batch.count, got: results.count))
-            case .failure(let error):
-                restore(batch, into: &state)
-                return .failure(error)
+                // Published under the lock, so a concurrent retarget or release wins.
+                let kept = state.queue.finishBatch(succeeded: true, generatorNanoseconds: nanoseconds)
+                for position in kept {
+                    let result = results[position]
+                    DataSlot(address: requests[position].stub.dataSlot).publish(target: result.target, context: result.context)
+                    state.specs[indices[position]] = nil
+                }
+            case .failure:
+                _ = state.queue.finishBatch(succeeded: false, generatorNanoseconds: nanoseconds)
             }
         }
-    }
-
-    /// Puts a failed batch back, first in line, except stubs forgotten meanwhile.
-    private func restore(_ batch: [Pending], into state: inout State) {
-        let kept = batch.filter { state.running[$0.request.stub.address] != nil }
-        for item in kept { state.pending[item.request.stub.address] = item }
-        state.order.insert(contentsOf: kept.map(\.request.stub.address), at: state.orderHead)
-        state.statistics.failedBatches += 1
+        return outcome
     }
 
     func resolve(entry: UInt) -> stubpool_lazy_continuation_t {
         while true {
             let step: Step = state.withLock { state in
-                if state.pending[entry] == nil && state.running[entry] == nil {
+                guard let index = state.queue.index(ofStubAt: entry) else {
                     // Materialized by another batch (or retargeted) after this call loaded its target.
-                    let slot = DataSlot(address: dataSlot(ofEntry: entry, state: state))
+                    let slot = DataSlot(address: dataSlot(ofEntry: entry))
                     let target = slot.target
                     return .done(stubpool_lazy_continuation_t(target: target, context: slot.context))
                 }
-                if let thread = state.runningThread {
-                    if pthread_equal(thread, pthread_self()) != 0 {
-                        let stub = (state.pending[entry] ?? state.running[entry])!.request.stub
-                        return .fail(LazyFailure(stub: stub, error: LazyBatchError.calledFromGenerator))
-                    }
-                    return .wait(generation: state.generation)
+                if state.queue.batchRunningOnThisThread {
+                    let stub = state.queue.entries[index].stub
+                    return .fail(LazyFailure(stub: stub, error: LazyBatchError.calledFromGenerator))
                 }
-                return .run(takeBatch(&state, first: entry))
+                if state.queue.batchRunning { return .wait(generation: state.queue.generation) }
+                return start(&state, first: index)
             }
             switch step {
             case .done(let continuation):
@@ -232,21 +192,20 @@ final class LazyBatcher<Spec: Sendable>: LazyController {
             case .fail(let failure):
                 return continuation(onFailure(failure))
             case .wait(let generation):
-                while state.withLock({ $0.generation }) == generation { stubpool_yield() }
-            case .run(let batch):
-                switch run(batch) {
+                while state.withLock({ $0.queue.generation }) == generation { stubpool_yield() }
+            case .run(let indices, let requests):
+                switch run(indices: indices, requests: requests) {
                 case .success(let results):
                     return continuation(results[0])
                 case .failure(let error):
-                    return continuation(onFailure(LazyFailure(stub: batch[0].request.stub, error: error)))
+                    return continuation(onFailure(LazyFailure(stub: requests[0].stub, error: error)))
                 }
             }
         }
     }
 
-    /// The data slot of the stub at `entry`: every stub this batcher has seen is recorded with
-    /// its handle, but a materialized one no longer is, so the address comes from the registry.
-    private func dataSlot(ofEntry entry: UInt, state: borrowing State) -> UInt {
+    /// The data slot of the stub whose entry is `entry`.
+    private func dataSlot(ofEntry entry: UInt) -> UInt {
         let chunk = ChunkRegistry.chunk(containing: entry)!
         let physical = Int(entry - chunk.base) / chunk.layout.geometry.slotSize
         return chunk.base + UInt(chunk.layout.geometry.dataOffset(ofSlot: physical))
@@ -260,23 +219,22 @@ final class LazyBatcher<Spec: Sendable>: LazyController {
         var materialized = 0
         while true {
             let step: Step = state.withLock { state in
-                if let thread = state.runningThread {
-                    if pthread_equal(thread, pthread_self()) != 0 {
-                        return .fail(LazyFailure(stub: state.running.values.first!.request.stub, error: LazyBatchError.calledFromGenerator))
-                    }
-                    return .wait(generation: state.generation)
+                if state.queue.batchRunningOnThisThread {
+                    let stub = state.queue.entries[state.queue.running[0]].stub
+                    return .fail(LazyFailure(stub: stub, error: LazyBatchError.calledFromGenerator))
                 }
-                if state.pending.isEmpty { return .done(stubpool_lazy_continuation_t()) }
-                return .run(takeBatch(&state, first: nil))
+                if state.queue.batchRunning { return .wait(generation: state.queue.generation) }
+                if state.queue.pendingCount == 0 { return .done(stubpool_lazy_continuation_t()) }
+                return start(&state, first: nil)
             }
             switch step {
             case .done: return materialized
             case .fail(let failure): throw failure.error
             case .wait(let generation):
-                while state.withLock({ $0.generation }) == generation { stubpool_yield() }
-            case .run(let batch):
-                switch run(batch) {
-                case .success: materialized += batch.count
+                while state.withLock({ $0.queue.generation }) == generation { stubpool_yield() }
+            case .run(let indices, let requests):
+                switch run(indices: indices, requests: requests) {
+                case .success: materialized += requests.count
                 case .failure(let error): throw error
                 }
             }

@@ -129,6 +129,26 @@ struct HeadlineBenchmark {
             })
         }
 
+        progress("lazy batch…")
+        do {
+            // The first call of any of 10,000 pending lazy stubs runs one batch that materializes
+            // all of them (generator included), then continues the call: per stub.
+            let pending = 10_000
+            var samples: [Double] = []
+            for _ in 0..<5 {
+                let pool = try StubPool(.init(kind: .context, lazyBatches: true))
+                let resolution = LazyResolution(target: target, context: 0)
+                let lazy = try pool.lazyStubs(of: UInt.self) { requests in
+                    requests.map { LazyResolution(target: UnsafeRawPointer(bitPattern: resolution.target)!, context: $0.spec) }
+                }
+                let stubs = try lazy.request((0..<pending).map { UInt($0) })
+                let start = ContinuousClock.now
+                blackHole(callLoop(stubs[pending / 2].entry, count: 1))
+                samples.append(nanoseconds(ContinuousClock.now - start) / Double(pending))
+            }
+            results.record("lazy_first_call_ns_per_stub", "stubpool", samples.sorted()[2])
+        }
+
         progress("hot calls…")
         let calls = 20_000_000
         results.record("call_ns", "direct", nanosecondsPerOperation(operations: calls) { blackHole(callLoop(target, count: calls)) })
