@@ -19,6 +19,9 @@ struct TemplateCommand: ParsableCommand {
     @Flag(help: "Begin the stub with a landing pad (endbr64 / bti c).")
     var landingPad = false
 
+    @Flag(help: "Context stubs of a pool with lazy batches (each slot also holds a lazy entry).")
+    var lazy = false
+
     @Option(help: "Slot index inside the chunk (PC-relative offsets depend on it).")
     var slot = 0
 
@@ -26,7 +29,7 @@ struct TemplateCommand: ParsableCommand {
     var output: String?
 
     func run() throws {
-        let inspection = try TemplateInspection(architecture: arch, variant: StubVariant(kind: kind, landingPad: landingPad))
+        let inspection = try TemplateInspection(architecture: arch, variant: StubVariant(kind: kind, landingPad: landingPad, lazyEntry: lazy))
         let bytes = inspection.slot(slot)
         let chunk = inspection.geometry
         print("\(arch.rawValue) \(inspection.variant): \(inspection.slotSize)-byte slots, \(chunk.anchorSlot) stubs per \(chunk.codeSize / 1024) KiB chunk, data region \(chunk.dataSize / 1024) KiB")
@@ -35,6 +38,7 @@ struct TemplateCommand: ParsableCommand {
             print("  +\(String(row, radix: 16).leftPadded(to: 3)): \(line.joined(separator: " "))")
         }
         if let released = inspection.releasedEntryOffset { print("  released entry at +\(released)") }
+        if let lazyEntry = inspection.lazyEntryOffset { print("  lazy entry at +\(lazyEntry)") }
         if let listing = Disassembler(architecture: arch)?.disassemble(bytes) {
             print(listing, terminator: "")
         } else {
@@ -84,10 +88,15 @@ struct Disassembler {
             try ([".text"] + body).joined(separator: "\n").appending("\n").write(to: source, atomically: true, encoding: .utf8)
             guard run(clang, ["--target=\(triple)", "-c", source.path, "-o", object.path]) != nil,
                   let listing = run(objdump, ["-d", "--no-leading-headers", object.path]) else { return nil }
-            return listing.split(separator: "\n", omittingEmptySubsequences: true)
-                .filter { $0.contains(":\t") && !$0.contains("file format") }
+            let lines = listing.split(separator: "\n", omittingEmptySubsequences: true)
+                .filter { line in
+                    // Instruction lines: "<hex offset>: <bytes> <mnemonic>".
+                    let trimmed = line.drop { $0 == " " }
+                    guard let colon = trimmed.firstIndex(of: ":"), colon > trimmed.startIndex else { return false }
+                    return trimmed[..<colon].allSatisfy(\.isHexDigit)
+                }
                 .map { "  " + $0.trimmingCharacters(in: .whitespaces) }
-                .joined(separator: "\n") + "\n"
+            return lines.isEmpty ? nil : lines.joined(separator: "\n") + "\n"
         } catch {
             return nil
         }

@@ -10,6 +10,9 @@ public struct TemplateInspection: Sendable {
     /// - Throws: `StubPoolError.invalidConfiguration` for a code size no chunk can have.
     public init(architecture: Architecture, variant: StubVariant,
                 codeSize: Int = ChunkGeometry.defaultCodeSize, pageSize: Int = 4096) throws(StubPoolError) {
+        guard !variant.lazyEntry || variant.kind == .context else {
+            throw .invalidConfiguration("lazy entries exist for context stubs only")
+        }
         let encoder = architecture.encoder
         let slotSize = encoder.slotSize(for: variant)
         if let problem = ChunkGeometry.problem(codeSize: codeSize, slotSize: slotSize) { throw .invalidConfiguration(problem) }
@@ -36,4 +39,7 @@ public struct TemplateInspection: Sendable {
 
     /// Offset inside a slot of the released entry, for kinds that have one.
     public var releasedEntryOffset: Int? { encoder.releasedEntryOffset(for: variant) }
+
+    /// Offset inside a slot of the lazy entry, for lazy-capable context stubs.
+    public var lazyEntryOffset: Int? { encoder.lazyEntryOffset(for: variant) }
 }

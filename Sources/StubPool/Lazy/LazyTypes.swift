@@ -10,7 +10,13 @@ public struct LazyResolution: Sendable, Hashable {
     public let context: UInt
 
     public init(target: UnsafeRawPointer, context: UInt) {
-        self.target = UInt(bitPattern: target)
+        self.init(targetAddress: UInt(bitPattern: target), context: context)
+    }
+
+    /// A resolution from the target's address, for generators that keep addresses as integers
+    /// (pointers are not `Sendable`).
+    public init(targetAddress: UInt, context: UInt) {
+        self.target = targetAddress
         self.context = context
     }
 }

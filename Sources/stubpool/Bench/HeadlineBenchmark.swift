@@ -137,9 +137,9 @@ struct HeadlineBenchmark {
             var samples: [Double] = []
             for _ in 0..<5 {
                 let pool = try StubPool(.init(kind: .context, lazyBatches: true))
-                let resolution = LazyResolution(target: target, context: 0)
+                let address = UInt(bitPattern: target)
                 let lazy = try pool.lazyStubs(of: UInt.self) { requests in
-                    requests.map { LazyResolution(target: UnsafeRawPointer(bitPattern: resolution.target)!, context: $0.spec) }
+                    requests.map { LazyResolution(targetAddress: address, context: $0.spec) }
                 }
                 let stubs = try lazy.request((0..<pending).map { UInt($0) })
                 let start = ContinuousClock.now

@@ -19,5 +19,15 @@ import StubPool
         try pool.release(stub)
         #expect(pool.reclaim() == 1)
         #expect(pool.statistics().liveStubs == 10_000)
+
+        let lazyPool = try StubPool(.init(kind: .context, lazyBatches: true))
+        let address = UInt(bitPattern: target)
+        let lazy = try lazyPool.lazyStubs(of: Int.self) { requests in
+            requests.map { LazyResolution(targetAddress: address, context: UInt($0.spec)) }
+        }
+        let lazyStubs = try lazy.request(Array(0..<10_000))
+        #expect(lazy.statistics().batches == 0)
+        #expect(lazyStubs[7].function(as: Add3.self)(1, 2, 3) == 6)
+        #expect(lazy.statistics().batches == 1 && lazy.statistics().materialized == 10_000)
     }
 }
