@@ -67,6 +67,18 @@ struct AArch64Assembler {
         words.append(0xC8DF_FC00 | base.number << 5 | destination.number)
     }
 
+    /// `movz xd, #imm16, lsl #shift` then `movk` for every other non-zero 16-bit part of `value`.
+    mutating func moveImmediate(_ destination: Register, _ value: UInt64) {
+        words.append(0xD280_0000 | UInt32(value & 0xFFFF) << 5 | destination.number)
+        for part in 1..<4 where (value >> (16 * UInt64(part))) & 0xFFFF != 0 {
+            let immediate = UInt32((value >> (16 * UInt64(part))) & 0xFFFF)
+            words.append(0xF280_0000 | UInt32(part) << 21 | immediate << 5 | destination.number)
+        }
+    }
+
+    /// `ret` (through x30).
+    mutating func ret() { words.append(0xD65F_03C0) }
+
     /// `br xn`.
     mutating func branch(to register: Register) { words.append(0xD61F_0000 | register.number << 5) }
 

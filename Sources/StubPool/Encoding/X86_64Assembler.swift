@@ -54,6 +54,15 @@ struct X86_64Assembler {
         appendDisplacement(to: absolute)
     }
 
+    /// `movabs dst, imm64`.
+    mutating func moveImmediate(_ destination: Register, _ value: UInt64) {
+        bytes += [rexW(b: destination.isExtended), 0xB8 | destination.low]
+        withUnsafeBytes(of: value.littleEndian) { bytes += $0 }
+    }
+
+    /// `ret`.
+    mutating func ret() { bytes.append(0xC3) }
+
     /// `jmp reg`.
     mutating func jump(to register: Register) {
         if register.isExtended != 0 { bytes.append(0x41) }

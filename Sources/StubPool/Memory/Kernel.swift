@@ -86,6 +86,19 @@ enum Kernel {
         stubpool_clear_cache(begin, begin + size)
     }
 
+    /// Registers the process for `syncCore()`; false where the kernel lacks it (before 4.16).
+    static func registerSyncCore() -> Bool {
+        var result: Int32 = 0
+        return stubpool_membarrier(Int32(STUBPOOL_MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE), 0, &result) == 0
+    }
+
+    /// Makes every thread of the process execute a core-serializing instruction before it next
+    /// runs user code: the cross-modifying-code step after writing instructions.
+    static func syncCore() throws(SystemError) {
+        var result: Int32 = 0
+        try check(stubpool_membarrier(Int32(STUBPOOL_MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE), 0, &result), .membarrier)
+    }
+
     static let readWrite = Int32(STUBPOOL_PROT_READ | STUBPOOL_PROT_WRITE)
     static let readExecute = Int32(STUBPOOL_PROT_READ | STUBPOOL_PROT_EXEC)
     /// Read+execute with indirect branches required to land on `bti` where the host supports

@@ -101,3 +101,56 @@ import Testing
         #expect(AArch64StubEncoder().trapFill == [0x00, 0x00, 0x20, 0xD4])
     }
 }
+
+/// The arena's emitters against LLVM's assembler, both architectures.
+extension LLVMCrossCheckTests {
+    static let constants: [UInt64] = [0, 0xFFFF, 0x1_0000, 0x1234_5678_9ABC_DEF0, 0x8000_0000_0000_0000, 42]
+    static let emitterTarget: UInt = 0x0000_7F12_3456_7890
+
+    static func emitterCases(_ architecture: Architecture) throws -> [(name: String, bytes: [UInt8], assembly: [String])] {
+        var cases: [(String, [UInt8], [String])] = []
+        func move(_ register: String, _ value: UInt64) -> [String] {
+            switch architecture {
+            case .x86_64: return ["movabs \(register), \(value)"]
+            case .arm64:
+                return ["movz \(register), #\(value & 0xFFFF)"] + (1..<4).compactMap { part in
+                    let half = (value >> (16 * UInt64(part))) & 0xFFFF
+                    return half == 0 ? nil : "movk \(register), #\(half), lsl #\(16 * part)"
+                }
+            }
+        }
+        let arguments = architecture == .x86_64 ? ["rdi", "rsi", "rdx", "rcx", "r8", "r9"] : (0...7).map { "x\($0)" }
+        for value in constants {
+            let assembly = architecture == .x86_64 ? move("rax", value) + ["ret"] : move("x0", value) + ["ret"]
+            cases.append(("returnConstant(\(value))", CodeEmitter.returnConstant(value, architecture: architecture), assembly))
+        }
+        for caller in 0...2 {
+            for count in 0...min(6, arguments.count - caller) {
+                let values = Array(constants.prefix(count))
+                var assembly = values.enumerated().flatMap { move(arguments[caller + $0.offset], $0.element) }
+                assembly += architecture == .x86_64
+                    ? move("r11", UInt64(emitterTarget)) + ["jmp r11"]
+                    : move("x16", UInt64(emitterTarget)) + ["br x16"]
+                let bytes = try CodeEmitter.bindConstants(values, afterArguments: caller, target: emitterTarget, architecture: architecture)
+                cases.append(("bindConstants(\(count) after \(caller))", bytes, assembly))
+            }
+        }
+        return cases
+    }
+
+    func checkEmitters(_ architecture: Architecture) throws {
+        let cases = try Self.emitterCases(architecture)
+        for item in cases {
+            #expect(try Self.assemble(item.assembly, on: architecture) == item.bytes, "\(architecture) \(item.name)")
+        }
+        print("\(architecture): \(cases.count) emitted bodies byte-identical to LLVM's assembler")
+    }
+
+    @Test("AArch64 arena emitters equal LLVM's encoding",
+          .enabled(if: ExternalTools.clang != nil || ExternalTools.isCI, "\(ExternalTools.clangMissing)"))
+    func aarch64EmittersMatchLLVM() throws { try checkEmitters(.arm64) }
+
+    @Test("x86-64 arena emitters equal LLVM's encoding",
+          .enabled(if: ExternalTools.clang != nil || ExternalTools.isCI, "\(ExternalTools.clangMissing)"))
+    func x86_64EmittersMatchLLVM() throws { try checkEmitters(.x86_64) }
+}

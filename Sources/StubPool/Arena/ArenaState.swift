@@ -1,0 +1,125 @@
+/// The code arena's bookkeeping (guarded by the arena's lock): per size class, regions and their
+/// occupancy bitmaps; page-granular regions; live blobs by address.
+struct ArenaState {
+    struct SizeClass {
+        var allocator = SlotAllocator()
+        var regions: [ArenaRegion] = []
+    }
+
+    private var classes: [SizeClass]
+    private var large: [Int: ArenaRegion] = [:]
+    private var nextLargeID = 0
+    private var live: [UInt: CodeBlob] = [:]
+    var statistics = CodeArenaStatistics()
+
+    init(classCount: Int) { classes = Array(repeating: SizeClass(), count: classCount) }
+
+    private static var pageSize: Int { Kernel.pageSize }
+    private static var pagesPerRegion: Int { CodeArena.regionSize / pageSize }
+    private static func slotsPerPage(_ size: Int) -> Int { pageSize / size }
+
+    /// Byte offset inside a region of logical slot `slot` of a class of `size` bytes.
+    private static func offset(ofSlot slot: Int, size: Int, placement: CodeArena.BlobPlacement) -> Int {
+        let perPage = slotsPerPage(size), pages = pagesPerRegion
+        switch placement {
+        case .packed:
+            return slot / perPage * pageSize + slot % perPage * size
+        case .staggered:
+            let page = slot % pages, round = slot / pages
+            let shift = max(1, Placement.cacheLineSize / size)
+            return page * pageSize + (round + page * shift) % perPage * size
+        }
+    }
+
+    // MARK: Placing
+
+    /// Reserves room for a blob of `size` bytes, mapping a region if needed.
+    mutating func place(size: Int, placement: CodeArena.BlobPlacement) throws(SystemError) -> CodeBlob {
+        guard size <= SizeClasses.largest else {
+            let bytes = (size + Self.pageSize - 1) / Self.pageSize * Self.pageSize
+            let region = try ArenaRegion(size: bytes)
+            let id = nextLargeID
+            nextLargeID += 1
+            large[id] = region
+            return CodeBlob(address: region.executable, size: size, capacity: bytes, sizeClass: -1, region: id, slot: 0, offset: 0)
+        }
+        let index = SizeClasses.index(for: size)
+        let classSize = SizeClasses.sizes[index]
+        if classes[index].allocator.freeSlots == 0 {
+            let region = try ArenaRegion(size: CodeArena.regionSize)
+            classes[index].regions.append(region)
+            _ = classes[index].allocator.addChunk(capacity: Self.pagesPerRegion * Self.slotsPerPage(classSize))
+        }
+        let address = classes[index].allocator.allocateLowest()!
+        let offset = Self.offset(ofSlot: address.slot, size: classSize, placement: placement)
+        let region = classes[index].regions[address.chunk]
+        return CodeBlob(address: region.executable + UInt(offset), size: size, capacity: classSize,
+                        sizeClass: index, region: address.chunk, slot: address.slot, offset: offset)
+    }
+
+    struct Checkpoint {
+        var regionCounts: [Int]
+        var nextLargeID: Int
+    }
+
+    func checkpoint() -> Checkpoint {
+        Checkpoint(regionCounts: classes.map(\.regions.count), nextLargeID: nextLargeID)
+    }
+
+    /// Undoes `place` calls made since `checkpoint`: frees their slots and unmaps regions
+    /// mapped since.
+    mutating func rollBack(to checkpoint: inout Checkpoint, placed: [CodeBlob]) {
+        for blob in placed where blob.sizeClass >= 0 {
+            classes[blob.sizeClass].allocator.free(SlotAddress(chunk: blob.region, slot: blob.slot))
+        }
+        for index in classes.indices {
+            while classes[index].regions.count > checkpoint.regionCounts[index] {
+                classes[index].regions.removeLast()
+                classes[index].allocator.removeLastChunk()
+            }
+        }
+        for id in checkpoint.nextLargeID..<nextLargeID { large.removeValue(forKey: id) }
+        nextLargeID = checkpoint.nextLargeID
+    }
+
+    func region(of blob: CodeBlob) -> ArenaRegion {
+        blob.sizeClass < 0 ? large[blob.region]! : classes[blob.sizeClass].regions[blob.region]
+    }
+
+    // MARK: Live blobs
+
+    mutating func account(_ blob: CodeBlob, requested: Int) {
+        live[blob.address] = blob
+        statistics.liveBlobs += 1
+        statistics.liveBytes += requested
+        statistics.wastedBytesByClass[wasteKey(blob), default: 0] += blob.capacity - requested
+    }
+
+    func isLive(_ blob: CodeBlob) -> Bool { live[blob.address] == blob }
+    func liveBlob(at address: UInt) -> CodeBlob? { live[address] }
+
+    mutating func release(_ blob: CodeBlob) {
+        live.removeValue(forKey: blob.address)
+        statistics.liveBlobs -= 1
+        statistics.liveBytes -= blob.size
+        statistics.wastedBytesByClass[wasteKey(blob), default: 0] -= blob.capacity - blob.size
+        if statistics.wastedBytesByClass[wasteKey(blob)] == 0 { statistics.wastedBytesByClass.removeValue(forKey: wasteKey(blob)) }
+        if blob.sizeClass < 0 {
+            large.removeValue(forKey: blob.region)  // unmapped
+        } else {
+            classes[blob.sizeClass].allocator.free(SlotAddress(chunk: blob.region, slot: blob.slot))
+        }
+    }
+
+    private func wasteKey(_ blob: CodeBlob) -> Int { blob.sizeClass < 0 ? 0 : SizeClasses.sizes[blob.sizeClass] }
+
+    var allRegions: [ArenaRegion] { classes.flatMap(\.regions) + large.keys.sorted().map { large[$0]! } }
+
+    func currentStatistics() -> CodeArenaStatistics {
+        var statistics = self.statistics
+        let regions = allRegions
+        statistics.regions = regions.count
+        statistics.mappedBytes = regions.reduce(0) { $0 + $1.size }
+        return statistics
+    }
+}

@@ -1,0 +1,184 @@
+/// Executable memory for generated code blobs of any size, many per page.
+///
+/// Small blobs (up to 4 KiB) are served by size class (classes at most 25% apart); each class
+/// has its own 64 KiB regions and an occupancy bitmap per region, kept outside executable
+/// memory (the pool's ``SlotAllocator``). Larger blobs get a region of whole pages each. Every
+/// region is a memory file mapped twice: written only through a read+write view, run only through
+/// a read+execute view; live code never changes protection. ``commit(_:)`` copies a whole batch
+/// and performs instruction-cache maintenance once for it.
+public final class CodeArena: Sendable {
+    /// Where blobs of one class go inside its regions.
+    public enum BlobPlacement: Sendable, Hashable {
+        /// Lowest free address first.
+        case packed
+        /// One blob per page before any page gets a second, each page's first blob one cache
+        /// line further in than the previous page's (for icache experiments).
+        case staggered
+    }
+
+    /// The largest blob ``commit(_:)`` accepts.
+    public static let maximumBlobSize = 1 << 20
+    /// Bytes of one small-class region.
+    public static let regionSize = ChunkGeometry.regionGranularity
+
+    public let placement: BlobPlacement
+    /// The architecture of the code the arena runs (the host's).
+    public let architecture: Architecture = .host
+    private let trapFill: [UInt8]
+    private let syncCoreRegistered: Bool
+    private let state: Locked<ArenaState>
+
+    public init(placement: BlobPlacement = .packed) {
+        self.placement = placement
+        self.trapFill = Architecture.host.encoder.trapFill
+        self.syncCoreRegistered = Kernel.registerSyncCore()
+        self.state = Locked(ArenaState(classCount: SizeClasses.sizes.count))
+    }
+
+    // MARK: Commit
+
+    /// Copies every blob into the arena and makes the batch executable: one instruction-cache
+    /// maintenance pass over the touched ranges and (where the kernel has it) one
+    /// core-serializing membarrier for the whole batch. All or nothing.
+    public func commit(_ blobs: [[UInt8]]) throws(CodeArenaError) -> [CodeBlob] {
+        guard !blobs.isEmpty else { throw .emptyBatch }
+        for (index, blob) in blobs.enumerated() {
+            guard !blob.isEmpty else { throw .emptyBlob(index: index) }
+            guard blob.count <= Self.maximumBlobSize else { throw .blobTooLarge(index: index, size: blob.count) }
+        }
+        let placed = try state.withLock { (state) throws(CodeArenaError) -> [CodeBlob] in
+            var placed: [CodeBlob] = []
+            var checkpoint = state.checkpoint()
+            do throws(SystemError) {
+                for blob in blobs {
+                    placed.append(try state.place(size: blob.count, placement: placement))
+                }
+            } catch {
+                state.rollBack(to: &checkpoint, placed: placed)
+                throw .system(error, during: .commit)
+            }
+            for (blob, handle) in zip(blobs, placed) {
+                let region = state.region(of: handle)
+                blob.withUnsafeBytes { region.write($0, at: handle.offset) }
+                region.fill(trapFill, at: handle.offset + blob.count, count: handle.capacity - blob.count)
+                state.account(handle, requested: blob.count)
+            }
+            state.statistics.commits += 1
+            return placed
+        }
+        for blob in placed { Kernel.flushInstructionCache(blob.address, size: blob.capacity) }
+        if syncCoreRegistered { try? Kernel.syncCore() }
+        state.withLock { $0.statistics.cacheMaintenancePasses += 1 }
+        return placed
+    }
+
+    /// Overwrites part of a live blob (patching a constant, say) and performs cache maintenance
+    /// for it. Throws, changing nothing, if the bytes would leave the blob.
+    public func write(_ bytes: [UInt8], into blob: CodeBlob, at offset: Int) throws(CodeArenaError) {
+        try state.withLock { (state) throws(CodeArenaError) in
+            guard state.isLive(blob) else { throw .notLive(blob.address) }
+            guard offset >= 0, !bytes.isEmpty, offset + bytes.count <= blob.size else {
+                throw .outOfBounds(offset: offset, count: bytes.count, size: blob.size)
+            }
+            bytes.withUnsafeBytes { state.region(of: blob).write($0, at: blob.offset + offset) }
+        }
+        Kernel.flushInstructionCache(blob.address + UInt(offset), size: bytes.count)
+        if syncCoreRegistered { try? Kernel.syncCore() }
+        state.withLock { $0.statistics.cacheMaintenancePasses += 1 }
+    }
+
+    // MARK: Free
+
+    /// Refills the blob with trap bytes and makes its space reusable. Only when no thread can
+    /// still be running it and no caller will call it again.
+    public func free(_ blob: CodeBlob) throws(CodeArenaError) {
+        try state.withLock { (state) throws(CodeArenaError) in
+            guard state.isLive(blob) else { throw .notLive(blob.address) }
+            state.region(of: blob).fill(trapFill, at: blob.offset, count: blob.capacity)
+            state.release(blob)
+        }
+    }
+
+    /// Frees the blob whose executable address is `address`.
+    public func free(address: UInt) throws(CodeArenaError) {
+        guard let blob = self.blob(at: address) else { throw .notLive(address) }
+        try free(blob)
+    }
+
+    /// The live blob starting at `address`, if any.
+    public func blob(at address: UInt) -> CodeBlob? {
+        state.withLock { $0.liveBlob(at: address) }
+    }
+
+    // MARK: Inspection
+
+    public func statistics() -> CodeArenaStatistics { state.withLock { $0.currentStatistics() } }
+
+    /// Executable and writable address ranges of every region.
+    public func mappedRegions() -> [(executable: Range<UInt>, writable: Range<UInt>)] {
+        state.withLock { state in state.allRegions.map { ($0.executableRange, $0.writable..<$0.writable + UInt($0.size)) } }
+    }
+}
+
+/// A blob of code in a ``CodeArena``.
+public struct CodeBlob: Sendable, Hashable, CustomStringConvertible {
+    /// Where the code runs.
+    public let address: UInt
+    /// Bytes requested.
+    public let size: Int
+    /// Bytes reserved (the size class, or whole pages).
+    public let capacity: Int
+    /// Size class, or -1 for a page-granular blob.
+    let sizeClass: Int
+    let region: Int
+    let slot: Int
+    let offset: Int
+
+    public var entry: UnsafeRawPointer { UnsafeRawPointer(bitPattern: address)! }
+    public func function<F>(as type: F.Type) -> F { unsafeBitCast(entry, to: type) }
+    public var description: String { "blob of \(size) B at 0x\(String(address, radix: 16))" }
+}
+
+/// Counters of a ``CodeArena``.
+public struct CodeArenaStatistics: Sendable, Hashable {
+    public var liveBlobs = 0
+    /// Bytes requested by live blobs.
+    public var liveBytes = 0
+    /// Bytes reserved for live blobs beyond what they requested, per size class (class size →
+    /// bytes); page-granular blobs under key 0.
+    public var wastedBytesByClass: [Int: Int] = [:]
+    /// Bytes of all regions.
+    public var mappedBytes = 0
+    /// 1 − live bytes / mapped bytes: how much of the mapped memory holds no live code.
+    public var fragmentation: Double { mappedBytes == 0 ? 0 : 1 - Double(liveBytes) / Double(mappedBytes) }
+    public var regions = 0
+    /// Two per region (the writable and the executable view).
+    public var mappings: Int { regions * 2 }
+    public var commits = 0
+    /// Instruction-cache maintenance passes: one per commit or write.
+    public var cacheMaintenancePasses = 0
+}
+
+/// Why an arena operation failed. A failed operation changes nothing.
+public enum CodeArenaError: Error, Sendable, Hashable, CustomStringConvertible {
+    case emptyBatch
+    case emptyBlob(index: Int)
+    case blobTooLarge(index: Int, size: Int)
+    /// No live blob of this arena starts at the address.
+    case notLive(UInt)
+    case outOfBounds(offset: Int, count: Int, size: Int)
+    case system(SystemError, during: ArenaOperation)
+
+    public enum ArenaOperation: String, Sendable, Hashable { case commit }
+
+    public var description: String {
+        switch self {
+        case .emptyBatch: "commit of no blobs"
+        case .emptyBlob(let index): "blob #\(index) is empty"
+        case .blobTooLarge(let index, let size): "blob #\(index) has \(size) bytes, more than \(CodeArena.maximumBlobSize)"
+        case .notLive(let address): "no live blob of this arena at 0x\(String(address, radix: 16))"
+        case .outOfBounds(let offset, let count, let size): "writing \(count) bytes at \(offset) leaves a \(size)-byte blob"
+        case .system(let error, let operation): "\(operation.rawValue): \(error)"
+        }
+    }
+}
