@@ -40,6 +40,11 @@ static inline uint64_t harness_random(uint64_t *state) {
     return z ^ (z >> 31);
 }
 
+/// Runs arena bodies listed in `path` (emitted.c); prints a RESULT line. `--emitted -` with an
+/// empty file just reports the address of ct_weighted3 (the harness is linked -no-pie, so it is
+/// the same in every run).
+int harness_run_emitted(const char *path);
+
 // ---- Signatures (signatures.c) ----------------------------------------------------------------
 
 /// A signature parsed from the Swift tests' textual form, e.g. `double(s32, {float,float}, ...,

@@ -4,6 +4,7 @@
 // harness --template FILE --kind forward|context|bind --slot-size N --code-size N --data-size N
 //         [--released-offset N] [--landing-pad] [--bti] [--signatures FILE] [--seed N]
 //         [--register-rounds N] [--lazy-offset N]
+// harness --emitted FILE   (arena bodies, see emitted.c)
 //
 // With --bti the code is mapped PROT_BTI (run under `qemu-aarch64 -cpu max`). Without
 // --landing-pad the harness then calls one stub and must die of SIGILL.
@@ -176,6 +177,7 @@ int main(int argc, char **argv) {
     unsigned register_rounds = 0;
     int landing_pad = 0, bti = 0;
     uint64_t seed = 1;
+    if (argc == 3 && !strcmp(argv[1], "--emitted")) return harness_run_emitted(argv[2]);
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *value = i + 1 < argc ? argv[i + 1] : "";
         if (!strcmp(arg, "--landing-pad")) { landing_pad = 1; continue; }

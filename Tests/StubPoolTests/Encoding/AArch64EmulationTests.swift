@@ -35,7 +35,7 @@ import Testing
                 "-O1", "-g", "-Wall", "-Wextra", "-Werror",
                 "-I\(root)/Tests/AArch64Harness", "-I\(root)/Tests/CTestHelpers/include",
                 "-I\(root)/Sources/CStubPoolShim/include", "-I\(root)/Sources/CStubPoolShim",
-                "-o", output.path] + sources + ["-lffi"], missing: ExternalTools.aarch64EmulationMissing)
+                "-no-pie", "-o", output.path] + sources + ["-lffi"], missing: ExternalTools.aarch64EmulationMissing)
             return .success(output)
         } catch let failure as ExternalTools.Failure {
             return .failure(failure)
@@ -175,5 +175,47 @@ extension AArch64EmulationTests {
             }
             print("AArch64 oracle \(variant): \(report.number("signatures")) signatures (\(report.number("variadic")) variadic, \(report.number("hfa")) HFA, \(report.number("indirect")) x8 results, \(report.number("stack")) with stack arguments), \(report.number("ffi_mismatches")) mismatches; \(report.number("registers")) register states, \(report.number("register_mismatches")) mismatches")
         }
+    }
+}
+
+extension AArch64EmulationTests {
+    /// Runs the harness's arena mode on `lines`; returns its RESULT fields.
+    static func runEmitted(_ lines: [String]) throws -> Report {
+        let file = try harness.get().deletingLastPathComponent().appendingPathComponent("emitted-\(UUID().uuidString)")
+        try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let outcome = try ExternalTools.run(ExternalTools.qemu, ["-L", ExternalTools.aarch64Sysroot, try harness.get().path, "--emitted", file.path],
+                                            missing: ExternalTools.aarch64EmulationMissing)
+        guard let line = outcome.standardOutput.split(separator: "\n").first(where: { $0.hasPrefix("RESULT ") }) else {
+            throw ExternalTools.Failure(message: "no RESULT line: \(outcome.standardOutput)\(outcome.standardError)")
+        }
+        let fields = line.dropFirst("RESULT ".count).split(separator: " ").map { $0.split(separator: "=", maxSplits: 1) }
+        return Report(fields: Dictionary(uniqueKeysWithValues: fields.map { (String($0[0]), String($0[1])) }))
+    }
+
+    @Test("AArch64 arena bodies run under qemu from a dual-mapped region",
+          .enabled(if: enabled, "\(ExternalTools.aarch64EmulationMissing)"))
+    func aarch64EmittedBodies() throws {
+        // The harness is linked -no-pie: ct_weighted3 has the same address in every run.
+        let probe = try Self.runEmitted([])
+        let target = try #require(UInt(probe.fields["weighted3"]?.dropFirst(2) ?? "", radix: 16))
+        func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+        func weighted(_ a: Int64, _ b: Int64, _ c: Int64) -> Int64 { a &+ b &* 3 &+ c &* 7 }
+        var lines: [String] = []
+        for value: UInt64 in [0, 1, 0xFFFF, 0x1_0000, 0xDEAD_BEEF, 0x1234_5678_9ABC_DEF0, UInt64.max] {
+            lines.append("\(hex(CodeEmitter.returnConstant(value, architecture: .arm64))) ret \(Int64(bitPattern: value))")
+        }
+        for caller in 0...2 {
+            let constants: [UInt64] = Array([11, 0x1_0000_0001, 13].prefix(3 - caller))
+            let bytes = try CodeEmitter.bindConstants(constants, afterArguments: caller, target: target, architecture: .arm64)
+            var arguments: [Int64] = [5, 6, 7]
+            for (offset, constant) in constants.enumerated() { arguments[caller + offset] = Int64(bitPattern: constant) }
+            let expected = weighted(arguments[0], arguments[1], arguments[2])
+            lines.append("\(hex(bytes)) call3 5 6 7 \(expected)")
+        }
+        let report = try Self.runEmitted(lines)
+        #expect(report.number("emitted") == lines.count)
+        #expect(report.number("failures") == 0, "\(report.fields)")
+        print("AArch64 arena bodies: \(report.number("emitted")) emitted bodies run under qemu, \(report.number("failures")) failures")
     }
 }
