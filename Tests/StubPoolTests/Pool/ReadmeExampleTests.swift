@@ -29,5 +29,16 @@ import StubPool
         #expect(lazy.statistics().batches == 0)
         #expect(lazyStubs[7].function(as: Add3.self)(1, 2, 3) == 6)
         #expect(lazy.statistics().batches == 1 && lazy.statistics().materialized == 10_000)
+
+        let arena = CodeArena()
+        let bodyPool = try StubPool(.init(kind: .context, lazyBatches: true))
+        let bodies = try bodyPool.lazyStubs(of: UInt64.self) { requests in
+            let blobs = try arena.commit(requests.map { CodeEmitter.returnConstant($0.spec, architecture: .host) })
+            return blobs.map { LazyResolution(targetAddress: $0.address, context: 0) }
+        }
+        let constants = try bodies.request((0..<10_000).map { UInt64($0) })
+        typealias Constant = @convention(c) () -> UInt64
+        #expect(constants[42].function(as: Constant.self)() == 42)
+        #expect(arena.statistics().commits == 1 && arena.statistics().cacheMaintenancePasses == 1)
     }
 }
