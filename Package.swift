@@ -62,7 +62,7 @@ let package = Package(
         // A tiny program the tests run as a child process to watch a released stub abort.
         .executableTarget(
             name: "StubPoolCrashProbe",
-            dependencies: ["StubPool", "CTestHelpers"],
+            dependencies: ["StubPool", "CStubPoolShim", "CTestHelpers"],
             path: "Tests/StubPoolCrashProbe",
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

@@ -3,6 +3,7 @@
 //   "<id> <address in hex>" of it on stdout, then calls it. The released-stub trap must abort.
 // - `lazy-failure`: requests a lazy stub whose generator throws, prints "<id> <address in hex>",
 //   then calls it. The default lazy failure handler must abort naming the stub and the error.
+// - `fault-walk`: the fault-injection walk (FaultWalk.swift).
 import CTestHelpers
 import StubPool
 
@@ -19,6 +20,11 @@ let arguments = CommandLine.arguments
 
 struct ProbeGeneratorError: Error, CustomStringConvertible {
     var description: String { "the probe's generator refuses" }
+}
+
+if arguments.count == 2 && arguments[1] == "fault-walk" {
+    FaultWalk.run()
+    exit(0)
 }
 
 if arguments.count == 2 && arguments[1] == "lazy-failure" {

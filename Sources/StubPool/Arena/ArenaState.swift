@@ -59,11 +59,10 @@ struct ArenaState {
 
     struct Checkpoint {
         var regionCounts: [Int]
-        var nextLargeID: Int
     }
 
     func checkpoint() -> Checkpoint {
-        Checkpoint(regionCounts: classes.map(\.regions.count), nextLargeID: nextLargeID)
+        Checkpoint(regionCounts: classes.map(\.regions.count))
     }
 
     /// Undoes `place` calls made since `checkpoint`: frees their slots and unmaps regions
@@ -73,13 +72,15 @@ struct ArenaState {
             classes[blob.sizeClass].allocator.free(SlotAddress(chunk: blob.region, slot: blob.slot))
         }
         for index in classes.indices {
-            while classes[index].regions.count > checkpoint.regionCounts[index] {
+            // Only regions mapped since the checkpoint that hold nothing: a concurrent commit may
+            // have mapped (and filled) regions after ours.
+            while classes[index].regions.count > checkpoint.regionCounts[index],
+                  classes[index].allocator.chunks.last?.isEmpty == true {
                 classes[index].regions.removeLast()
                 classes[index].allocator.removeLastChunk()
             }
         }
-        for id in checkpoint.nextLargeID..<nextLargeID { large.removeValue(forKey: id) }
-        nextLargeID = checkpoint.nextLargeID
+        for blob in placed where blob.sizeClass < 0 { large.removeValue(forKey: blob.region) }
     }
 
     func region(of blob: CodeBlob) -> ArenaRegion {
@@ -99,16 +100,21 @@ struct ArenaState {
     func liveBlob(at address: UInt) -> CodeBlob? { live[address] }
 
     mutating func release(_ blob: CodeBlob) {
-        live.removeValue(forKey: blob.address)
-        statistics.liveBlobs -= 1
-        statistics.liveBytes -= blob.size
-        statistics.wastedBytesByClass[wasteKey(blob), default: 0] -= blob.capacity - blob.size
-        if statistics.wastedBytesByClass[wasteKey(blob)] == 0 { statistics.wastedBytesByClass.removeValue(forKey: wasteKey(blob)) }
+        unaccount(blob)
         if blob.sizeClass < 0 {
             large.removeValue(forKey: blob.region)  // unmapped
         } else {
             classes[blob.sizeClass].allocator.free(SlotAddress(chunk: blob.region, slot: blob.slot))
         }
+    }
+
+    /// Forgets a live blob's accounting, leaving its space reserved.
+    mutating func unaccount(_ blob: CodeBlob) {
+        live.removeValue(forKey: blob.address)
+        statistics.liveBlobs -= 1
+        statistics.liveBytes -= blob.size
+        statistics.wastedBytesByClass[wasteKey(blob), default: 0] -= blob.capacity - blob.size
+        if statistics.wastedBytesByClass[wasteKey(blob)] == 0 { statistics.wastedBytesByClass.removeValue(forKey: wasteKey(blob)) }
     }
 
     private func wasteKey(_ blob: CodeBlob) -> Int { blob.sizeClass < 0 ? 0 : SizeClasses.sizes[blob.sizeClass] }

@@ -46,9 +46,10 @@ public final class CodeArena: Sendable {
             guard !blob.isEmpty else { throw .emptyBlob(index: index) }
             guard blob.count <= Self.maximumBlobSize else { throw .blobTooLarge(index: index, size: blob.count) }
         }
+        var checkpoint = state.withLock { $0.checkpoint() }
         let placed = try state.withLock { (state) throws(CodeArenaError) -> [CodeBlob] in
             var placed: [CodeBlob] = []
-            var checkpoint = state.checkpoint()
+            checkpoint = state.checkpoint()
             do throws(SystemError) {
                 for blob in blobs {
                     placed.append(try state.place(size: blob.count, placement: placement))
@@ -67,7 +68,22 @@ public final class CodeArena: Sendable {
             return placed
         }
         for blob in placed { Kernel.flushInstructionCache(blob.address, size: blob.capacity) }
-        if syncCoreRegistered { try? Kernel.syncCore() }
+        if syncCoreRegistered {
+            do throws(SystemError) {
+                try Kernel.syncCore()
+            } catch {
+                // Other threads might not see the new code: take the whole batch back.
+                state.withLock { state in
+                    for blob in placed {
+                        state.region(of: blob).fill(trapFill, at: blob.offset, count: blob.capacity)
+                        state.unaccount(blob)
+                    }
+                    state.rollBack(to: &checkpoint, placed: placed)
+                    state.statistics.commits -= 1
+                }
+                throw .system(error, during: .commit)
+            }
+        }
         state.withLock { $0.statistics.cacheMaintenancePasses += 1 }
         return placed
     }

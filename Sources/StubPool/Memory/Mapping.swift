@@ -12,8 +12,9 @@ struct Mapping: ~Copyable, Sendable {
     }
 
     deinit {
-        // Unmapping a range we own cannot fail for a valid range; nothing useful to do otherwise.
-        try? Kernel.unmap(base, size: size)
+        // munmap of a range we own fails only transiently (ENOMEM when splitting mappings hits
+        // the map-count limit, or an injected fault): try once more rather than leak it.
+        if (try? Kernel.unmap(base, size: size)) == nil { try? Kernel.unmap(base, size: size) }
     }
 }
 

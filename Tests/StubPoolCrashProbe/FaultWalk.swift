@@ -1,0 +1,182 @@
+// The fault-injection walk, run in this child process so that its mapping counts are not
+// disturbed by tests running in parallel. For each operation and each system call it may make,
+// the Nth call (N = 1, 2, … until the operation no longer reaches it) fails with ENOMEM; then:
+// a typed error names the operation, the process has exactly the mappings it had before, the
+// pool's statistics are unchanged, and the pool (or arena) still works. Prints one line per
+// operation: "WALK <operation> points=<failures injected> violations=<broken invariants>".
+import CStubPoolShim
+import CTestHelpers
+import StubPool
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum FaultWalk {
+    /// System calls a failure can be injected into (close only runs on cleanup paths).
+    static let injectable: [stubpool_syscall_t] = [
+        STUBPOOL_SYS_MMAP, STUBPOOL_SYS_MUNMAP, STUBPOOL_SYS_MPROTECT, STUBPOOL_SYS_MEMFD_CREATE,
+        STUBPOOL_SYS_FTRUNCATE, STUBPOOL_SYS_FCNTL, STUBPOOL_SYS_MEMBARRIER,
+    ]
+
+    static func mappingCount() -> Int {
+        guard let file = fopen("/proc/self/maps", "r") else { return -1 }
+        defer { fclose(file) }
+        var count = 0
+        while true {
+            let character = fgetc(file)
+            if character == EOF { return count }
+            if character == 10 { count += 1 }
+        }
+    }
+
+    static var weighted3: UnsafeRawPointer {
+        unsafeBitCast(ct_weighted3 as @convention(c) (Int64, Int64, Int64) -> Int64, to: UnsafeRawPointer.self)
+    }
+
+    /// Walks one operation. `attempt(type)` prepares fresh state, runs the operation with the
+    /// injection armed (by the `arm` callback, right before the operation), and returns nil if
+    /// the operation succeeded or a list of violated invariants if it failed.
+    static func walk(_ name: String, _ attempt: (stubpool_syscall_t, _ arm: () -> Void) -> [String]?) {
+        var points = 0, violations = 0
+        for type in injectable {
+            var n: UInt32 = 1
+            while n < 64 {
+                let problems = attempt(type) { _ = stubpool_fault_arm(type, n, ENOMEM) }
+                stubpool_fault_disarm()
+                guard let problems else { break }
+                points += 1
+                violations += problems.count
+                for problem in problems { print("VIOLATION \(name) syscall \(type.rawValue) #\(n): \(problem)") }
+                n += 1
+            }
+        }
+        print("WALK \(name) points=\(points) violations=\(violations)")
+    }
+
+    static func poolStillWorks(_ pool: StubPool) -> Bool {
+        guard let stub = try? pool.allocate(target: weighted3, context: 9) else { return false }
+        defer { try? pool.release(stub) }
+        // bindFirstArgument stubs call weighted3(context, 1, 2).
+        let expected: Int64 = pool.configuration.kind == .bindFirstArgument ? 9 + 3 + 14 : 1 + 6 + 21
+        return ct_call3(stub.entry, 1, 2, 3) == expected
+    }
+
+    static func check(_ error: any Error, operation: PoolOperation, mappings: Int, problems: inout [String]) {
+        if case .system(let system, during: let during)? = error as? StubPoolError {
+            if during != operation { problems.append("error names \(during), not \(operation)") }
+            if system.errno != ENOMEM { problems.append("errno \(system.errno), not ENOMEM") }
+        } else {
+            problems.append("untyped or wrong error: \(error)")
+        }
+        let now = mappingCount()
+        if now != mappings { problems.append("mappings \(mappings) → \(now)") }
+    }
+
+    static func run() {
+        guard stubpool_fault_arm(STUBPOOL_SYS_MMAP, 1_000_000, ENOMEM) == 0 else {
+            print("FAULT-INJECTION unavailable (release build)")
+            return
+        }
+        stubpool_fault_disarm()
+        // Creating a pool builds its code template (memfd, ftruncate, mmap, munmap, seals). A
+        // template is cached once built, so each system call type walks its own configuration.
+        walk("createPool") { type, arm in
+            let codeSize = 64 * 1024 * (1 + injectable.firstIndex(of: type)!)
+            let before = mappingCount()
+            let settings = StubPool.Configuration(kind: .bindFirstArgument, landingPads: true, codeSize: codeSize)
+            arm()
+            do {
+                _ = try StubPool(settings)
+                return nil
+            } catch {
+                stubpool_fault_disarm()
+                var problems: [String] = []
+                check(error, operation: .createPool, mappings: before, problems: &problems)
+                if let pool = try? StubPool(settings), !poolStillWorks(pool) { problems.append("pool unusable afterwards") }
+                return problems
+            }
+        }
+        for strategy in [StubPool.Configuration().strategy, .privateCopy] {
+            walk("allocate(\(strategy))") { _, arm in
+                guard let pool = try? StubPool(.init(kind: .context, strategy: strategy, shards: 1)) else { return ["setup"] }
+                let before = mappingCount(), statistics = pool.statistics()
+                arm()
+                do {
+                    _ = try pool.allocate(target: weighted3)
+                    return nil
+                } catch {
+                    stubpool_fault_disarm()
+                    var problems: [String] = []
+                    check(error, operation: .allocate, mappings: before, problems: &problems)
+                    if pool.statistics() != statistics { problems.append("statistics changed") }
+                    if !poolStillWorks(pool) { problems.append("pool unusable afterwards") }
+                    return problems
+                }
+            }
+        }
+        walk("allocateBulk") { _, arm in
+            guard let pool = try? StubPool(.init(kind: .forward, shards: 1)),
+                  let first = try? pool.allocate(target: weighted3) else { return ["setup"] }
+            defer { _ = try? pool.release(first) }
+            let before = mappingCount(), statistics = pool.statistics()
+            arm()
+            do {
+                _ = try pool.allocate(count: 50_000, target: weighted3)  // four more chunks
+                return nil
+            } catch {
+                stubpool_fault_disarm()
+                var problems: [String] = []
+                check(error, operation: .allocateBulk, mappings: before, problems: &problems)
+                if pool.statistics() != statistics { problems.append("statistics changed") }
+                if !poolStillWorks(pool) { problems.append("pool unusable afterwards") }
+                return problems
+            }
+        }
+        // Operations that make no system call: any armed failure stays unconsumed.
+        for name in ["retarget", "release", "reclaim", "lazyBatch"] {
+            walk(name) { type, arm in
+                guard let pool = try? StubPool(.init(kind: .context, shards: 1, lazyBatches: true)),
+                      let stub = try? pool.allocate(target: weighted3, context: 2) else { return ["setup"] }
+                let lazy = try? pool.lazyStubs(of: Int.self) { requests in
+                    requests.map { LazyResolution(targetAddress: UInt(bitPattern: weighted3), context: UInt($0.spec)) }
+                }
+                let pending = try? lazy?.request([1, 2, 3])
+                let countBefore = stubpool_syscall_count(type)
+                arm()
+                switch name {
+                case "retarget": _ = try? pool.retarget(stub, to: weighted3, context: 3)
+                case "release": _ = try? pool.release(stub)
+                case "reclaim": _ = try? pool.release(stub); pool.reclaim()
+                default: _ = ct_call3(pending![1].entry, 1, 1, 1)
+                }
+                return stubpool_syscall_count(type) == countBefore ? nil : ["made a system call"]
+            }
+        }
+        walk("arenaCommit") { _, arm in
+            let arena = CodeArena()
+            guard let kept = try? arena.commit([[0xC3]]) else { return ["setup"] }
+            let before = mappingCount(), statistics = arena.statistics()
+            // A new class (a new region) and a page-granular blob (another region).
+            let blobs: [[UInt8]] = [[UInt8](repeating: 0xC3, count: 700), [UInt8](repeating: 0xC3, count: 9_000)]
+            arm()
+            do {
+                _ = try arena.commit(blobs)
+                return nil
+            } catch {
+                stubpool_fault_disarm()
+                var problems: [String] = []
+                if case .system(let system, during: .commit)? = error as? CodeArenaError {
+                    if system.errno != ENOMEM { problems.append("errno \(system.errno)") }
+                } else {
+                    problems.append("untyped or wrong error: \(error)")
+                }
+                if mappingCount() != before { problems.append("mappings \(before) → \(mappingCount())") }
+                if arena.statistics() != statistics { problems.append("statistics changed") }
+                if arena.blob(at: kept[0].address) != kept[0] { problems.append("earlier blob lost") }
+                if (try? arena.commit(blobs)) == nil { problems.append("arena unusable afterwards") }
+                return problems
+            }
+        }
+    }
+}
