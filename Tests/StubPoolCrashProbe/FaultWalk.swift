@@ -73,6 +73,25 @@ enum FaultWalk {
         if now != mappings { problems.append("mappings \(mappings) → \(now)") }
     }
 
+    /// Runs `operation` on `pool` with the injection armed; nil if it succeeded, else the
+    /// invariants it broke.
+    static func attempt(on pool: StubPool, operation: PoolOperation, arm: () -> Void,
+                        _ body: () throws -> Void) -> [String]? {
+        let before = mappingCount(), statistics = pool.statistics()
+        arm()
+        do {
+            try body()
+            return nil
+        } catch {
+            stubpool_fault_disarm()
+            var problems: [String] = []
+            check(error, operation: operation, mappings: before, problems: &problems)
+            if pool.statistics() != statistics { problems.append("statistics changed") }
+            if !poolStillWorks(pool) { problems.append("pool unusable afterwards") }
+            return problems
+        }
+    }
+
     static func run() {
         guard stubpool_fault_arm(STUBPOOL_SYS_MMAP, 1_000_000, ENOMEM) == 0 else {
             print("FAULT-INJECTION unavailable (release build)")
@@ -100,37 +119,15 @@ enum FaultWalk {
         for strategy in [StubPool.Configuration().strategy, .privateCopy] {
             walk("allocate(\(strategy))") { _, arm in
                 guard let pool = try? StubPool(.init(kind: .context, strategy: strategy, shards: 1)) else { return ["setup"] }
-                let before = mappingCount(), statistics = pool.statistics()
-                arm()
-                do {
-                    _ = try pool.allocate(target: weighted3)
-                    return nil
-                } catch {
-                    stubpool_fault_disarm()
-                    var problems: [String] = []
-                    check(error, operation: .allocate, mappings: before, problems: &problems)
-                    if pool.statistics() != statistics { problems.append("statistics changed") }
-                    if !poolStillWorks(pool) { problems.append("pool unusable afterwards") }
-                    return problems
-                }
+                return attempt(on: pool, operation: .allocate, arm: arm) { _ = try pool.allocate(target: weighted3) }
             }
         }
         walk("allocateBulk") { _, arm in
             guard let pool = try? StubPool(.init(kind: .forward, shards: 1)),
                   let first = try? pool.allocate(target: weighted3) else { return ["setup"] }
             defer { _ = try? pool.release(first) }
-            let before = mappingCount(), statistics = pool.statistics()
-            arm()
-            do {
+            return attempt(on: pool, operation: .allocateBulk, arm: arm) {
                 _ = try pool.allocate(count: 50_000, target: weighted3)  // four more chunks
-                return nil
-            } catch {
-                stubpool_fault_disarm()
-                var problems: [String] = []
-                check(error, operation: .allocateBulk, mappings: before, problems: &problems)
-                if pool.statistics() != statistics { problems.append("statistics changed") }
-                if !poolStillWorks(pool) { problems.append("pool unusable afterwards") }
-                return problems
             }
         }
         // Operations that make no system call: any armed failure stays unconsumed.
