@@ -4,6 +4,7 @@
 // - `lazy-failure`: requests a lazy stub whose generator throws, prints "<id> <address in hex>",
 //   then calls it. The default lazy failure handler must abort naming the stub and the error.
 // - `fault-walk`: the fault-injection walk (FaultWalk.swift).
+// - `exhaustion`: allocation under a lowered RLIMIT_AS (ResourceExhaustion.swift).
 import CTestHelpers
 import StubPool
 
@@ -20,6 +21,11 @@ let arguments = CommandLine.arguments
 
 struct ProbeGeneratorError: Error, CustomStringConvertible {
     var description: String { "the probe's generator refuses" }
+}
+
+if arguments.count == 2 && arguments[1] == "exhaustion" {
+    ResourceExhaustion.run()
+    exit(0)
 }
 
 if arguments.count == 2 && arguments[1] == "fault-walk" {

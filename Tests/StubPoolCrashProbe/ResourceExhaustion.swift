@@ -1,0 +1,81 @@
+// Resource exhaustion, in this child process: RLIMIT_AS is lowered to a little above what the
+// process uses, then stubs are allocated until reserving a chunk fails. The failure must be a
+// typed error, leave no half-built chunk (process mappings and pool statistics as before), and a
+// bulk allocation that cannot be satisfied in full must allocate nothing.
+// Prints "EXHAUSTION chunks=<mapped before failing> single=<ok|problem> bulk=<ok|problem>".
+import StubPool
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum ResourceExhaustion {
+    static func addressSpaceInUse() -> Int {
+        guard let file = fopen("/proc/self/maps", "r") else { return 0 }
+        defer { fclose(file) }
+        var total = 0
+        var line = [CChar](repeating: 0, count: 512)
+        while fgets(&line, Int32(line.count), file) != nil {
+            let text = String(cString: line)
+            let bounds = text.prefix { $0 != " " }.split(separator: "-").compactMap { UInt(String($0), radix: 16) }
+            if bounds.count == 2 { total += Int(bounds[1] - bounds[0]) }
+        }
+        return total
+    }
+
+    static func describe(_ error: any Error, operation: PoolOperation) -> String? {
+        guard case .system(let system, during: let during)? = error as? StubPoolError else { return "untyped error \(error)" }
+        guard during == operation, system.operation == .mmap else { return "wrong error \(error)" }
+        return nil
+    }
+
+    static func run() {
+        let pool: StubPool
+        do { pool = try StubPool(.init(kind: .forward, shards: 1)) } catch { print("EXHAUSTION setup failed: \(error)"); return }
+        let target = FaultWalk.weighted3
+        // Fill the first chunk; reserve on the heap everything needed later, before the limit.
+        guard let first = try? pool.allocate(target: target) else { print("EXHAUSTION setup failed"); return }
+        guard let capacity = try? TemplateInspection(architecture: .host, variant: .init(kind: .forward)).geometry.anchorSlot else { return }
+        var stubs: [Stub] = [first]
+        stubs.reserveCapacity(4 * capacity)
+        guard let rest = try? pool.allocate(count: capacity - 1, target: target) else { print("EXHAUSTION setup failed"); return }
+        stubs += rest
+        let chunkBytes = pool.statistics().codeBytesMapped + pool.statistics().dataBytesMapped
+        // Room for exactly one more chunk, plus a little for the heap.
+        var limit = rlimit(rlim_cur: rlim_t(addressSpaceInUse() + chunkBytes + (256 << 10)), rlim_max: rlim_t.max)
+        setrlimit(Int32(RLIMIT_AS.rawValue), &limit)
+
+        // A bulk request needing two more chunks maps the first, fails on the second, and must
+        // leave nothing behind.
+        var bulk = "no failure"
+        do {
+            let before = FaultWalk.mappingCount(), statistics = pool.statistics()
+            do {
+                _ = try pool.allocate(count: capacity + capacity / 2, target: target)
+            } catch {
+                var problems = [describe(error, operation: .allocateBulk)].compactMap { $0 }
+                if FaultWalk.mappingCount() != before { problems.append("mappings \(before) → \(FaultWalk.mappingCount())") }
+                if pool.statistics() != statistics { problems.append("statistics changed") }
+                bulk = problems.isEmpty ? "ok" : problems.joined(separator: "; ")
+            }
+        }
+        // Single allocations fill one more chunk, then reserving the next fails.
+        var single = "no failure"
+        while stubs.count < stubs.capacity {
+            let before = FaultWalk.mappingCount(), statistics = pool.statistics()
+            do {
+                stubs.append(try pool.allocate(target: target))
+            } catch {
+                var problems = [describe(error, operation: .allocate)].compactMap { $0 }
+                if FaultWalk.mappingCount() != before { problems.append("mappings \(before) → \(FaultWalk.mappingCount())") }
+                if pool.statistics() != statistics { problems.append("statistics changed") }
+                single = problems.isEmpty ? "ok" : problems.joined(separator: "; ")
+                break
+            }
+        }
+        let chunks = pool.statistics().chunks
+        let releasedOne = (try? pool.release(stubs.removeLast())) != nil
+        let works = releasedOne && pool.reclaim() == 1 && (try? pool.allocate(target: target)) != nil
+        print("EXHAUSTION chunks=\(chunks) bulk=\(bulk) single=\(single) still-works=\(works)")
+    }
+}
