@@ -67,7 +67,7 @@ struct ArenaState {
 
     /// Undoes `place` calls made since `checkpoint`: frees their slots and unmaps regions
     /// mapped since.
-    mutating func rollBack(to checkpoint: inout Checkpoint, placed: [CodeBlob]) {
+    mutating func rollBack(to checkpoint: Checkpoint, placed: [CodeBlob]) {
         for blob in placed where blob.sizeClass >= 0 {
             classes[blob.sizeClass].allocator.free(SlotAddress(chunk: blob.region, slot: blob.slot))
         }

@@ -25,13 +25,13 @@ public final class CodeArena: Sendable {
     /// The architecture of the code the arena runs (the host's).
     public let architecture: Architecture = .host
     private let trapFill: [UInt8]
-    private let syncCoreRegistered: Bool
     private let state: Locked<ArenaState>
+    /// Registration for core-serializing membarriers is per process: done once, by the first arena.
+    private static let syncCoreRegistered = Kernel.registerSyncCore()
 
     public init(placement: BlobPlacement = .packed) {
         self.placement = placement
         self.trapFill = Architecture.host.encoder.trapFill
-        self.syncCoreRegistered = Kernel.registerSyncCore()
         self.state = Locked(ArenaState(classCount: SizeClasses.sizes.count))
     }
 
@@ -46,16 +46,15 @@ public final class CodeArena: Sendable {
             guard !blob.isEmpty else { throw .emptyBlob(index: index) }
             guard blob.count <= Self.maximumBlobSize else { throw .blobTooLarge(index: index, size: blob.count) }
         }
-        var checkpoint = state.withLock { $0.checkpoint() }
-        let placed = try state.withLock { (state) throws(CodeArenaError) -> [CodeBlob] in
+        let (placed, checkpoint) = try state.withLock { (state) throws(CodeArenaError) -> ([CodeBlob], ArenaState.Checkpoint) in
             var placed: [CodeBlob] = []
-            checkpoint = state.checkpoint()
+            let checkpoint = state.checkpoint()
             do throws(SystemError) {
                 for blob in blobs {
                     placed.append(try state.place(size: blob.count, placement: placement))
                 }
             } catch {
-                state.rollBack(to: &checkpoint, placed: placed)
+                state.rollBack(to: checkpoint, placed: placed)
                 throw .system(error, during: .commit)
             }
             for (blob, handle) in zip(blobs, placed) {
@@ -65,10 +64,10 @@ public final class CodeArena: Sendable {
                 state.account(handle, requested: blob.count)
             }
             state.statistics.commits += 1
-            return placed
+            return (placed, checkpoint)
         }
         for blob in placed { Kernel.flushInstructionCache(blob.address, size: blob.capacity) }
-        if syncCoreRegistered {
+        if Self.syncCoreRegistered {
             do throws(SystemError) {
                 try Kernel.syncCore()
             } catch {
@@ -78,7 +77,7 @@ public final class CodeArena: Sendable {
                         state.region(of: blob).fill(trapFill, at: blob.offset, count: blob.capacity)
                         state.unaccount(blob)
                     }
-                    state.rollBack(to: &checkpoint, placed: placed)
+                    state.rollBack(to: checkpoint, placed: placed)
                     state.statistics.commits -= 1
                 }
                 throw .system(error, during: .commit)
@@ -99,7 +98,7 @@ public final class CodeArena: Sendable {
             bytes.withUnsafeBytes { state.region(of: blob).write($0, at: blob.offset + offset) }
         }
         Kernel.flushInstructionCache(blob.address + UInt(offset), size: bytes.count)
-        if syncCoreRegistered { try? Kernel.syncCore() }
+        if Self.syncCoreRegistered { try? Kernel.syncCore() }
         state.withLock { $0.statistics.cacheMaintenancePasses += 1 }
     }
 
