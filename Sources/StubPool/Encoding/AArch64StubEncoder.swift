@@ -35,13 +35,22 @@ struct AArch64StubEncoder: StubEncoder {
 
     func lazyEntryOffset(for variant: StubVariant) -> Int? {
         guard variant.kind == .context, variant.lazyEntry else { return nil }
-        return (variant.landingPad ? 5 : 4) * 4
+        // The lazy entry follows the landing pad and the context stub proper.
+        var assembler = AArch64Assembler(origin: 0)
+        if variant.landingPad { assembler.btiC() }
+        emitTargetThenContext(into: &assembler, layout: SlotLayout(slot: 0, context: 0, target: 0, anchor: 0),
+                              contextRegister: Self.contextRegister)
+        return assembler.words.count * 4
     }
 
     func releasedEntryOffset(for variant: StubVariant) -> Int? {
         guard variant.kind == .forward else { return nil }
         // The released entry follows the landing pad, the target load and the branch.
-        return (variant.landingPad ? 3 : 2) * 4
+        var assembler = AArch64Assembler(origin: 0)
+        if variant.landingPad { assembler.btiC() }
+        assembler.load(Self.branchRegister, fromOffset: 0)
+        assembler.branch(to: Self.branchRegister)
+        return assembler.words.count * 4
     }
 
     private func emit(_ variant: StubVariant, into assembler: inout AArch64Assembler, layout: SlotLayout) {
