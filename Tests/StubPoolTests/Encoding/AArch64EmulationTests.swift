@@ -47,6 +47,15 @@ import Testing
     struct Report {
         var fields: [String: String]
         func number(_ name: String) -> Int { Int(fields[name] ?? "") ?? -1 }
+
+        /// The `key=value` fields of the harness's RESULT line.
+        init(_ outcome: ChildProcess.Outcome) throws {
+            guard let line = outcome.standardOutput.split(separator: "\n").first(where: { $0.hasPrefix("RESULT ") }) else {
+                throw ExternalTools.Failure(message: "no RESULT line:\n\(outcome.standardOutput)\(outcome.standardError)")
+            }
+            let pairs = line.dropFirst("RESULT ".count).split(separator: " ").map { $0.split(separator: "=", maxSplits: 1) }
+            fields = Dictionary(uniqueKeysWithValues: pairs.map { (String($0[0]), String($0[1])) })
+        }
     }
 
     /// Runs the harness on `variant`'s template for `geometry` under qemu and returns its RESULT line.
@@ -55,11 +64,7 @@ import Testing
         let arguments = try harnessArguments(variant, codeSize: codeSize, emulatedPageSize: emulatedPageSize, bti: bti,
                                              signatures: signatures, seed: seed, registerRounds: registerRounds)
         let outcome = try ExternalTools.run(ExternalTools.qemu, arguments, missing: ExternalTools.aarch64EmulationMissing)
-        guard let line = outcome.standardOutput.split(separator: "\n").first(where: { $0.hasPrefix("RESULT ") }) else {
-            throw ExternalTools.Failure(message: "no RESULT line:\n\(outcome.standardOutput)\(outcome.standardError)")
-        }
-        let fields = line.dropFirst("RESULT ".count).split(separator: " ").map { $0.split(separator: "=", maxSplits: 1) }
-        return Report(fields: Dictionary(uniqueKeysWithValues: fields.map { (String($0[0]), String($0[1])) }))
+        return try Report(outcome)
     }
 
     /// qemu's arguments for running the harness on `variant`'s template (written to a temporary
@@ -186,11 +191,7 @@ extension AArch64EmulationTests {
         defer { try? FileManager.default.removeItem(at: file) }
         let outcome = try ExternalTools.run(ExternalTools.qemu, ["-L", ExternalTools.aarch64Sysroot, try harness.get().path, "--emitted", file.path],
                                             missing: ExternalTools.aarch64EmulationMissing)
-        guard let line = outcome.standardOutput.split(separator: "\n").first(where: { $0.hasPrefix("RESULT ") }) else {
-            throw ExternalTools.Failure(message: "no RESULT line: \(outcome.standardOutput)\(outcome.standardError)")
-        }
-        let fields = line.dropFirst("RESULT ".count).split(separator: " ").map { $0.split(separator: "=", maxSplits: 1) }
-        return Report(fields: Dictionary(uniqueKeysWithValues: fields.map { (String($0[0]), String($0[1])) }))
+        return try Report(outcome)
     }
 
     @Test("AArch64 arena bodies run under qemu from a dual-mapped region",

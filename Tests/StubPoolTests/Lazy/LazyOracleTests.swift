@@ -68,19 +68,14 @@ import Testing
         var random = SplitMix64(seed: seed)
         let lazy = try Self.lazyStubs(context: { _ in 0xC0_FFEE })
         var mismatches = 0
-        func bytes<T>(_ value: T) -> [UInt8] { withUnsafeBytes(of: value, Array.init) }
         for round in 0..<Self.signatureCount {
-            var input = ct_register_record()
-            withUnsafeMutableBytes(of: &input) { raw in
-                for index in 0..<raw.count { raw[index] = UInt8(truncatingIfNeeded: random.next()) }
-            }
-            input.extra = (0, 0)
+            var input = ct_register_record.random(using: &random)
             ct_call_with_registers(CTargets.recorder, &input)
             var expected = ct_last_record().pointee
             expected.context = 0xC0_FFEE
             let stub = try lazy.request(UInt(bitPattern: CTargets.recorder))
             ct_call_with_registers(stub.entry, &input)
-            if bytes(ct_last_record().pointee) != bytes(expected) {
+            if ct_last_record().pointee.bytes != expected.bytes {
                 mismatches += 1
                 Issue.record("round \(round): the resolver changed the register state")
             }

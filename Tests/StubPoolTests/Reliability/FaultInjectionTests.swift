@@ -7,7 +7,7 @@ import Testing
 /// before, and the pool or arena must still work.
 @Suite struct FaultInjectionTests {
     @Test func everySystemCallSiteFailsCleanly() throws {
-        let outcome = try ChildProcess.run(ChildProcess.executable(named: "StubPoolCrashProbe"), arguments: ["fault-walk"], timeout: 300)
+        let outcome = try ChildProcess.run("StubPoolCrashProbe", arguments: ["fault-walk"], timeout: 300)
         #expect(outcome.terminationStatus == 0 && !outcome.terminatedBySignal, "\(outcome.standardError)")
         let lines = outcome.standardOutput.split(separator: "\n")
         try #require(!lines.contains { $0.hasPrefix("FAULT-INJECTION unavailable") }, "fault injection is compiled into debug builds only")

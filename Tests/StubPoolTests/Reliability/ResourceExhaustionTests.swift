@@ -7,7 +7,7 @@ import Testing
 /// error and nothing half-built; the pool keeps working.
 @Suite struct ResourceExhaustionTests {
     @Test func chunkReservationFailureIsTypedAndLeavesNothing() throws {
-        let outcome = try ChildProcess.run(ChildProcess.executable(named: "StubPoolCrashProbe"), arguments: ["exhaustion"], timeout: 120)
+        let outcome = try ChildProcess.run("StubPoolCrashProbe", arguments: ["exhaustion"], timeout: 120)
         let line = try #require(outcome.standardOutput.split(separator: "\n").first { $0.hasPrefix("EXHAUSTION ") },
                                 "probe output: \(outcome.standardOutput)\(outcome.standardError)")
         #expect(outcome.terminationStatus == 0 && !outcome.terminatedBySignal)

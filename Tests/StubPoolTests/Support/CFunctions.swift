@@ -1,9 +1,26 @@
 import CTestHelpers
+@testable import StubPool
 
 typealias Weighted3 = @convention(c) (Int64, Int64, Int64) -> Int64
 typealias ReturnsWord = @convention(c) () -> UInt64
 typealias ReturnsInt = @convention(c) () -> Int64
 typealias BoundCapture = @convention(c) (Int64, Double, Int64, Int64, Double, Int64, Int64) -> Int64
+
+extension ct_register_record {
+    /// A record of random register values for `ct_call_with_registers` (`extra`, which x86-64
+    /// does not load, stays zero).
+    static func random(using random: inout SplitMix64) -> ct_register_record {
+        var record = ct_register_record()
+        withUnsafeMutableBytes(of: &record) { raw in
+            for index in 0..<raw.count { raw[index] = UInt8(truncatingIfNeeded: random.next()) }
+        }
+        record.extra = (0, 0)
+        return record
+    }
+
+    /// The record's bytes, for comparing whole records.
+    var bytes: [UInt8] { withUnsafeBytes(of: self, Array.init) }
+}
 
 /// Addresses of the C test targets.
 enum CTargets {

@@ -16,8 +16,8 @@ enum ChildProcess {
         return URL(fileURLWithPath: selfPath).deletingLastPathComponent().appendingPathComponent(name)
     }
 
-    static func run(_ name: String, arguments: [String]) throws -> Outcome {
-        try run(executable(named: name), arguments: arguments)
+    static func run(_ name: String, arguments: [String], timeout: Double = 300) throws -> Outcome {
+        try run(executable(named: name), arguments: arguments, timeout: timeout)
     }
 
     /// Runs `executable`, terminating it if it runs longer than `timeout` seconds.
