@@ -7,6 +7,9 @@ let package = Package(
     products: [
         .library(name: "StubPool", targets: ["StubPool"]),
         .executable(name: "stubpool", targets: ["stubpool"]),
+        // The benchmark peers (libffi closures, one page per stub), shared by `stubpool bench`
+        // and the Benchmarks/ package.
+        .library(name: "StubPoolPeers", targets: ["StubPoolPeers"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -31,10 +34,17 @@ let package = Package(
             dependencies: ["CStubPoolShim"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        .target(
+            name: "StubPoolPeers",
+            dependencies: ["CFFI"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // Hardware counters for the icache experiment (perf_event_open).
+        .target(name: "CBenchCounters"),
         .executableTarget(
             name: "stubpool",
             dependencies: [
-                "StubPool", "CFFI",
+                "StubPool", "StubPoolPeers", "CBenchCounters",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]

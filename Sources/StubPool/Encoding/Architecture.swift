@@ -21,4 +21,8 @@ public enum Architecture: String, Sendable, Hashable, CaseIterable {
         case .arm64: AArch64StubEncoder()
         }
     }
+
+    /// `count` bytes of this architecture's trap fill (`int3` / `brk #0`): what StubPool puts in
+    /// every byte of code memory that is not an instruction, for padding generated code the same way.
+    public func trapBytes(_ count: Int) -> [UInt8] { encoder.trapBytes(count) }
 }

@@ -1,16 +1,6 @@
 import Dispatch
 import StubPool
-
-typealias Target3 = @convention(c) (Int64, Int64, Int64) -> Int64
-
-/// Calls `function` `count` times through an opaque pointer; returns the sum so nothing is elided.
-@inline(never)
-func callLoop(_ address: UnsafeRawPointer, count: Int) -> Int64 {
-    let function = unsafeBitCast(address, to: Target3.self)
-    var sum: Int64 = 0
-    for index in 0..<count { sum &+= function(Int64(index), 1, 2) }
-    return sum
-}
+import StubPoolPeers
 
 /// The headline comparison: StubPool against libffi closures and one page per stub.
 struct HeadlineBenchmark {
