@@ -22,6 +22,13 @@ public enum PagePerStubPeer {
         return page
     }
 
+    /// Points a page's jump at `target` under W^X: mprotect read+write, store, mprotect read+execute.
+    public static func retarget(_ page: UnsafeMutableRawPointer, to target: UnsafeRawPointer) {
+        precondition(mprotect(page, pageSize, PROT_READ | PROT_WRITE) == 0)
+        (page + 8).storeBytes(of: UInt(bitPattern: target), as: UInt.self)
+        precondition(mprotect(page, pageSize, PROT_READ | PROT_EXEC) == 0)
+    }
+
     /// Unmaps a page from ``make(target:)``.
     public static func free(_ page: UnsafeMutableRawPointer) { munmap(page, pageSize) }
 }

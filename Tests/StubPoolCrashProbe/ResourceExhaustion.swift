@@ -16,7 +16,7 @@ enum ResourceExhaustion {
         var total = 0
         var line = [CChar](repeating: 0, count: 512)
         while fgets(&line, Int32(line.count), file) != nil {
-            let text = String(cString: line)
+            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let bounds = text.prefix { $0 != " " }.split(separator: "-").compactMap { UInt(String($0), radix: 16) }
             if bounds.count == 2 { total += Int(bounds[1] - bounds[0]) }
         }

@@ -117,6 +117,11 @@ struct HeadlineBenchmark {
             results.record("retarget_ns", "stubpool", try nanosecondsPerOperation(operations: rounds * stubs.count) {
                 for round in 0..<rounds { for stub in stubs { try pool.retarget(stub, to: target, context: UInt(round)) } }
             })
+            let pages = (0..<64).map { _ in PagePerStubPeer.make(target: target) }
+            results.record("retarget_ns", "page_per_stub", nanosecondsPerOperation(operations: 100 * pages.count) {
+                for _ in 0..<100 { for page in pages { PagePerStubPeer.retarget(page, to: target) } }
+            })
+            pages.forEach(PagePerStubPeer.free)
         }
 
         progress("lazy batch…")
