@@ -7,8 +7,8 @@ let package = Package(
     products: [
         .library(name: "StubPool", targets: ["StubPool"]),
         .executable(name: "stubpool", targets: ["stubpool"]),
-        // The benchmark peers (libffi closures, one page per stub), shared by `stubpool bench`
-        // and the Benchmarks/ package.
+        // The benchmark peers (libffi closures, one page per stub) and the icache experiment's
+        // stub chains, shared by the `stubpool` tool, the Benchmarks/ package and the tests.
         .library(name: "StubPoolPeers", targets: ["StubPoolPeers"]),
     ],
     dependencies: [
@@ -36,7 +36,7 @@ let package = Package(
         ),
         .target(
             name: "StubPoolPeers",
-            dependencies: ["CFFI"],
+            dependencies: ["StubPool", "CFFI"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         // Hardware counters for the icache experiment (perf_event_open).
@@ -79,7 +79,7 @@ let package = Package(
         .testTarget(
             name: "StubPoolTests",
             dependencies: [
-                "StubPool", "CStubPoolShim", "CFFI", "CTestHelpers", "CTestVectors256", "CTestVectors512",
+                "StubPool", "StubPoolPeers", "CStubPoolShim", "CFFI", "CTestHelpers", "CTestVectors256", "CTestVectors512",
                 "StubPoolCrashProbe",
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]

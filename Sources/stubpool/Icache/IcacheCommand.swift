@@ -1,4 +1,5 @@
 import ArgumentParser
+import StubPoolPeers
 
 extension HopKind: ExpressibleByArgument {}
 extension HopPlacement: ExpressibleByArgument {}
