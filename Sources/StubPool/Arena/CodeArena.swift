@@ -11,8 +11,9 @@ public final class CodeArena: Sendable {
     public enum BlobPlacement: Sendable, Hashable {
         /// Lowest free address first.
         case packed
-        /// One blob per page before any page gets a second, each page's first blob one cache
-        /// line further in than the previous page's (for icache experiments).
+        /// Within each region of a class: one blob per page before any page gets a second, each
+        /// page's first blob one cache line further in than the previous page's. A class's
+        /// region (64 KiB) holds 16 pages of 4 KiB, so from the 17th blob on pages are shared.
         case staggered
     }
 
