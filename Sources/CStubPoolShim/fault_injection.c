@@ -2,6 +2,7 @@
 #include "stubpool_shim.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 
 #include "fault_injection.h"
 
@@ -33,7 +34,14 @@ void stubpool_fault_disarm(void) { armed_syscall = -1; }
 unsigned long stubpool_syscall_count(stubpool_syscall_t syscall) {
     return (unsigned)syscall < STUBPOOL_SYS_COUNT ? call_counts[syscall] : 0;
 }
+
+static _Atomic long mapped_bytes;
+
+void stubpool_ledger_add(long delta) { atomic_fetch_add_explicit(&mapped_bytes, delta, memory_order_relaxed); }
+
+long stubpool_mapped_bytes(void) { return atomic_load_explicit(&mapped_bytes, memory_order_relaxed); }
 #else
+long stubpool_mapped_bytes(void) { return -1; }
 int stubpool_fault_arm(stubpool_syscall_t syscall, unsigned int nth, int error) {
     (void)syscall; (void)nth; (void)error;
     return ENOTSUP;

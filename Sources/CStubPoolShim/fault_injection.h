@@ -7,6 +7,9 @@
 #ifdef STUBPOOL_FAULT_INJECTION
 /// Counts the call; returns the errno to fail with, or 0 to proceed.
 int stubpool_fault_check(stubpool_syscall_t syscall);
+/// Adds `delta` bytes to the ledger behind stubpool_mapped_bytes.
+void stubpool_ledger_add(long delta);
+#define STUBPOOL_LEDGER_ADD(delta) stubpool_ledger_add(delta)
 #define STUBPOOL_FAULT_POINT(sys)                          \
     do {                                                   \
         int stubpool_injected_ = stubpool_fault_check(sys); \
@@ -16,6 +19,7 @@ int stubpool_fault_check(stubpool_syscall_t syscall);
         }                                                  \
     } while (0)
 #else
+#define STUBPOOL_LEDGER_ADD(delta) ((void)0)
 #define STUBPOOL_FAULT_POINT(sys) ((void)0)
 #endif
 

@@ -17,6 +17,7 @@ int stubpool_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t 
     void *result = mmap(addr, length, prot, flags, fd, offset);
     int err = errno;
     if (result == MAP_FAILED) return err;
+    if (!(flags & MAP_FIXED)) STUBPOOL_LEDGER_ADD((long)length);
     *out = result;
     return 0;
 }
@@ -25,7 +26,9 @@ int stubpool_munmap(void *addr, size_t length) {
     STUBPOOL_FAULT_POINT(STUBPOOL_SYS_MUNMAP);
     int result = munmap(addr, length);
     int err = errno;
-    return result == 0 ? 0 : err;
+    if (result != 0) return err;
+    STUBPOOL_LEDGER_ADD(-(long)length);
+    return 0;
 }
 
 int stubpool_mprotect(void *addr, size_t length, int prot) {

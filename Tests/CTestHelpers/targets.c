@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 #include "ctesthelpers.h"
 
 int64_t ct_weighted3(int64_t a, int64_t b, int64_t c) { return a + b * 3 + c * 7; }
@@ -30,3 +31,9 @@ int64_t ct_call_bound(const void *fn, int64_t a, double x, int64_t b, int64_t c,
 
 __attribute__((visibility("hidden"))) struct ct_register_record ct_record_storage;
 struct ct_register_record *ct_last_record(void) { return &ct_record_storage; }
+
+#include <dlfcn.h>
+
+int ct_sanitizer_active(void) {
+    return dlsym(RTLD_DEFAULT, "__tsan_init") != NULL || dlsym(RTLD_DEFAULT, "__asan_init") != NULL;
+}

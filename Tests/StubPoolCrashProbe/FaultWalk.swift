@@ -1,12 +1,15 @@
 // The fault-injection walk, run in this child process so that its mapping counts are not
 // disturbed by tests running in parallel. For each operation and each system call it may make,
 // the Nth call (N = 1, 2, … until the operation no longer reaches it) fails with ENOMEM; then:
-// a typed error names the operation, the process has exactly the mappings it had before, the
-// pool's statistics are unchanged, and the pool (or arena) still works. Prints one line per
+// a typed error names the operation, the process has exactly the mappings it had before (the
+// shim's ledger of StubPool's own mapped bytes, and the process's mapping count except under a
+// sanitizer, whose runtime maps memory at will), the pool's statistics are unchanged, and the
+// pool (or arena) still works. Prints one line per
 // operation: "WALK <operation> points=<failures injected> violations=<broken invariants>".
 import CStubPoolShim
 import CTestHelpers
 import StubPool
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -19,7 +22,22 @@ enum FaultWalk {
         STUBPOOL_SYS_FTRUNCATE, STUBPOOL_SYS_FCNTL, STUBPOOL_SYS_MEMBARRIER,
     ]
 
-    static func mappingCount() -> Int {
+    /// What "no mapping leaked" compares: StubPool's own mapped bytes (the shim's ledger) and,
+    /// outside sanitizer runs, the number of mappings in the whole process.
+    struct Mappings: Equatable, CustomStringConvertible {
+        let ownBytes: Int
+        let processCount: Int?
+
+        static func now() -> Mappings {
+            Mappings(ownBytes: stubpool_mapped_bytes(), processCount: ct_sanitizer_active() != 0 ? nil : processMappingCount())
+        }
+
+        var description: String {
+            "\(ownBytes) B own" + (processCount.map { ", \($0) mappings in the process" } ?? "")
+        }
+    }
+
+    static func processMappingCount() -> Int {
         guard let file = fopen("/proc/self/maps", "r") else { return -1 }
         defer { fclose(file) }
         var count = 0
@@ -62,14 +80,14 @@ enum FaultWalk {
         return ct_call3(stub.entry, 1, 2, 3) == expected
     }
 
-    static func check(_ error: any Error, operation: PoolOperation, mappings: Int, problems: inout [String]) {
+    static func check(_ error: any Error, operation: PoolOperation, mappings: Mappings, problems: inout [String]) {
         if case .system(let system, during: let during)? = error as? StubPoolError {
             if during != operation { problems.append("error names \(during), not \(operation)") }
             if system.errno != ENOMEM { problems.append("errno \(system.errno), not ENOMEM") }
         } else {
             problems.append("untyped or wrong error: \(error)")
         }
-        let now = mappingCount()
+        let now = Mappings.now()
         if now != mappings { problems.append("mappings \(mappings) → \(now)") }
     }
 
@@ -77,7 +95,7 @@ enum FaultWalk {
     /// invariants it broke.
     static func attempt(on pool: StubPool, operation: PoolOperation, arm: () -> Void,
                         _ body: () throws -> Void) -> [String]? {
-        let before = mappingCount(), statistics = pool.statistics()
+        let before = Mappings.now(), statistics = pool.statistics()
         arm()
         do {
             try body()
@@ -102,7 +120,7 @@ enum FaultWalk {
         // template is cached once built, so each system call type walks its own configuration.
         walk("createPool") { type, arm in
             let codeSize = 64 * 1024 * (1 + injectable.firstIndex(of: type)!)
-            let before = mappingCount()
+            let before = Mappings.now()
             let settings = StubPool.Configuration(kind: .bindFirstArgument, landingPads: true, codeSize: codeSize)
             arm()
             do {
@@ -150,10 +168,52 @@ enum FaultWalk {
                 return stubpool_syscall_count(type) == countBefore ? nil : ["made a system call"]
             }
         }
+        // A lazy batch whose generator commits the stubs' bodies to an arena: a failing system
+        // call inside the commit fails the batch. The call goes to the failure handler, the stubs
+        // stay pending, nothing is mapped, and the next call materializes them.
+        walk("lazyBatch(arena)") { _, arm in
+            guard let pool = try? StubPool(.init(kind: .context, shards: 1, lazyBatches: true)) else { return ["setup"] }
+            let arena = CodeArena()
+            let failures = Mutex<[LazyFailure]>([])
+            let fallback = LazyResolution(target: weighted3, context: 0)
+            guard let lazy = try? pool.lazyStubs(of: UInt64.self, generator: { requests in
+                let blobs = try arena.commit(requests.map { CodeEmitter.returnConstant($0.spec, architecture: .host) })
+                return blobs.map { LazyResolution(target: $0.entry, context: 0) }
+            }, onFailure: { failure in
+                failures.withLock { $0.append(failure) }
+                return fallback
+            }), let stubs = try? lazy.request([41, 42, 43]) else { return ["setup"] }
+            let before = Mappings.now(), arenaStatistics = arena.statistics(), lazyStatistics = lazy.statistics()
+            arm()
+            let result = ct_call3(stubs[1].entry, 1, 2, 3)
+            stubpool_fault_disarm()
+            let recorded = failures.withLock { $0 }
+            guard let failure = recorded.first else {
+                return result == 42 ? nil : ["batch succeeded but the call returned \(result)"]
+            }
+            var problems: [String] = []
+            if recorded.count != 1 { problems.append("\(recorded.count) failure handler calls") }
+            if failure.stub != stubs[1] { problems.append("failure names \(failure.stub), not the called stub") }
+            if case .system(let system, during: .commit)? = failure.error as? CodeArenaError {
+                if system.errno != ENOMEM { problems.append("errno \(system.errno)") }
+            } else {
+                problems.append("untyped or wrong error: \(failure.error)")
+            }
+            if result != 1 + 6 + 21 { problems.append("the call did not continue at the fallback (\(result))") }
+            if Mappings.now() != before { problems.append("mappings \(before) → \(Mappings.now())") }
+            if arena.statistics() != arenaStatistics { problems.append("arena statistics changed") }
+            var expected = lazyStatistics
+            expected.failedBatches += 1
+            var seen = lazy.statistics()
+            seen.generatorNanoseconds = expected.generatorNanoseconds
+            if seen != expected { problems.append("lazy statistics \(lazyStatistics) → \(lazy.statistics())") }
+            if stubs.map({ ct_call3($0.entry, 0, 0, 0) }) != [41, 42, 43] { problems.append("stubs not materialized on retry") }
+            return problems
+        }
         walk("arenaCommit") { _, arm in
             let arena = CodeArena()
             guard let kept = try? arena.commit([[0xC3]]) else { return ["setup"] }
-            let before = mappingCount(), statistics = arena.statistics()
+            let before = Mappings.now(), statistics = arena.statistics()
             // A new class (a new region) and a page-granular blob (another region).
             let blobs: [[UInt8]] = [[UInt8](repeating: 0xC3, count: 700), [UInt8](repeating: 0xC3, count: 9_000)]
             arm()
@@ -168,7 +228,7 @@ enum FaultWalk {
                 } else {
                     problems.append("untyped or wrong error: \(error)")
                 }
-                if mappingCount() != before { problems.append("mappings \(before) → \(mappingCount())") }
+                if Mappings.now() != before { problems.append("mappings \(before) → \(Mappings.now())") }
                 if arena.statistics() != statistics { problems.append("statistics changed") }
                 if arena.blob(at: kept[0].address) != kept[0] { problems.append("earlier blob lost") }
                 if (try? arena.commit(blobs)) == nil { problems.append("arena unusable afterwards") }

@@ -49,12 +49,12 @@ enum ResourceExhaustion {
         // leave nothing behind.
         var bulk = "no failure"
         do {
-            let before = FaultWalk.mappingCount(), statistics = pool.statistics()
+            let before = FaultWalk.Mappings.now(), statistics = pool.statistics()
             do {
                 _ = try pool.allocate(count: capacity + capacity / 2, target: target)
             } catch {
                 var problems = [describe(error, operation: .allocateBulk)].compactMap { $0 }
-                if FaultWalk.mappingCount() != before { problems.append("mappings \(before) → \(FaultWalk.mappingCount())") }
+                if FaultWalk.Mappings.now() != before { problems.append("mappings \(before) → \(FaultWalk.Mappings.now())") }
                 if pool.statistics() != statistics { problems.append("statistics changed") }
                 bulk = problems.isEmpty ? "ok" : problems.joined(separator: "; ")
             }
@@ -62,12 +62,12 @@ enum ResourceExhaustion {
         // Single allocations fill one more chunk, then reserving the next fails.
         var single = "no failure"
         while stubs.count < stubs.capacity {
-            let before = FaultWalk.mappingCount(), statistics = pool.statistics()
+            let before = FaultWalk.Mappings.now(), statistics = pool.statistics()
             do {
                 stubs.append(try pool.allocate(target: target))
             } catch {
                 var problems = [describe(error, operation: .allocate)].compactMap { $0 }
-                if FaultWalk.mappingCount() != before { problems.append("mappings \(before) → \(FaultWalk.mappingCount())") }
+                if FaultWalk.Mappings.now() != before { problems.append("mappings \(before) → \(FaultWalk.Mappings.now())") }
                 if pool.statistics() != statistics { problems.append("statistics changed") }
                 single = problems.isEmpty ? "ok" : problems.joined(separator: "; ")
                 break

@@ -114,6 +114,11 @@ int stubpool_fault_arm(stubpool_syscall_t syscall, unsigned int nth, int error);
 void stubpool_fault_disarm(void);
 /// Number of calls of `syscall` made by the calling thread (debug builds; 0 otherwise).
 unsigned long stubpool_syscall_count(stubpool_syscall_t syscall);
+/// Bytes mapped through the shim and not yet unmapped through it, process-wide (debug builds;
+/// -1 otherwise): `stubpool_mmap` without MAP_FIXED adds the length (a MAP_FIXED overlay
+/// replaces part of a reservation already counted), `stubpool_munmap` subtracts it. Unlike the
+/// process's mapping count, other code (a sanitizer's runtime, say) cannot move it.
+long stubpool_mapped_bytes(void);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,9 @@
 
 /// Returns a*1 + b*3 + c*7.
 int64_t ct_weighted3(int64_t a, int64_t b, int64_t c);
+/// 1 if this process runs under ThreadSanitizer or AddressSanitizer (their runtimes map memory
+/// of their own at any time, so process-wide mapping counts are not stable there).
+int ct_sanitizer_active(void);
 /// Calls `fn(a, b, c)` from C.
 int64_t ct_call3(const void *fn, int64_t a, int64_t b, int64_t c);
 /// Returns the context register on entry (x86-64: r10, AArch64: x17). Assembly.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Runs child processes: sibling executables of the test bundle (built by `swift test` as test
 /// dependencies) and external tools.
@@ -28,12 +29,28 @@ enum ChildProcess {
         let output = Pipe(), error = Pipe()
         process.standardOutput = output
         process.standardError = error
+        // Children that are meant to die do so at once: no Swift backtracer (which also trips
+        // over ThreadSanitizer's fork handling).
+        var environment = ProcessInfo.processInfo.environment
+        environment["SWIFT_BACKTRACE"] = "enable=no"
+        process.environment = environment
         try process.run()
         let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
         defer { watchdog.cancel() }
+        // Drain stderr on another thread so a child that writes a lot there (a sanitizer report)
+        // cannot block on a full pipe while we wait for its stdout.
+        let errorData = Mutex(Data())
+        let drained = DispatchSemaphore(value: 0)
+        let errorHandle = error.fileHandleForReading
+        DispatchQueue.global().async {
+            let data = errorHandle.readDataToEndOfFile()
+            errorData.withLock { $0 = data }
+            drained.signal()
+        }
         let outData = output.fileHandleForReading.readDataToEndOfFile()
-        let errData = error.fileHandleForReading.readDataToEndOfFile()
+        drained.wait()
+        let errData = errorData.withLock { $0 }
         process.waitUntilExit()
         return Outcome(
             standardOutput: String(decoding: outData, as: UTF8.self),
