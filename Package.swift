@@ -76,11 +76,20 @@ let package = Package(
             path: "Tests/StubPoolCrashProbe",
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        // The fuzz driver: a libFuzzer target when built with -sanitize=fuzzer and
+        // -D STUBPOOL_LIBFUZZER (see .ci/run), a corpus replayer otherwise.
+        .executableTarget(
+            name: "StubPoolFuzz",
+            dependencies: ["StubPool", "CStubPoolShim", "CTestHelpers"],
+            path: "Tests/StubPoolFuzz",
+            exclude: ["Corpus"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         .testTarget(
             name: "StubPoolTests",
             dependencies: [
                 "StubPool", "StubPoolPeers", "CStubPoolShim", "CFFI", "CTestHelpers", "CTestVectors256", "CTestVectors512",
-                "StubPoolCrashProbe",
+                "StubPoolCrashProbe", "StubPoolFuzz",
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

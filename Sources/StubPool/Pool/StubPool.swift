@@ -202,8 +202,10 @@ public final class StubPool: Sendable {
         return layout.stub(base: chunk.base, serial: chunk.serial, logical: address.slot, shard: shard, chunk: address.chunk)
     }
 
-    /// Allocates one stub that jumps to `target` with `context`.
+    /// Allocates one stub that jumps to `target` with `context`. A target in the first page
+    /// throws ``StubPoolError/invalidTarget(_:)``.
     public func allocate(target: UnsafeRawPointer, context: UInt = 0) throws(StubPoolError) -> Stub {
+        try checkTarget(target)
         let shard = currentShard
         let stub = try shard.state.withLock { (state) throws(StubPoolError) -> Stub in
             var slot = takeSlot(&state)
@@ -221,6 +223,7 @@ public final class StubPool: Sendable {
     /// Allocates `count` stubs that all jump to `target` with `context`: all of them or none.
     public func allocate(count: Int, target: UnsafeRawPointer, context: UInt = 0) throws(StubPoolError) -> [Stub] {
         guard count > 0 && count <= Self.maximumBulkCount else { throw .invalidCount(count) }
+        try checkTarget(target)
         let shard = currentShard
         let stubs = try shard.state.withLock { (state) throws(StubPoolError) -> [Stub] in
             let missing = count - state.allocator.freeSlots
@@ -263,6 +266,13 @@ public final class StubPool: Sendable {
         guard stub.poolToken == layout.token else { throw .foreignStub(stub) }
     }
 
+    /// Targets in the first page (null plus a small offset: a missing function pointer, an
+    /// integer passed by mistake) can never be code.
+    @inline(__always)
+    private func checkTarget(_ target: UnsafeRawPointer) throws(StubPoolError) {
+        guard UInt(bitPattern: target) >= UInt(Kernel.pageSize) else { throw .invalidTarget(UInt(bitPattern: target)) }
+    }
+
     /// Points `stub` at `target` with `context`. The context is written first, then a release
     /// store publishes the target: a thread running through the stub meanwhile reaches the old
     /// target or the new one, never a torn address.
@@ -270,6 +280,7 @@ public final class StubPool: Sendable {
         try checkOwned(stub)
         let slot = DataSlot(address: stub.dataSlot)
         guard !layout.isReleased(target: slot.target, entry: stub.address) else { throw .released(id: stub.id) }
+        try checkTarget(target)
         guard !layout.isReleased(target: UInt(bitPattern: target), entry: stub.address) else {
             throw .invalidTarget(UInt(bitPattern: target))
         }
@@ -282,6 +293,7 @@ public final class StubPool: Sendable {
         try checkOwned(stub)
         let slot = DataSlot(address: stub.dataSlot)
         guard !layout.isReleased(target: slot.target, entry: stub.address) else { throw .released(id: stub.id) }
+        try checkTarget(target)
         guard !layout.isReleased(target: UInt(bitPattern: target), entry: stub.address) else {
             throw .invalidTarget(UInt(bitPattern: target))
         }

@@ -81,4 +81,8 @@ struct ct_closure_log {
 /// the `struct ct_closure_log *` user data, and returns a value derived from those bytes.
 void ct_closure_recorder(ffi_cif *cif, void *ret, void **args, void *user_data);
 
+/// libFuzzer's entry for programs with their own main (LLVM 11+). Declared only: it exists in
+/// binaries linked with -sanitize=fuzzer, the only ones that call it (Tests/StubPoolFuzz).
+int LLVMFuzzerRunDriver(int *argc, char ***argv, int (*callback)(const uint8_t *data, size_t size));
+
 #endif

@@ -48,6 +48,21 @@ import Testing
         #expect(pool.statistics() == before)
     }
 
+    @Test(arguments: [UInt(1), 0x10, 0xFFF])
+    func targetsInTheNullPageThrowAndChangeNothing(address: UInt) throws {
+        let pool = try StubPool(.init(kind: .context))
+        let stub = try pool.allocate(target: CTargets.weighted3, context: 5)
+        let before = pool.statistics()
+        let target = UnsafeRawPointer(bitPattern: address)!
+        #expect(throws: StubPoolError.invalidTarget(address)) { try pool.allocate(target: target) }
+        #expect(throws: StubPoolError.invalidTarget(address)) { try pool.allocate(count: 10, target: target) }
+        #expect(throws: StubPoolError.invalidTarget(address)) { try pool.retarget(stub, to: target, context: 6) }
+        #expect(throws: StubPoolError.invalidTarget(address)) { try pool.retarget(stub, to: target) }
+        #expect(pool.statistics() == before)
+        #expect(try pool.target(of: stub) == CTargets.weighted3)
+        #expect(try pool.context(of: stub) == 5)
+    }
+
     @Test func retargetToOwnTrapThrows() throws {
         let pool = try StubPool(.init(kind: .context))
         let stub = try pool.allocate(target: CTargets.weighted3)
