@@ -1,4 +1,3 @@
-import Synchronization
 
 /// How a chunk's code pages come to be executable. Either way no page is ever writable and
 /// executable at once.
@@ -37,8 +36,10 @@ final class CodeTemplate: Sendable {
     }
 
     /// Templates are built once per key and kept for the life of the process (a handful of
-    /// 256 KiB memory files at most; no mappings).
-    private static let cache = Mutex<[Key: CodeTemplate]>([:])
+    /// 256 KiB memory files at most; no mappings). Behind the pool's own lock, whose atomics
+    /// ThreadSanitizer sees (it cannot see inside the prebuilt `Synchronization.Mutex`, and
+    /// reported the cache as racing).
+    private static let cache = Locked<[Key: CodeTemplate]>([:])
 
     /// The template for `key`, building it on first use.
     static func template(for key: Key, encoder: any StubEncoder) throws(SystemError) -> CodeTemplate {
