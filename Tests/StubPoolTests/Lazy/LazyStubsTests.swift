@@ -14,7 +14,7 @@ import Testing
     /// A generator that resolves every request to `ct_return_context_register` with context
     /// `spec`, recording the size of each batch.
     final class Recorder: Sendable {
-        let batches = Mutex<[Int]>([])
+        let batches = Locked<[Int]>([])
         func generator(_ requests: [LazyRequest<UInt>]) -> [LazyResolution] {
             batches.withLock { $0.append(requests.count) }
             return requests.map { LazyResolution(target: CTargets.returnContextRegister, context: $0.spec) }
@@ -84,8 +84,8 @@ import Testing
     @Test func requestsFromInsideTheGeneratorJoinTheNextBatch() throws {
         let pool = try Self.lazyPool()
         let recorder = Recorder()
-        let inner = Mutex<[Stub]>([])
-        let lazyBox = Mutex<LazyStubs<UInt>?>(nil)
+        let inner = Locked<[Stub]>([])
+        let lazyBox = Locked<LazyStubs<UInt>?>(nil)
         let lazy = try pool.lazyStubs(of: UInt.self) { requests in
             // Each batch asks for one more lazy stub while it runs.
             if let lazy = lazyBox.withLock({ $0 }) {
@@ -105,8 +105,8 @@ import Testing
 
     @Test func callingAPendingStubFromItsOwnGeneratorFailsInsteadOfDeadlocking() throws {
         let pool = try Self.lazyPool()
-        let failures = Mutex<[LazyBatchError]>([])
-        let stubsBox = Mutex<[Stub]>([])
+        let failures = Locked<[LazyBatchError]>([])
+        let stubsBox = Locked<[Stub]>([])
         let lazy = try pool.lazyStubs(of: UInt.self, generator: { requests in
             let stubs = stubsBox.withLock { $0 }
             if requests.count == 2 { _ = ct_call0(stubs[1].entry) }  // in this very batch
@@ -127,7 +127,7 @@ import Testing
     @Test func failingGeneratorLeavesStubsPendingAndALaterCallRetries() throws {
         let pool = try Self.lazyPool()
         let attempts = Atomic<Int>(0)
-        let failures = Mutex<[String]>([])
+        let failures = Locked<[String]>([])
         let lazy = try pool.lazyStubs(of: UInt.self, generator: { requests in
             switch attempts.add(1, ordering: .relaxed).newValue {
             case 1: throw GeneratorFailure()

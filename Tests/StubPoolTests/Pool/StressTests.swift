@@ -13,7 +13,7 @@ import Testing
         let failures = Atomic<Int>(0)
         let operations = Atomic<Int>(0)
         let deadline = ContinuousClock.now + .seconds(2)
-        let liveAtEnd = Mutex<Int>(0)
+        let liveAtEnd = Locked<Int>(0)
         DispatchQueue.concurrentPerform(iterations: threads) { thread in
             var random = SplitMix64(seed: UInt64(thread) &* 0x9E37_79B9)
             var mine: [(Stub, UInt)] = []

@@ -29,9 +29,9 @@ import Testing
         let nextValue = Atomic<UInt64>(1)
         let threads = max(4, 2 * ProcessInfo.processInfo.activeProcessorCount)
         let deadline = ContinuousClock.now + .seconds(2)
-        let tally = Mutex(Tally())
-        let survivors = Mutex<[(Stub, UInt64)]>([])
-        let blobsLeft = Mutex<[(CodeBlob, UInt64)]>([])
+        let tally = Locked(Tally())
+        let survivors = Locked<[(Stub, UInt64)]>([])
+        let blobsLeft = Locked<[(CodeBlob, UInt64)]>([])
 
         DispatchQueue.concurrentPerform(iterations: threads) { thread in
             var random = SplitMix64(seed: 0xA11F_EA7 &+ UInt64(thread))

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+@testable import StubPool
 
 /// Runs child processes: sibling executables of the test bundle (built by `swift test` as test
 /// dependencies) and external tools.
@@ -38,9 +39,11 @@ enum ChildProcess {
         let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
         defer { watchdog.cancel() }
+        // (Shared state in the tests sits behind the pool's `Locked`, not `Synchronization.Mutex`:
+        // ThreadSanitizer, which CI runs these tests under, cannot see the Mutex's locking.)
         // Drain stderr on another thread so a child that writes a lot there (a sanitizer report)
         // cannot block on a full pipe while we wait for its stdout.
-        let errorData = Mutex(Data())
+        let errorData = Locked(Data())
         let drained = DispatchSemaphore(value: 0)
         let errorHandle = error.fileHandleForReading
         DispatchQueue.global().async {

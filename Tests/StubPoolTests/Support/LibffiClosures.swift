@@ -1,10 +1,11 @@
 import CFFI
 import Synchronization
+@testable import StubPool
 
 /// Debian's libffi puts closures in writable+executable pages. Tests that create closures register
 /// their addresses here so the W^X audit can attribute those pages to libffi, not to StubPool.
 enum LibffiClosureRegistry {
-    private static let addresses = Mutex<[UInt]>([])
+    private static let addresses = Locked<[UInt]>([])
 
     static func note(_ address: UInt) { addresses.withLock { $0.append(address) } }
 
