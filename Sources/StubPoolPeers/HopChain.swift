@@ -77,10 +77,11 @@ public struct HopChain: @unchecked Sendable {
         let lines = PagePerStubPeer.pageSize / 64
         let offsets = blobs.indices.map { placement == .staggered ? ($0 % lines) * 64 : 0 }
         let addresses = zip(blobs, offsets).map { $0.address + UInt($1) }
-        for index in blobs.indices {
+        let patches = try blobs.indices.map { index in
             let next = index + 1 < blobs.count ? addresses[index + 1] : UInt(bitPattern: benchmarkTargetAddress)
-            try arena.write(try body(to: next, architecture: architecture), into: blobs[index], at: offsets[index])
+            return CodePatch(blob: blobs[index], offset: offsets[index], bytes: try body(to: next, architecture: architecture))
         }
+        try arena.write(patches)  // one maintenance pass for the whole chain
         return (addresses, arena)
     }
 

@@ -91,14 +91,28 @@ public final class CodeArena: Sendable {
     /// Overwrites part of a live blob (patching a constant, say) and performs cache maintenance
     /// for it. Throws, changing nothing, if the bytes would leave the blob.
     public func write(_ bytes: [UInt8], into blob: CodeBlob, at offset: Int) throws(CodeArenaError) {
+        try write([CodePatch(blob: blob, offset: offset, bytes: bytes)])
+    }
+
+    /// Applies every patch (relinking many blobs at once, say), then one instruction-cache
+    /// maintenance pass and one core-serializing membarrier for all of them. Throws, changing
+    /// nothing, if any patch names a blob that is not live or would leave its blob.
+    public func write(_ patches: [CodePatch]) throws(CodeArenaError) {
+        guard !patches.isEmpty else { return }
         try state.withLock { (state) throws(CodeArenaError) in
-            guard state.isLive(blob) else { throw .notLive(blob.address) }
-            guard offset >= 0, !bytes.isEmpty, offset + bytes.count <= blob.size else {
-                throw .outOfBounds(offset: offset, count: bytes.count, size: blob.size)
+            for patch in patches {
+                guard state.isLive(patch.blob) else { throw .notLive(patch.blob.address) }
+                guard patch.offset >= 0, !patch.bytes.isEmpty, patch.offset + patch.bytes.count <= patch.blob.size else {
+                    throw .outOfBounds(offset: patch.offset, count: patch.bytes.count, size: patch.blob.size)
+                }
             }
-            bytes.withUnsafeBytes { state.region(of: blob).write($0, at: blob.offset + offset) }
+            for patch in patches {
+                patch.bytes.withUnsafeBytes { state.region(of: patch.blob).write($0, at: patch.blob.offset + patch.offset) }
+            }
         }
-        Kernel.flushInstructionCache(blob.address + UInt(offset), size: bytes.count)
+        for patch in patches {
+            Kernel.flushInstructionCache(patch.blob.address + UInt(patch.offset), size: patch.bytes.count)
+        }
         if Self.syncCoreRegistered { try? Kernel.syncCore() }
         state.withLock { $0.statistics.cacheMaintenancePasses += 1 }
     }
@@ -153,6 +167,19 @@ public struct CodeBlob: Sendable, Hashable, CustomStringConvertible {
     public var entry: UnsafeRawPointer { UnsafeRawPointer(bitPattern: address)! }
     public func function<F>(as type: F.Type) -> F { unsafeBitCast(entry, to: type) }
     public var description: String { "blob of \(size) B at 0x\(String(address, radix: 16))" }
+}
+
+/// Bytes to write into a live blob at an offset, for ``CodeArena/write(_:)``.
+public struct CodePatch: Sendable, Hashable {
+    public var blob: CodeBlob
+    public var offset: Int
+    public var bytes: [UInt8]
+
+    public init(blob: CodeBlob, offset: Int, bytes: [UInt8]) {
+        self.blob = blob
+        self.offset = offset
+        self.bytes = bytes
+    }
 }
 
 /// Counters of a ``CodeArena``.

@@ -100,6 +100,24 @@ import Testing
         #expect(statistics.mappings == 2)
     }
 
+    @Test func batchWriteIsAllOrNothingWithOnePass() throws {
+        let arena = CodeArena()
+        let blobs = try arena.commit((0..<100).map { CodeEmitter.returnConstant(UInt64($0), architecture: .host) })
+        let patches = blobs.enumerated().map {
+            CodePatch(blob: $0.element, offset: 0, bytes: CodeEmitter.returnConstant(UInt64(1_000 + $0.offset), architecture: .host))
+        }
+        // One bad patch at the end: nothing is written.
+        let tooFar = CodePatch(blob: blobs[0], offset: blobs[0].size, bytes: [0x90])
+        #expect(throws: CodeArenaError.outOfBounds(offset: blobs[0].size, count: 1, size: blobs[0].size)) {
+            try arena.write(patches + [tooFar])
+        }
+        #expect(blobs.enumerated().allSatisfy { ct_call_constant($0.element.entry) == Int64($0.offset) })
+        let passes = arena.statistics().cacheMaintenancePasses
+        try arena.write(patches)
+        #expect(arena.statistics().cacheMaintenancePasses == passes + 1)
+        #expect(blobs.enumerated().allSatisfy { ct_call_constant($0.element.entry) == Int64(1_000 + $0.offset) })
+    }
+
     @Test func neverWritableAndExecutable() throws {
         let arena = CodeArena()
         _ = try arena.commit([CodeEmitter.returnConstant(1, architecture: .host), [UInt8](repeating: 0xC3, count: 20_000)])
