@@ -98,7 +98,7 @@ struct HeadlineBenchmark {
                 for stub in stubs { try pool.release(stub) }
                 samples.append(nanoseconds(ContinuousClock.now - start) / Double(singles))
             }
-            results.record("release_ns", "stubpool", samples.sorted()[2])
+            results.record("release_ns", "stubpool", median(samples))
             let closures = (0..<singles).map { _ in libffi.make().0 }
             let start = ContinuousClock.now
             closures.forEach(libffi.free)
@@ -141,7 +141,7 @@ struct HeadlineBenchmark {
                 blackHole(callLoop(stubs[pending / 2].entry, count: 1))
                 samples.append(nanoseconds(ContinuousClock.now - start) / Double(pending))
             }
-            results.record("lazy_first_call_ns_per_stub", "stubpool", samples.sorted()[2])
+            results.record("lazy_first_call_ns_per_stub", "stubpool", median(samples))
         }
 
         progress("hot calls…")
@@ -229,7 +229,7 @@ struct HeadlineBenchmark {
                 samples.append(Double(threads * perThread) / nanoseconds(ContinuousClock.now - start))
                 pool.reclaim()
             }
-            return samples.sorted()[2]
+            return median(samples)
         }
         let one = try run(threads: 1)
         let two = try run(threads: 2)

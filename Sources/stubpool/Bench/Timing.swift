@@ -14,7 +14,12 @@ func nanosecondsPerOperation(operations: Int, repeats: Int = 5, _ body: () throw
         let (seconds, attoseconds) = elapsed.components
         samples.append((Double(seconds) * 1e9 + Double(attoseconds) / 1e9) / Double(operations))
     }
-    return samples.sorted()[samples.count / 2]
+    return median(samples)
+}
+
+/// The middle value (the upper middle for an even count) of a non-empty list.
+func median(_ values: [Double]) -> Double {
+    values.sorted()[values.count / 2]
 }
 
 /// Keeps a value alive and opaque to the optimizer.

@@ -15,11 +15,11 @@ struct IcacheExperiment {
         let placement: HopPlacement
         let kind: HopKind
         let stubs: Int
-        let nanosecondsPerHop: Double
         let l1iMissesPerHop: Double?
         let itlbMissesPerHop: Double?
         /// ns per hop of each round, in round order: rounds are paired across placements.
         let samples: [Double]
+        var nanosecondsPerHop: Double { median(samples) }
     }
 
     /// The placement a pool or arena uses unless told otherwise.
@@ -51,9 +51,7 @@ struct IcacheExperiment {
                 for (index, placement) in placements.enumerated() {
                     let chain = chains[index][0]
                     let reading = counters?.measure { blackHole(callLoop(chain.entry, count: calls)) }
-                    let sorted = samples[index].sorted()
                     points.append(Point(placement: placement, kind: kind, stubs: size,
-                                        nanosecondsPerHop: sorted[sorted.count / 2],
                                         l1iMissesPerHop: reading.map { Double($0.l1iMisses) / hops },
                                         itlbMissesPerHop: reading.map { Double($0.itlbMisses) / hops },
                                         samples: samples[index]))
@@ -74,8 +72,7 @@ struct IcacheExperiment {
             func ratio(_ numerator: HopPlacement, _ denominator: HopPlacement, at stubs: Int) -> Double? {
                 guard let top = mine.first(where: { $0.placement == numerator && $0.stubs == stubs }),
                       let bottom = mine.first(where: { $0.placement == denominator && $0.stubs == stubs }) else { return nil }
-                let ratios = zip(top.samples, bottom.samples).map { $0 / $1 }.sorted()
-                return ratios[ratios.count / 2]
+                return median(zip(top.samples, bottom.samples).map { $0 / $1 })
             }
             if let slower = ratio(.pageStart, .packed, at: 64) {
                 lines.append("\(kind.rawValue): at 64 stubs pageStart ÷ packed = \(format(slower, decimals: 2))× (target ≥ 10×)")
