@@ -10,6 +10,9 @@ let package = Package(
         // The benchmark peers (libffi closures, one page per stub) and the icache experiment's
         // stub chains, shared by the `stubpool` tool, the Benchmarks/ package and the tests.
         .library(name: "StubPoolPeers", targets: ["StubPoolPeers"]),
+        // The C API (Sources/CStubPoolAPI/include/stubpool.h) as a shared library and a static archive.
+        .library(name: "StubPoolC", type: .dynamic, targets: ["StubPoolC"]),
+        .library(name: "StubPoolCStatic", type: .static, targets: ["StubPoolC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -32,6 +35,14 @@ let package = Package(
         .target(
             name: "StubPool",
             dependencies: ["CStubPoolShim"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // The C API's public header, and the calling thread's last-error storage.
+        .target(name: "CStubPoolAPI"),
+        // The C API: a thin @_cdecl face over the Swift core.
+        .target(
+            name: "StubPoolC",
+            dependencies: ["StubPool", "CStubPoolAPI"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .target(
@@ -88,7 +99,8 @@ let package = Package(
         .testTarget(
             name: "StubPoolTests",
             dependencies: [
-                "StubPool", "StubPoolPeers", "CStubPoolShim", "CFFI", "CTestHelpers", "CTestVectors256", "CTestVectors512",
+                "StubPool", "StubPoolPeers", "StubPoolC", "CStubPoolAPI", "CStubPoolShim", "CFFI", "CTestHelpers",
+                "CTestVectors256", "CTestVectors512",
                 "StubPoolCrashProbe", "StubPoolFuzz",
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]

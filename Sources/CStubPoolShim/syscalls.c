@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -113,4 +114,13 @@ void stubpool_yield(void) {
 
 void stubpool_clear_cache(void *begin, void *end) {
     __builtin___clear_cache((char *)begin, (char *)end);
+}
+
+int stubpool_mdwe_flags(int *out_flags) {
+    // PR_GET_MDWE (66), Linux >= 6.3. EINVAL on older kernels: no MDWE there.
+    int result = prctl(66, 0, 0, 0, 0);
+    int err = errno;
+    if (result < 0) return err;
+    *out_flags = result;
+    return 0;
 }

@@ -66,6 +66,9 @@ int stubpool_close(int fd);
 int stubpool_mincore(void *addr, size_t length, unsigned char *vec);
 int stubpool_membarrier(int cmd, unsigned int flags, int *out_result);
 long stubpool_page_size(void);
+/// prctl(PR_GET_MDWE): the process's memory-deny-write-execute flags (bit 0:
+/// PR_MDWE_REFUSE_EXEC_GAIN). EINVAL on kernels without MDWE.
+int stubpool_mdwe_flags(int *out_flags);
 /// Whether the CPU and kernel support AArch64 BTI (AT_HWCAP2 & HWCAP2_BTI); 0 on other hosts.
 int stubpool_has_branch_target_identification(void);
 /// The CPU the calling thread runs on (sched_getcpu; rseq-backed, no system call), or -1.

@@ -102,7 +102,9 @@ public final class CodeArena: Sendable {
         try state.withLock { (state) throws(CodeArenaError) in
             for patch in patches {
                 guard state.isLive(patch.blob) else { throw .notLive(patch.blob.address) }
-                guard patch.offset >= 0, !patch.bytes.isEmpty, patch.offset + patch.bytes.count <= patch.blob.size else {
+                // Compared without adding, so that no offset can overflow the check itself.
+                guard patch.offset >= 0, !patch.bytes.isEmpty, patch.bytes.count <= patch.blob.size,
+                      patch.offset <= patch.blob.size - patch.bytes.count else {
                     throw .outOfBounds(offset: patch.offset, count: patch.bytes.count, size: patch.blob.size)
                 }
             }

@@ -99,6 +99,14 @@ enum Kernel {
         try check(stubpool_membarrier(Int32(STUBPOOL_MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE), 0, &result), .membarrier)
     }
 
+    /// Whether the process runs under `prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN)`: then no
+    /// mapping may gain execute permission through `mprotect` (read each time: it can be turned
+    /// on at any moment, never off).
+    static var refusesExecutableGain: Bool {
+        var flags: Int32 = 0
+        return stubpool_mdwe_flags(&flags) == 0 && flags & 1 != 0
+    }
+
     static let readWrite = Int32(STUBPOOL_PROT_READ | STUBPOOL_PROT_WRITE)
     static let readExecute = Int32(STUBPOOL_PROT_READ | STUBPOOL_PROT_EXEC)
     /// Read+execute with indirect branches required to land on `bti` where the host supports

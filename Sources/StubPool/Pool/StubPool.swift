@@ -107,6 +107,9 @@ public final class StubPool: Sendable {
         if let problem = ChunkGeometry.problem(codeSize: configuration.codeSize, slotSize: slotSize) {
             throw .invalidConfiguration(problem)
         }
+        if configuration.strategy == .privateCopy && Kernel.refusesExecutableGain {
+            throw .unsupported("the privateCopy strategy makes pages executable with mprotect, which PR_SET_MDWE (memory-deny-write-execute) forbids in this process; use sharedTemplate")
+        }
         guard ChunkGeometry.regionGranularity % pageSize == 0 else {
             throw .invalidConfiguration("page size \(pageSize) is not one of \(ChunkGeometry.supportedPageSizes)")
         }
@@ -352,8 +355,7 @@ public final class StubPool: Sendable {
 
     /// Releases the stub whose entry is `address`.
     public func release(address: UInt) throws(StubPoolError) {
-        guard let stub = resolve(address), stub.address == address else { throw .foreignAddress(address) }
-        try release(stub)
+        try release(stub(entry: address))
     }
 
     /// Makes every quarantined slot allocatable again; returns how many.
@@ -380,6 +382,14 @@ public final class StubPool: Sendable {
         guard let chunk = ChunkRegistry.chunk(containing: address), chunk.layout.token == layout.token,
               let logical = chunk.logicalSlot(containing: address) else { return nil }
         return chunk.stub(ofLogical: logical)
+    }
+
+    /// The stub whose entry is exactly `address` (live or released, not yet reclaimed), in O(1):
+    /// how callers that keep only executable addresses (the C API, say) name their stubs.
+    /// Throws ``StubPoolError/foreignAddress(_:)`` for any other address.
+    public func stub(entry address: UInt) throws(StubPoolError) -> Stub {
+        guard let stub = resolve(address), stub.address == address else { throw .foreignAddress(address) }
+        return stub
     }
 
     /// The live stub whose code contains `address` (its entry or any byte of its slot), in O(1).

@@ -26,6 +26,9 @@ public enum StubPoolError: Error, Sendable, Hashable, CustomStringConvertible {
     case invalidTarget(UInt)
     /// The configuration cannot be built (for example shards out of range).
     case invalidConfiguration(String)
+    /// The configuration is valid but this process cannot run it (for example the
+    /// ``CodeStrategy/privateCopy`` strategy under `PR_SET_MDWE`).
+    case unsupported(String)
 
     public var description: String {
         switch self {
@@ -36,6 +39,7 @@ public enum StubPoolError: Error, Sendable, Hashable, CustomStringConvertible {
         case .invalidCount(let count): "invalid stub count \(count) (1...\(StubPool.maximumBulkCount))"
         case .invalidTarget(let target): "0x\(String(target, radix: 16)) is not a valid target"
         case .invalidConfiguration(let reason): "invalid configuration: \(reason)"
+        case .unsupported(let reason): "unsupported here: \(reason)"
         }
     }
 }

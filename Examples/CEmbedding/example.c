@@ -1,0 +1,197 @@
+// StubPool from C: a pool of closures, lazy stubs materialized in one batch, and generated code
+// in the W^X arena. Every step is checked; the program exits non-zero on the first surprise.
+//
+// Build (from the package root, after `swift build`):
+//   cc -std=c11 -I Sources/CStubPoolAPI/include Examples/CEmbedding/example.c
+//      -L .build/debug -lStubPoolC -Wl,-rpath,$PWD/.build/debug -o /tmp/stubpool-example
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stubpool.h"
+
+#define CHECK(call)                                                                               \
+    do {                                                                                          \
+        stubpool_status_t status_ = (call);                                                       \
+        if (status_ != STUBPOOL_OK) {                                                             \
+            fprintf(stderr, "%s:%d: %s failed: %s (%s)\n", __FILE__, __LINE__, #call,             \
+                    stubpool_status_name(status_), stubpool_last_error());                        \
+            exit(1);                                                                              \
+        }                                                                                         \
+    } while (0)
+#define EXPECT(condition)                                                                         \
+    do {                                                                                          \
+        if (!(condition)) {                                                                       \
+            fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #condition);              \
+            exit(1);                                                                              \
+        }                                                                                         \
+    } while (0)
+
+// --- 1. A pool of closures: bindFirstArgument stubs pass their context as the first argument.
+
+typedef struct { int64_t scale; } multiplier_t;
+
+static int64_t multiply(multiplier_t *self, int64_t x) { return self->scale * x; }
+static int64_t add_one(multiplier_t *self, int64_t x) { (void)self; return x + 1; }
+
+static void pools(void) {
+    stubpool_config_t config;
+    stubpool_config_init(&config);
+    config.kind = STUBPOOL_KIND_BIND_FIRST_ARGUMENT;
+    stubpool_pool_t *pool;
+    CHECK(stubpool_pool_create(&config, &pool));
+
+    multiplier_t triple = {3}, seven = {7};
+    void *stub;
+    CHECK(stubpool_allocate(pool, (const void *)multiply, (uintptr_t)&triple, &stub));
+    int64_t (*times)(int64_t) = (int64_t (*)(int64_t))stub;  // a plain C function pointer
+    EXPECT(times(14) == 42);
+
+    CHECK(stubpool_set_context(pool, stub, (uintptr_t)&seven));
+    EXPECT(times(6) == 42);
+    CHECK(stubpool_retarget(pool, stub, (const void *)add_one, (uintptr_t)&seven));
+    EXPECT(times(41) == 42);
+
+    const void *target;
+    uintptr_t context;
+    CHECK(stubpool_get_target(pool, stub, &target, &context));
+    EXPECT(target == (const void *)add_one && context == (uintptr_t)&seven);
+
+    // Lookup by any byte of the stub's code.
+    void *found;
+    uint64_t id;
+    CHECK(stubpool_lookup(pool, (const char *)stub + 3, &found, &id));
+    EXPECT(found == stub);
+
+    // Many at once.
+    void *many[1000];
+    CHECK(stubpool_allocate_n(pool, 1000, (const void *)multiply, (uintptr_t)&triple, many));
+    for (int i = 0; i < 1000; i++) EXPECT(((int64_t (*)(int64_t))many[i])(i) == 3 * i);
+
+    stubpool_pool_stats_t stats;
+    CHECK(stubpool_pool_statistics(pool, &stats));
+    EXPECT(stats.live_stubs == 1001);
+    printf("pool: 1001 live stubs in %zu chunk(s), %zu resident bytes of data\n", stats.chunks,
+           stats.resident_data_bytes);
+
+    // Release, then reclaim once no thread can be inside the released stubs (a safepoint).
+    for (int i = 0; i < 1000; i++) CHECK(stubpool_release(pool, many[i]));
+    EXPECT(stubpool_reclaim(pool) == 1000);
+
+    // Bad input is an error code and a message, never a crash, and changes nothing.
+    EXPECT(stubpool_release(pool, many[0]) == STUBPOOL_E_RELEASED);
+    EXPECT(stubpool_retarget(pool, stub, (const void *)16, 0) == STUBPOOL_E_INVALID_TARGET);
+    printf("bad target: %s: %s\n", stubpool_status_name(stubpool_last_error_code()), stubpool_last_error());
+    EXPECT(stubpool_retarget(pool, (char *)stub + 1, (const void *)multiply, 0) == STUBPOOL_E_FOREIGN_STUB);
+    EXPECT(stubpool_allocate_n(pool, 0, (const void *)multiply, 0, many) == STUBPOOL_E_INVALID_COUNT);
+    EXPECT(stubpool_allocate(NULL, (const void *)multiply, 0, &stub) == STUBPOOL_E_INVALID_ARGUMENT);
+    EXPECT(times(41) == 42);
+
+    stubpool_pool_destroy(pool);
+}
+
+// --- 2. Lazy stubs: nothing is generated until the first call of any of them; then one batch.
+
+static int64_t square(int64_t x) { return x * x; }
+static int64_t negate(int64_t x) { return -x; }
+
+static size_t batches_seen;
+
+static int generate(void *user, const stubpool_lazy_request_t *requests, size_t count,
+                    stubpool_lazy_resolution_t *results) {
+    (void)user;
+    batches_seen++;
+    for (size_t i = 0; i < count; i++) {
+        results[i].target = requests[i].spec % 2 == 0 ? (const void *)square : (const void *)negate;
+        results[i].context = 0;
+    }
+    return 0;
+}
+
+static void lazy_stubs(void) {
+    stubpool_config_t config;
+    stubpool_config_init(&config);
+    config.kind = STUBPOOL_KIND_CONTEXT;
+    config.lazy_batches = 1;
+    stubpool_pool_t *pool;
+    CHECK(stubpool_pool_create(&config, &pool));
+    stubpool_lazy_t *lazy;
+    CHECK(stubpool_lazy_attach(pool, 0, generate, NULL, NULL, &lazy));
+
+    uintptr_t specs[100];
+    void *stubs[100];
+    for (int i = 0; i < 100; i++) specs[i] = (uintptr_t)i;
+    CHECK(stubpool_lazy_request_n(lazy, 100, specs, stubs));
+    EXPECT(batches_seen == 0);
+
+    EXPECT(((int64_t (*)(int64_t))stubs[2])(9) == 81);  // first call: one batch for all 100
+    EXPECT(batches_seen == 1);
+    EXPECT(((int64_t (*)(int64_t))stubs[3])(9) == -9);  // already materialized
+    EXPECT(batches_seen == 1);
+
+    stubpool_lazy_stats_t stats;
+    CHECK(stubpool_lazy_statistics(lazy, &stats));
+    EXPECT(stats.batches == 1 && stats.materialized == 100 && stats.pending == 0);
+    printf("lazy: 100 stubs materialized by %zu batch\n", stats.batches);
+    stubpool_pool_destroy(pool);  // also frees the lazy stubs
+}
+
+// --- 3. The code arena: generated bodies, committed in one batch, patched, freed.
+
+#if defined(__x86_64__)
+static void return_constant(uint8_t code[8], uint32_t value) {
+    code[0] = 0xB8;  // mov eax, imm32; ret
+    memcpy(code + 1, &value, 4);
+    code[5] = 0xC3;
+}
+enum { body_size = 6, immediate_offset = 1, immediate_size = 4 };
+#elif defined(__aarch64__)
+static void return_constant(uint8_t code[8], uint32_t value) {
+    uint32_t words[2] = {0x52800000u | ((value & 0xFFFF) << 5), 0xD65F03C0u};  // movz w0, #v; ret
+    memcpy(code, words, 8);
+}
+enum { body_size = 8, immediate_offset = 0, immediate_size = 4 };
+#endif
+
+static void arena(void) {
+    stubpool_arena_t *arena;
+    CHECK(stubpool_arena_create(STUBPOOL_ARENA_PACKED, &arena));
+    uint8_t bodies[3][8];
+    stubpool_code_t blobs[3];
+    for (int i = 0; i < 3; i++) {
+        return_constant(bodies[i], 100 + i);
+        blobs[i].bytes = bodies[i];
+        blobs[i].size = body_size;
+    }
+    void *entries[3];
+    CHECK(stubpool_arena_commit(arena, blobs, 3, entries));
+    for (int i = 0; i < 3; i++) EXPECT(((int (*)(void))entries[i])() == 100 + i);
+
+    uint8_t patched[8];
+    return_constant(patched, 42);
+    stubpool_patch_t patch = {entries[1], immediate_offset, patched + immediate_offset, immediate_size};
+    CHECK(stubpool_arena_patch(arena, &patch, 1));
+    EXPECT(((int (*)(void))entries[1])() == 42);
+
+    stubpool_patch_t outside = {entries[1], SIZE_MAX, patched, 4};
+    EXPECT(stubpool_arena_patch(arena, &outside, 1) == STUBPOOL_E_OUT_OF_BOUNDS);
+
+    CHECK(stubpool_arena_free(arena, entries[0]));
+    EXPECT(stubpool_arena_free(arena, entries[0]) == STUBPOOL_E_NOT_LIVE);
+    stubpool_arena_stats_t stats;
+    CHECK(stubpool_arena_statistics(arena, &stats));
+    EXPECT(stats.live_blobs == 2);
+    printf("arena: %zu live blobs, %zu commit(s), %zu cache-maintenance passes\n", stats.live_blobs,
+           stats.commits, stats.cache_maintenance_passes);
+    stubpool_arena_destroy(arena);
+}
+
+int main(void) {
+    EXPECT(stubpool_api_version() == STUBPOOL_API_VERSION);
+    pools();
+    lazy_stubs();
+    arena();
+    printf("stubpool C example: ok\n");
+    return 0;
+}

@@ -1,0 +1,375 @@
+/*
+ * stubpool.h — the C API of StubPool: small executable stubs packed many per page, lazy stubs
+ * materialized in batches, and a W^X code arena for generated code.
+ *
+ * Link with `-lStubPoolC` (shared, `libStubPoolC.so`) or the static archive
+ * `libStubPoolCStatic.a` plus the Swift runtime; see README "Embedding from C" and the generated
+ * `stubpool.pc`.
+ *
+ * Conventions, for every function below:
+ * - A stub is named by its executable address (`void *`), the address callers call. It stays
+ *   the same for the stub's whole life; after release + reclaim the same address may name a new
+ *   stub.
+ * - Functions that can fail return a `stubpool_status_t`: `STUBPOOL_OK` (0) or an error code.
+ *   On error nothing changed, output parameters are untouched, and `stubpool_last_error()`
+ *   returns a message for the calling thread. Bad input (NULL where a handle is needed, a
+ *   foreign or released stub, a count out of range, a target in the first page) is an error,
+ *   never an abort. A dangling pool/arena/lazy handle (used after destroy) cannot be detected.
+ * - Every function is thread-safe unless it says otherwise. Handles may be shared by threads.
+ * - Ownership: `*_create` returns a handle the caller owns and gives back with `*_destroy`.
+ *   Nothing else allocates memory the caller must free.
+ */
+#ifndef STUBPOOL_H
+#define STUBPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The API version this header describes; `stubpool_api_version()` returns the library's. */
+#define STUBPOOL_API_VERSION 1
+
+/* ------------------------------------------------------------------------------------------ */
+/* Errors                                                                                      */
+
+/** Result of every fallible call. */
+typedef enum stubpool_status {
+    STUBPOOL_OK = 0,
+    /** A required pointer was NULL, or a value was out of its documented range. */
+    STUBPOOL_E_INVALID_ARGUMENT = 1,
+    /** The pool configuration cannot be built (bad shard count, code size, kind/lazy mix...). */
+    STUBPOOL_E_INVALID_CONFIGURATION = 2,
+    /** The address is not the entry of a stub of this pool. */
+    STUBPOOL_E_FOREIGN_STUB = 3,
+    /** The stub was already released. */
+    STUBPOOL_E_RELEASED = 4,
+    /** A count outside 1...stubpool_max_bulk_count(). */
+    STUBPOOL_E_INVALID_COUNT = 5,
+    /** The target cannot be code (first page) or is the stub's own released-stub trap. */
+    STUBPOOL_E_INVALID_TARGET = 6,
+    /** A system call failed; the message names it and its errno. */
+    STUBPOOL_E_SYSTEM = 7,
+    /** No live arena blob starts at the address. */
+    STUBPOOL_E_NOT_LIVE = 8,
+    /** An arena write would leave its blob, or a blob is empty or too large. */
+    STUBPOOL_E_OUT_OF_BOUNDS = 9,
+    /** A lazy batch failed (the generator returned non-zero). */
+    STUBPOOL_E_GENERATOR = 10,
+    /** Nothing found (lookups). */
+    STUBPOOL_E_NOT_FOUND = 11,
+    /** Not available on this host or in this process (for example privateCopy under MDWE). */
+    STUBPOOL_E_UNSUPPORTED = 12,
+} stubpool_status_t;
+
+/**
+ * The message of the calling thread's most recent failed call: what failed and why. Never
+ * NULL ("" before any failure). Valid until the thread's next failing StubPool call.
+ */
+const char *stubpool_last_error(void);
+/** The status of the calling thread's most recent failed call (STUBPOOL_OK before any). */
+stubpool_status_t stubpool_last_error_code(void);
+/** A constant name for `status` ("STUBPOOL_E_RELEASED"...). Never NULL. */
+const char *stubpool_status_name(stubpool_status_t status);
+/** The library's API version (compare with STUBPOOL_API_VERSION). */
+int stubpool_api_version(void);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Pools                                                                                       */
+
+/** An opaque pool of stubs. */
+typedef struct stubpool_pool stubpool_pool_t;
+
+/** What a stub does when called (see README "Stub kinds"). */
+typedef enum stubpool_kind {
+    /** Jumps to its target; no register is written. */
+    STUBPOOL_KIND_FORWARD = 0,
+    /** Loads its context into r10 (x86-64) / x17 (AArch64), then jumps (libffi's protocol). */
+    STUBPOOL_KIND_CONTEXT = 1,
+    /** Shifts integer arguments up by one, passes the context as the first, then jumps. */
+    STUBPOOL_KIND_BIND_FIRST_ARGUMENT = 2,
+} stubpool_kind_t;
+
+/** Where a pool places stubs in code memory. */
+typedef enum stubpool_placement {
+    STUBPOOL_PLACEMENT_PACKED = 0,
+    STUBPOOL_PLACEMENT_PAGE_START = 1,
+    STUBPOOL_PLACEMENT_STAGGERED = 2,
+    /** Pseudo-random free slots, reproducible from `random_seed`. */
+    STUBPOOL_PLACEMENT_RANDOM = 3,
+} stubpool_placement_t;
+
+/** How code pages become executable. */
+typedef enum stubpool_strategy {
+    /** One sealed memfd template per stub variant, mapped read+execute by every chunk. */
+    STUBPOOL_STRATEGY_SHARED_TEMPLATE = 0,
+    /** Private pages written then mprotect'ed read+execute (fails under PR_SET_MDWE). */
+    STUBPOOL_STRATEGY_PRIVATE_COPY = 1,
+} stubpool_strategy_t;
+
+/** Pool configuration. Fill with stubpool_config_init, then change fields. */
+typedef struct stubpool_config {
+    /** sizeof(stubpool_config_t), set by stubpool_config_init (lets the struct grow). */
+    uint32_t struct_size;
+    stubpool_kind_t kind;
+    stubpool_placement_t placement;
+    stubpool_strategy_t strategy;
+    /** Seed of STUBPOOL_PLACEMENT_RANDOM. */
+    uint64_t random_seed;
+    /** Begin each stub with endbr64 / bti c. */
+    int landing_pads;
+    /** Whether the pool hands out lazy stubs (stubpool_lazy_attach). */
+    int lazy_batches;
+    /** Allocation shards, 1...64; 0 = one per CPU (packed) or 1 (other placements). */
+    uint32_t shards;
+    /** Bytes of code per chunk, a multiple of 64 KiB up to 512 KiB; 0 = default. */
+    uint32_t code_size;
+} stubpool_config_t;
+
+/** Fills `config` with the defaults (forward kind, packed, shared template). */
+void stubpool_config_init(stubpool_config_t *config);
+
+/**
+ * Creates a pool. `config` may be NULL for the defaults. On success `*out_pool` owns the pool.
+ * Errors: INVALID_ARGUMENT (out_pool NULL, struct_size too small), INVALID_CONFIGURATION, SYSTEM.
+ */
+stubpool_status_t stubpool_pool_create(const stubpool_config_t *config, stubpool_pool_t **out_pool);
+
+/**
+ * Destroys a pool and unmaps all its stubs (and its lazy stubs). No thread may be inside or about
+ * to call any of its stubs. NULL is ignored.
+ */
+void stubpool_pool_destroy(stubpool_pool_t *pool);
+
+/** The largest count stubpool_allocate_n and stubpool_lazy_request_n accept. */
+size_t stubpool_max_bulk_count(void);
+
+/**
+ * Allocates one stub that jumps to `target` with `context`; `*out_stub` receives its entry.
+ * Errors: INVALID_ARGUMENT, INVALID_TARGET, SYSTEM.
+ */
+stubpool_status_t stubpool_allocate(stubpool_pool_t *pool, const void *target, uintptr_t context,
+                                    void **out_stub);
+
+/**
+ * Allocates `count` stubs, all jumping to `target` with `context`, into `out_stubs[0..count)`:
+ * all of them or none. Errors: INVALID_ARGUMENT, INVALID_COUNT, INVALID_TARGET, SYSTEM.
+ */
+stubpool_status_t stubpool_allocate_n(stubpool_pool_t *pool, size_t count, const void *target,
+                                      uintptr_t context, void **out_stubs);
+
+/**
+ * Points `stub` at `target` with `context`. The context is written first, then the target with
+ * a release store: a concurrent call reaches the old pair or the new one, never a mix of a new
+ * target with an old context. Errors: INVALID_ARGUMENT, FOREIGN_STUB, RELEASED, INVALID_TARGET.
+ */
+stubpool_status_t stubpool_retarget(stubpool_pool_t *pool, void *stub, const void *target,
+                                    uintptr_t context);
+
+/** Points `stub` at `target`, keeping its context. Errors as stubpool_retarget. */
+stubpool_status_t stubpool_set_target(stubpool_pool_t *pool, void *stub, const void *target);
+
+/** Replaces `stub`'s context, keeping its target. Errors: INVALID_ARGUMENT, FOREIGN_STUB, RELEASED. */
+stubpool_status_t stubpool_set_context(stubpool_pool_t *pool, void *stub, uintptr_t context);
+
+/**
+ * Reads `stub`'s current target and context (either output may be NULL).
+ * Errors: INVALID_ARGUMENT, FOREIGN_STUB.
+ */
+stubpool_status_t stubpool_get_target(stubpool_pool_t *pool, void *stub, const void **out_target,
+                                      uintptr_t *out_context);
+
+/**
+ * Releases `stub`: from now on a call through it prints "call through released stub" and aborts.
+ * The slot stays quarantined until stubpool_reclaim. Errors: INVALID_ARGUMENT, FOREIGN_STUB,
+ * RELEASED.
+ */
+stubpool_status_t stubpool_release(stubpool_pool_t *pool, void *stub);
+
+/**
+ * Makes every quarantined slot allocatable again and returns how many. Call it only when no thread
+ * can still be executing inside a released stub and nobody will call a released address again
+ * (typically after every thread passed a safepoint since the releases). NULL returns 0.
+ */
+size_t stubpool_reclaim(stubpool_pool_t *pool);
+
+/**
+ * The live stub whose code contains `address` (its entry or any byte of its slot), in O(1):
+ * `*out_stub` receives its entry, `out_id` (may be NULL) its id. Errors: INVALID_ARGUMENT,
+ * NOT_FOUND.
+ */
+stubpool_status_t stubpool_lookup(stubpool_pool_t *pool, const void *address, void **out_stub,
+                                  uint64_t *out_id);
+
+/** Pool counters and memory use. */
+typedef struct stubpool_pool_stats {
+    size_t live_stubs;
+    size_t quarantined_stubs;
+    size_t chunks;
+    size_t code_bytes_mapped;
+    size_t data_bytes_mapped;
+    size_t resident_code_bytes;
+    size_t resident_data_bytes;
+    size_t metadata_bytes;
+    size_t mappings;
+} stubpool_pool_stats_t;
+
+/** Fills `*out_stats`. Errors: INVALID_ARGUMENT. */
+stubpool_status_t stubpool_pool_statistics(stubpool_pool_t *pool, stubpool_pool_stats_t *out_stats);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Lazy stubs                                                                                  */
+
+/** The lazy stubs of one pool (owned by the pool: freed by stubpool_pool_destroy). */
+typedef struct stubpool_lazy stubpool_lazy_t;
+
+/** One pending lazy stub handed to a generator: its entry and the runtime's spec word. */
+typedef struct stubpool_lazy_request {
+    void *stub;
+    uintptr_t spec;
+} stubpool_lazy_request_t;
+
+/** What a generator returns for one request: where the stub jumps, and its context. */
+typedef struct stubpool_lazy_resolution {
+    const void *target;
+    uintptr_t context;
+} stubpool_lazy_resolution_t;
+
+/**
+ * Receives every pending request of a batch (`count` of them, at most the batch limit) and writes
+ * one resolution per request into `results[0..count)`. Returns 0 on success; any other value fails
+ * the batch (its stubs stay pending and a later call retries). It runs on the thread of the first
+ * call (or of stubpool_lazy_materialize_all) with no pool lock held; it may request more lazy stubs
+ * (they join the next batch) but must not call a pending stub of the running batch.
+ */
+typedef int (*stubpool_lazy_generator_t)(void *user, const stubpool_lazy_request_t *requests,
+                                         size_t count, stubpool_lazy_resolution_t *results);
+
+/**
+ * Where a call goes when its batch failed: `status` is the generator's non-zero result (or -1 if
+ * the batch could not run). Must return a valid resolution (or not return). NULL as the handler
+ * prints the failure and aborts.
+ */
+typedef stubpool_lazy_resolution_t (*stubpool_lazy_failure_t)(void *user, void *stub, int status);
+
+/**
+ * Attaches lazy batches to a pool created with `lazy_batches` set (once per pool). `batch_limit`
+ * 0 means 65536. `user` is passed to both callbacks and must outlive the pool.
+ * Errors: INVALID_ARGUMENT (pool, generator or out NULL), INVALID_CONFIGURATION.
+ */
+stubpool_status_t stubpool_lazy_attach(stubpool_pool_t *pool, size_t batch_limit,
+                                       stubpool_lazy_generator_t generator,
+                                       stubpool_lazy_failure_t on_failure, void *user,
+                                       stubpool_lazy_t **out_lazy);
+
+/**
+ * A stub that materializes on its first call: `*out_stub` receives its entry at once.
+ * Errors: INVALID_ARGUMENT, SYSTEM.
+ */
+stubpool_status_t stubpool_lazy_request(stubpool_lazy_t *lazy, uintptr_t spec, void **out_stub);
+
+/** `count` lazy stubs, one per spec, all or none. Errors: INVALID_ARGUMENT, INVALID_COUNT, SYSTEM. */
+stubpool_status_t stubpool_lazy_request_n(stubpool_lazy_t *lazy, size_t count, const uintptr_t *specs,
+                                          void **out_stubs);
+
+/**
+ * Runs the generator on every pending request now; `out_count` (may be NULL) receives how many
+ * stubs were materialized. Errors: INVALID_ARGUMENT, GENERATOR (the failed batch stays pending).
+ */
+stubpool_status_t stubpool_lazy_materialize_all(stubpool_lazy_t *lazy, size_t *out_count);
+
+/** Lazy counters. */
+typedef struct stubpool_lazy_stats {
+    size_t batches;
+    size_t failed_batches;
+    size_t materialized;
+    size_t largest_batch;
+    size_t pending;
+    uint64_t generator_nanoseconds;
+} stubpool_lazy_stats_t;
+
+/** Fills `*out_stats`. Errors: INVALID_ARGUMENT. */
+stubpool_status_t stubpool_lazy_statistics(stubpool_lazy_t *lazy, stubpool_lazy_stats_t *out_stats);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Code arena                                                                                  */
+
+/** An opaque W^X arena for generated code. */
+typedef struct stubpool_arena stubpool_arena_t;
+
+typedef enum stubpool_arena_placement {
+    STUBPOOL_ARENA_PACKED = 0,
+    STUBPOOL_ARENA_STAGGERED = 1,
+} stubpool_arena_placement_t;
+
+/** Creates an arena. Errors: INVALID_ARGUMENT. */
+stubpool_status_t stubpool_arena_create(stubpool_arena_placement_t placement, stubpool_arena_t **out_arena);
+
+/** Destroys an arena and unmaps all its code. No thread may run any of it. NULL is ignored. */
+void stubpool_arena_destroy(stubpool_arena_t *arena);
+
+/** One blob of code to commit: `size` bytes at `bytes`. */
+typedef struct stubpool_code {
+    const void *bytes;
+    size_t size;
+} stubpool_code_t;
+
+/** The largest blob stubpool_arena_commit accepts. */
+size_t stubpool_arena_max_blob_size(void);
+
+/**
+ * Copies `count` blobs into the arena and makes them executable with one cache-maintenance pass;
+ * `out_entries[i]` receives blob i's executable address. All or none.
+ * Errors: INVALID_ARGUMENT, INVALID_COUNT (count 0), OUT_OF_BOUNDS (empty or too large), SYSTEM.
+ */
+stubpool_status_t stubpool_arena_commit(stubpool_arena_t *arena, const stubpool_code_t *blobs, size_t count,
+                                        void **out_entries);
+
+/** One patch: `size` bytes at `bytes` written at `offset` into the live blob at `blob`. */
+typedef struct stubpool_patch {
+    void *blob;
+    size_t offset;
+    const void *bytes;
+    size_t size;
+} stubpool_patch_t;
+
+/**
+ * Applies every patch, then one cache-maintenance pass for all. All or none: a patch naming a
+ * blob that is not live, or leaving its blob, fails the call. Only patch code no thread is
+ * running, or single aligned words a racing thread may see old or new.
+ * Errors: INVALID_ARGUMENT, NOT_LIVE, OUT_OF_BOUNDS.
+ */
+stubpool_status_t stubpool_arena_patch(stubpool_arena_t *arena, const stubpool_patch_t *patches, size_t count);
+
+/**
+ * Refills the blob with trap bytes and makes its space reusable; only when no thread runs it.
+ * Errors: INVALID_ARGUMENT, NOT_LIVE.
+ */
+stubpool_status_t stubpool_arena_free(stubpool_arena_t *arena, void *blob);
+
+/**
+ * The live blob starting at `address`: `out_size` (may be NULL) receives its size.
+ * Errors: INVALID_ARGUMENT, NOT_FOUND.
+ */
+stubpool_status_t stubpool_arena_lookup(stubpool_arena_t *arena, const void *address, size_t *out_size);
+
+/** Arena counters. */
+typedef struct stubpool_arena_stats {
+    size_t live_blobs;
+    size_t live_bytes;
+    size_t mapped_bytes;
+    size_t regions;
+    size_t mappings;
+    size_t commits;
+    size_t cache_maintenance_passes;
+} stubpool_arena_stats_t;
+
+/** Fills `*out_stats`. Errors: INVALID_ARGUMENT. */
+stubpool_status_t stubpool_arena_statistics(stubpool_arena_t *arena, stubpool_arena_stats_t *out_stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* STUBPOOL_H */

@@ -1,0 +1,238 @@
+import CStubPoolAPI
+import StubPool
+
+/// What a `stubpool_pool_t *` points to: the Swift pool and, once attached, its lazy stubs.
+final class CPool {
+    let pool: StubPool
+    /// Set once by `stubpool_lazy_attach`; owned by the pool handle.
+    var lazy: CLazy?
+
+    init(_ pool: StubPool) { self.pool = pool }
+
+    static func from(_ handle: OpaquePointer) -> CPool {
+        Unmanaged<CPool>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+    }
+}
+
+extension StubPool.Configuration {
+    /// The Swift configuration a C one describes; throws for values outside the enums' ranges.
+    init(_ c: stubpool_config_t) throws(CConfigurationProblem) {
+        let kind: StubKind = switch c.kind {
+        case STUBPOOL_KIND_FORWARD: .forward
+        case STUBPOOL_KIND_CONTEXT: .context
+        case STUBPOOL_KIND_BIND_FIRST_ARGUMENT: .bindFirstArgument
+        default: throw CConfigurationProblem("unknown kind \(c.kind.rawValue)")
+        }
+        let placement: Placement = switch c.placement {
+        case STUBPOOL_PLACEMENT_PACKED: .packed
+        case STUBPOOL_PLACEMENT_PAGE_START: .pageStart
+        case STUBPOOL_PLACEMENT_STAGGERED: .staggered
+        case STUBPOOL_PLACEMENT_RANDOM: .random(seed: c.random_seed)
+        default: throw CConfigurationProblem("unknown placement \(c.placement.rawValue)")
+        }
+        let strategy: CodeStrategy = switch c.strategy {
+        case STUBPOOL_STRATEGY_SHARED_TEMPLATE: .sharedTemplate
+        case STUBPOOL_STRATEGY_PRIVATE_COPY: .privateCopy
+        default: throw CConfigurationProblem("unknown strategy \(c.strategy.rawValue)")
+        }
+        self.init(
+            kind: kind, placement: placement, landingPads: c.landing_pads != 0, strategy: strategy,
+            shards: c.shards == 0 ? nil : Int(c.shards),
+            codeSize: c.code_size == 0 ? ChunkGeometry.defaultCodeSize : Int(c.code_size),
+            lazyBatches: c.lazy_batches != 0)
+    }
+}
+
+struct CConfigurationProblem: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+}
+
+/// Runs `body` on the pool and the stub named by `stub`, mapping every failure to a status.
+private func withStub(
+    _ handle: OpaquePointer?, _ stub: UnsafeMutableRawPointer?, _ function: String,
+    _ body: (StubPool, Stub) throws(StubPoolError) -> Void
+) -> stubpool_status_t {
+    guard let handle else { return CStatus.null("pool", in: function) }
+    guard let stub else { return CStatus.null("stub", in: function) }
+    let pool = CPool.from(handle).pool
+    do throws(StubPoolError) {
+        try body(pool, try pool.stub(entry: UInt(bitPattern: stub)))
+        return CStatus.ok
+    } catch {
+        return CStatus.fail(error)
+    }
+}
+
+private func pointer(_ address: UInt) -> UnsafeMutableRawPointer { UnsafeMutableRawPointer(bitPattern: address)! }
+
+// MARK: Configuration and life cycle
+
+@_cdecl("stubpool_config_init")
+public func stubpool_config_init_c(_ config: UnsafeMutablePointer<stubpool_config_t>?) {
+    guard let config else { return }
+    config.pointee = stubpool_config_t(
+        struct_size: UInt32(MemoryLayout<stubpool_config_t>.size), kind: STUBPOOL_KIND_FORWARD,
+        placement: STUBPOOL_PLACEMENT_PACKED, strategy: STUBPOOL_STRATEGY_SHARED_TEMPLATE, random_seed: 0,
+        landing_pads: 0, lazy_batches: 0, shards: 0, code_size: 0)
+}
+
+@_cdecl("stubpool_pool_create")
+public func stubpool_pool_create_c(
+    _ config: UnsafePointer<stubpool_config_t>?, _ out: UnsafeMutablePointer<OpaquePointer?>?
+) -> stubpool_status_t {
+    guard let out else { return CStatus.null("out_pool", in: "stubpool_pool_create") }
+    var c = stubpool_config_t()
+    stubpool_config_init_c(&c)
+    if let config {
+        guard config.pointee.struct_size >= UInt32(MemoryLayout<stubpool_config_t>.size) else {
+            return CStatus.fail(STUBPOOL_E_INVALID_ARGUMENT,
+                                "stubpool_pool_create: config.struct_size is \(config.pointee.struct_size); call stubpool_config_init first")
+        }
+        c = config.pointee
+    }
+    do {
+        let configuration = try StubPool.Configuration(c)
+        let pool = try StubPool(configuration)
+        out.pointee = OpaquePointer(Unmanaged.passRetained(CPool(pool)).toOpaque())
+        return CStatus.ok
+    } catch let error as StubPoolError {
+        return CStatus.fail(error)
+    } catch let problem as CConfigurationProblem {
+        return CStatus.fail(STUBPOOL_E_INVALID_CONFIGURATION, "invalid configuration: \(problem.message)")
+    } catch {
+        return CStatus.fail(STUBPOOL_E_INVALID_CONFIGURATION, "\(error)")
+    }
+}
+
+@_cdecl("stubpool_pool_destroy")
+public func stubpool_pool_destroy_c(_ handle: OpaquePointer?) {
+    guard let handle else { return }
+    Unmanaged<CPool>.fromOpaque(UnsafeRawPointer(handle)).release()
+}
+
+@_cdecl("stubpool_max_bulk_count")
+public func stubpool_max_bulk_count_c() -> Int { StubPool.maximumBulkCount }
+
+// MARK: Allocation
+
+@_cdecl("stubpool_allocate")
+public func stubpool_allocate_c(
+    _ handle: OpaquePointer?, _ target: UnsafeRawPointer?, _ context: UInt,
+    _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> stubpool_status_t {
+    guard let handle else { return CStatus.null("pool", in: "stubpool_allocate") }
+    guard let out else { return CStatus.null("out_stub", in: "stubpool_allocate") }
+    guard let target else { return CStatus.fail(.invalidTarget(0)) }
+    do throws(StubPoolError) {
+        out.pointee = pointer(try CPool.from(handle).pool.allocate(target: target, context: context).address)
+        return CStatus.ok
+    } catch {
+        return CStatus.fail(error)
+    }
+}
+
+@_cdecl("stubpool_allocate_n")
+public func stubpool_allocate_n_c(
+    _ handle: OpaquePointer?, _ count: Int, _ target: UnsafeRawPointer?, _ context: UInt,
+    _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> stubpool_status_t {
+    guard let handle else { return CStatus.null("pool", in: "stubpool_allocate_n") }
+    guard let out else { return CStatus.null("out_stubs", in: "stubpool_allocate_n") }
+    guard let target else { return CStatus.fail(.invalidTarget(0)) }
+    do throws(StubPoolError) {
+        let stubs = try CPool.from(handle).pool.allocate(count: count, target: target, context: context)
+        for (index, stub) in stubs.enumerated() { out[index] = pointer(stub.address) }
+        return CStatus.ok
+    } catch {
+        return CStatus.fail(error)
+    }
+}
+
+// MARK: Retargeting
+
+@_cdecl("stubpool_retarget")
+public func stubpool_retarget_c(
+    _ handle: OpaquePointer?, _ stub: UnsafeMutableRawPointer?, _ target: UnsafeRawPointer?, _ context: UInt
+) -> stubpool_status_t {
+    withStub(handle, stub, "stubpool_retarget") { (pool, stub) throws(StubPoolError) in
+        guard let target else { throw .invalidTarget(0) }
+        try pool.retarget(stub, to: target, context: context)
+    }
+}
+
+@_cdecl("stubpool_set_target")
+public func stubpool_set_target_c(
+    _ handle: OpaquePointer?, _ stub: UnsafeMutableRawPointer?, _ target: UnsafeRawPointer?
+) -> stubpool_status_t {
+    withStub(handle, stub, "stubpool_set_target") { (pool, stub) throws(StubPoolError) in
+        guard let target else { throw .invalidTarget(0) }
+        try pool.retarget(stub, to: target)
+    }
+}
+
+@_cdecl("stubpool_set_context")
+public func stubpool_set_context_c(
+    _ handle: OpaquePointer?, _ stub: UnsafeMutableRawPointer?, _ context: UInt
+) -> stubpool_status_t {
+    withStub(handle, stub, "stubpool_set_context") { (pool, stub) throws(StubPoolError) in
+        try pool.setContext(stub, context)
+    }
+}
+
+@_cdecl("stubpool_get_target")
+public func stubpool_get_target_c(
+    _ handle: OpaquePointer?, _ stub: UnsafeMutableRawPointer?,
+    _ outTarget: UnsafeMutablePointer<UnsafeRawPointer?>?, _ outContext: UnsafeMutablePointer<UInt>?
+) -> stubpool_status_t {
+    withStub(handle, stub, "stubpool_get_target") { (pool, stub) throws(StubPoolError) in
+        let target = try pool.target(of: stub)
+        let context = try pool.context(of: stub)
+        outTarget?.pointee = target
+        outContext?.pointee = context
+    }
+}
+
+// MARK: Release, reclaim, lookup, statistics
+
+@_cdecl("stubpool_release")
+public func stubpool_release_c(_ handle: OpaquePointer?, _ stub: UnsafeMutableRawPointer?) -> stubpool_status_t {
+    withStub(handle, stub, "stubpool_release") { (pool, stub) throws(StubPoolError) in try pool.release(stub) }
+}
+
+@_cdecl("stubpool_reclaim")
+public func stubpool_reclaim_c(_ handle: OpaquePointer?) -> Int {
+    guard let handle else { return 0 }
+    return CPool.from(handle).pool.reclaim()
+}
+
+@_cdecl("stubpool_lookup")
+public func stubpool_lookup_c(
+    _ handle: OpaquePointer?, _ address: UnsafeRawPointer?,
+    _ outStub: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ outID: UnsafeMutablePointer<UInt64>?
+) -> stubpool_status_t {
+    guard let handle else { return CStatus.null("pool", in: "stubpool_lookup") }
+    guard let outStub else { return CStatus.null("out_stub", in: "stubpool_lookup") }
+    let address = UInt(bitPattern: address)
+    guard let stub = CPool.from(handle).pool.stub(containing: address) else {
+        return CStatus.fail(STUBPOOL_E_NOT_FOUND, "no live stub of this pool contains 0x\(String(address, radix: 16))")
+    }
+    outStub.pointee = pointer(stub.address)
+    outID?.pointee = stub.id
+    return CStatus.ok
+}
+
+@_cdecl("stubpool_pool_statistics")
+public func stubpool_pool_statistics_c(
+    _ handle: OpaquePointer?, _ out: UnsafeMutablePointer<stubpool_pool_stats_t>?
+) -> stubpool_status_t {
+    guard let handle else { return CStatus.null("pool", in: "stubpool_pool_statistics") }
+    guard let out else { return CStatus.null("out_stats", in: "stubpool_pool_statistics") }
+    let s = CPool.from(handle).pool.statistics()
+    out.pointee = stubpool_pool_stats_t(
+        live_stubs: s.liveStubs, quarantined_stubs: s.quarantinedStubs, chunks: s.chunks,
+        code_bytes_mapped: s.codeBytesMapped, data_bytes_mapped: s.dataBytesMapped,
+        resident_code_bytes: s.residentCodeBytes, resident_data_bytes: s.residentDataBytes,
+        metadata_bytes: s.metadataBytes, mappings: s.mappings)
+    return CStatus.ok
+}

@@ -1,0 +1,72 @@
+import CStubPoolAPI
+import StubPool
+
+/// How the C face reports a failure: a status for the caller and a message for
+/// `stubpool_last_error()`, recorded in the calling thread's slot.
+enum CStatus {
+    static let ok = STUBPOOL_OK
+
+    /// Records `status` with `message` and returns the status.
+    static func fail(_ status: stubpool_status_t, _ message: String) -> stubpool_status_t {
+        var message = message
+        message.withUTF8 { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { stubpool_api_set_error(status, $0.baseAddress, $0.count) }
+        }
+        return status
+    }
+
+    static func fail(_ error: StubPoolError) -> stubpool_status_t {
+        fail(status(of: error), error.description)
+    }
+
+    static func fail(_ error: CodeArenaError) -> stubpool_status_t {
+        let status: stubpool_status_t = switch error {
+        case .emptyBatch: STUBPOOL_E_INVALID_COUNT
+        case .emptyBlob, .blobTooLarge, .outOfBounds: STUBPOOL_E_OUT_OF_BOUNDS
+        case .notLive: STUBPOOL_E_NOT_LIVE
+        case .system: STUBPOOL_E_SYSTEM
+        }
+        return fail(status, error.description)
+    }
+
+    static func status(of error: StubPoolError) -> stubpool_status_t {
+        switch error {
+        case .system: STUBPOOL_E_SYSTEM
+        case .foreignStub, .foreignAddress: STUBPOOL_E_FOREIGN_STUB
+        case .released: STUBPOOL_E_RELEASED
+        case .invalidCount: STUBPOOL_E_INVALID_COUNT
+        case .invalidTarget: STUBPOOL_E_INVALID_TARGET
+        case .invalidConfiguration: STUBPOOL_E_INVALID_CONFIGURATION
+        case .unsupported: STUBPOOL_E_UNSUPPORTED
+        }
+    }
+
+    /// A required argument was NULL.
+    static func null(_ name: String, in function: String) -> stubpool_status_t {
+        fail(STUBPOOL_E_INVALID_ARGUMENT, "\(function): \(name) is NULL")
+    }
+}
+
+@_cdecl("stubpool_status_name")
+public func stubpool_status_name_c(_ status: stubpool_status_t) -> UnsafePointer<CChar> {
+    let name: StaticString = switch status {
+    case STUBPOOL_OK: "STUBPOOL_OK"
+    case STUBPOOL_E_INVALID_ARGUMENT: "STUBPOOL_E_INVALID_ARGUMENT"
+    case STUBPOOL_E_INVALID_CONFIGURATION: "STUBPOOL_E_INVALID_CONFIGURATION"
+    case STUBPOOL_E_FOREIGN_STUB: "STUBPOOL_E_FOREIGN_STUB"
+    case STUBPOOL_E_RELEASED: "STUBPOOL_E_RELEASED"
+    case STUBPOOL_E_INVALID_COUNT: "STUBPOOL_E_INVALID_COUNT"
+    case STUBPOOL_E_INVALID_TARGET: "STUBPOOL_E_INVALID_TARGET"
+    case STUBPOOL_E_SYSTEM: "STUBPOOL_E_SYSTEM"
+    case STUBPOOL_E_NOT_LIVE: "STUBPOOL_E_NOT_LIVE"
+    case STUBPOOL_E_OUT_OF_BOUNDS: "STUBPOOL_E_OUT_OF_BOUNDS"
+    case STUBPOOL_E_GENERATOR: "STUBPOOL_E_GENERATOR"
+    case STUBPOOL_E_NOT_FOUND: "STUBPOOL_E_NOT_FOUND"
+    case STUBPOOL_E_UNSUPPORTED: "STUBPOOL_E_UNSUPPORTED"
+    default: "STUBPOOL_E_UNKNOWN"
+    }
+    return UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self)
+}
+
+@_cdecl("stubpool_api_version")
+public func stubpool_api_version_c() -> Int32 { STUBPOOL_API_VERSION }
