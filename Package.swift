@@ -13,6 +13,9 @@ let package = Package(
         // The C API (Sources/CStubPoolAPI/include/stubpool.h) as a shared library and a static archive.
         .library(name: "StubPoolC", type: .dynamic, targets: ["StubPoolC"]),
         .library(name: "StubPoolCStatic", type: .static, targets: ["StubPoolC"]),
+        // libffi's closure API on StubPool stubs, for LD_PRELOAD or linking ahead of -lffi (it also
+        // carries the whole C API).
+        .library(name: "StubPoolFFI", type: .dynamic, targets: ["StubPoolFFI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -44,6 +47,12 @@ let package = Package(
             name: "StubPoolC",
             dependencies: ["StubPool", "CStubPoolAPI"],
             swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // The libffi drop-in: a C client of the C API.
+        .target(
+            name: "StubPoolFFI",
+            dependencies: ["StubPoolC", "CStubPoolAPI", "CFFI"],
+            linkerSettings: [.linkedLibrary("dl")]
         ),
         .target(
             name: "StubPoolPeers",
