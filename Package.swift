@@ -15,7 +15,7 @@ let package = Package(
         .library(name: "StubPoolCStatic", type: .static, targets: ["StubPoolC"]),
         // libffi's closure API on StubPool stubs, for LD_PRELOAD or linking ahead of -lffi (it also
         // carries the whole C API).
-        .library(name: "StubPoolFFI", type: .dynamic, targets: ["StubPoolFFI"]),
+        .library(name: "StubPoolFFI", type: .dynamic, targets: ["StubPoolFFIDropIn"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -48,15 +48,17 @@ let package = Package(
             dependencies: ["StubPool", "CStubPoolAPI"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
-        // The libffi drop-in: a C client of the C API.
+        // libffi closures on StubPool stubs (stubpool_ffi_*): a C client of the C API.
         .target(
             name: "StubPoolFFI",
             dependencies: ["StubPoolC", "CStubPoolAPI", "CFFI"],
             linkerSettings: [.linkedLibrary("dl")]
         ),
+        // The drop-in: libffi's closure names on StubPoolFFI, plus the exit audit.
+        .target(name: "StubPoolFFIDropIn", dependencies: ["StubPoolFFI"], publicHeadersPath: "."),
         .target(
             name: "StubPoolPeers",
-            dependencies: ["StubPool", "CFFI"],
+            dependencies: ["StubPool", "StubPoolFFI", "CFFI"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         // Hardware counters for the icache experiment (perf_event_open).

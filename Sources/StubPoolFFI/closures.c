@@ -1,4 +1,5 @@
-// libffi closures on StubPool stubs.
+// libffi closures on StubPool stubs, under StubPool's own names (stubpool_ffi_*); the drop-in
+// (Sources/StubPoolFFIDropIn) gives them libffi's names.
 //
 // ffi_closure_alloc returns ordinary writable memory for the closure (malloc, behind a 16-byte
 // header) and, as its code address, a StubPool `context` stub whose context is the closure.
@@ -59,8 +60,6 @@ static void unprepared_closure(void) {
     abort();
 }
 
-static void audit_at_exit(void);
-
 static void initialize(void) {
     system_prep_closure_loc = (prep_closure_loc_t)dlsym(RTLD_NEXT, "ffi_prep_closure_loc");
     system_closure_free = (closure_free_t)dlsym(RTLD_NEXT, "ffi_closure_free");
@@ -77,13 +76,12 @@ static void initialize(void) {
         pool = NULL;
     }
     if (!system_prep_closure_loc) fprintf(stderr, "stubpool-ffi: the system libffi's ffi_prep_closure_loc was not found\n");
-    const char *audit = getenv("STUBPOOL_FFI_AUDIT");
-    if (audit && *audit && strcmp(audit, "0") != 0) atexit(audit_at_exit);
 }
+
 
 static void count(size_t *counter) { __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED); }
 
-void *ffi_closure_alloc(size_t size, void **code) {
+void *stubpool_ffi_closure_alloc(size_t size, void **code) {
     pthread_once(&once, initialize);
     if (!pool || size > SIZE_MAX - sizeof(closure_header_t)) return NULL;
     closure_header_t *header = malloc(sizeof(closure_header_t) + (size ? size : 1));
@@ -115,7 +113,7 @@ static closure_header_t *header_of(void *closure) {
     return header;
 }
 
-ffi_status ffi_prep_closure_loc(ffi_closure *closure, ffi_cif *cif, void (*fun)(ffi_cif *, void *, void **, void *),
+ffi_status stubpool_ffi_prep_closure_loc(ffi_closure *closure, ffi_cif *cif, void (*fun)(ffi_cif *, void *, void **, void *),
                                 void *user_data, void *codeloc) {
     pthread_once(&once, initialize);
     if (!system_prep_closure_loc) return FFI_BAD_ABI;
@@ -145,14 +143,14 @@ ffi_status ffi_prep_closure_loc(ffi_closure *closure, ffi_cif *cif, void (*fun)(
     return FFI_OK;
 }
 
-ffi_status ffi_prep_closure(ffi_closure *closure, ffi_cif *cif, void (*fun)(ffi_cif *, void *, void **, void *),
+ffi_status stubpool_ffi_prep_closure(ffi_closure *closure, ffi_cif *cif, void (*fun)(ffi_cif *, void *, void **, void *),
                             void *user_data) {
     // The deprecated form assumes code == closure; for the drop-in's closures the code is the stub.
     closure_header_t *header = header_of(closure);
-    return ffi_prep_closure_loc(closure, cif, fun, user_data, header ? header->stub : (void *)closure);
+    return stubpool_ffi_prep_closure_loc(closure, cif, fun, user_data, header ? header->stub : (void *)closure);
 }
 
-void ffi_closure_free(void *closure) {
+void stubpool_ffi_closure_free(void *closure) {
     if (!closure) return;
     pthread_once(&once, initialize);
     closure_header_t *header = header_of(closure);
@@ -182,26 +180,4 @@ void stubpool_ffi_statistics(stubpool_ffi_stats_t *out) {
     out->prepared = __atomic_load_n(&stats.prepared, __ATOMIC_RELAXED);
     out->freed = __atomic_load_n(&stats.freed, __ATOMIC_RELAXED);
     out->forwarded = __atomic_load_n(&stats.forwarded, __ATOMIC_RELAXED);
-}
-
-/// STUBPOOL_FFI_AUDIT=1: at exit, report the counters and every writable+executable mapping of
-/// the process; exit with status 97 if there is one.
-static void audit_at_exit(void) {
-    stubpool_ffi_stats_t s;
-    stubpool_ffi_statistics(&s);
-    size_t wx = 0;
-    FILE *maps = fopen("/proc/self/maps", "r");
-    char line[512];
-    while (maps && fgets(line, sizeof line, maps)) {
-        char permissions[8] = "";
-        if (sscanf(line, "%*s %7s", permissions) == 1 && permissions[1] == 'w' && permissions[2] == 'x') {
-            fprintf(stderr, "stubpool-ffi audit: writable+executable mapping: %s", line);
-            wx++;
-        }
-    }
-    if (maps) fclose(maps);
-    fprintf(stderr, "stubpool-ffi audit: %zu closures allocated as StubPool stubs, %zu prepared, %zu freed, "
-                    "%zu forwarded to the system libffi; %zu writable+executable mappings\n",
-            s.allocated, s.prepared, s.freed, s.forwarded, wx);
-    if (wx) _exit(97);
 }

@@ -1,29 +1,53 @@
-// StubPool's libffi drop-in (libStubPoolFFI.so): ffi_closure_alloc, ffi_closure_free,
-// ffi_prep_closure_loc and ffi_prep_closure served from a StubPool pool of context stubs, every
-// other libffi function left to the system libffi. Use it with LD_PRELOAD or link it ahead of
-// -lffi. See README "Embedding from C".
+// libffi closures on StubPool stubs, under StubPool's own names. The drop-in library
+// (libStubPoolFFI.so) exports them under libffi's names for LD_PRELOAD or for linking ahead of
+// -lffi; a program can also call these directly and keep the system libffi's allocator too.
+//
+// The functions behave as their libffi namesakes (same arguments, results and threading rules);
+// the differences:
+// - The code address is a StubPool `context` stub (its context is the closure, its target the
+//   entry the system libffi chose for the signature): never in a writable mapping, and nothing
+//   written to the file system, so they work under PR_SET_MDWE.
+// - After stubpool_ffi_closure_free a call through the freed code address reports
+//   "call through released stub" and aborts, until the slot is reused: slots are reclaimed in
+//   batches, after STUBPOOL_FFI_QUARANTINE (default 1024) further frees.
+// - Closures not made by stubpool_ffi_closure_alloc (by the system libffi, or user memory used with
+//   ffi_prep_closure_loc) are passed on to the system libffi unchanged.
 #ifndef STUBPOOL_FFI_H
 #define STUBPOOL_FFI_H
 
+#include <ffi.h>
 #include <stddef.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/// Counters of the drop-in, process-wide.
+/// As ffi_closure_alloc: writable closure memory of `size` bytes; `*code` receives the stub.
+/// NULL when out of memory (or when no pool could be created; the reason goes to stderr).
+void *stubpool_ffi_closure_alloc(size_t size, void **code);
+/// As ffi_closure_free: releases the closure's stub and frees its memory. NULL is ignored.
+void stubpool_ffi_closure_free(void *closure);
+/// As ffi_prep_closure_loc; `codeloc` must be the code address stubpool_ffi_closure_alloc gave.
+ffi_status stubpool_ffi_prep_closure_loc(ffi_closure *closure, ffi_cif *cif,
+                                         void (*fun)(ffi_cif *, void *, void **, void *), void *user_data,
+                                         void *codeloc);
+/// As the deprecated ffi_prep_closure: for a closure of stubpool_ffi_closure_alloc, prepares its stub.
+ffi_status stubpool_ffi_prep_closure(ffi_closure *closure, ffi_cif *cif,
+                                     void (*fun)(ffi_cif *, void *, void **, void *), void *user_data);
+
+/// Counters, process-wide.
 typedef struct stubpool_ffi_stats {
-    /// Closures handed out by ffi_closure_alloc (each with a StubPool stub as its code address).
+    /// Closures handed out (each with a StubPool stub as its code address).
     size_t allocated;
-    /// ffi_prep_closure_loc calls that pointed a StubPool stub at libffi's entry.
+    /// Preparations that pointed a StubPool stub at libffi's entry.
     size_t prepared;
-    /// Closures given back with ffi_closure_free.
+    /// Closures freed.
     size_t freed;
-    /// Calls passed on to the system libffi because the closure was not the drop-in's.
+    /// Preparations and frees passed on to the system libffi (not this library's closures).
     size_t forwarded;
 } stubpool_ffi_stats_t;
 
-/// Fills `*out` with the drop-in's counters.
+/// Fills `*out` with the counters.
 void stubpool_ffi_statistics(stubpool_ffi_stats_t *out);
 
 #ifdef __cplusplus
