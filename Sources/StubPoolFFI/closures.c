@@ -113,6 +113,31 @@ static closure_header_t *header_of(void *closure) {
     return header;
 }
 
+/// Entries already found inside the system libffi (it has a handful: plain, SSE, Go, ...):
+/// dladdr, which checks the others, costs hundreds of nanoseconds.
+static void *known_entries[8];
+
+static int is_libffi_entry(void *entry) {
+    for (size_t i = 0; i < sizeof known_entries / sizeof *known_entries; i++) {
+        void *known = __atomic_load_n(&known_entries[i], __ATOMIC_ACQUIRE);
+        if (known == entry) return 1;
+        if (!known) break;
+    }
+    Dl_info entry_info, libffi_info;
+    if (!dladdr(entry, &entry_info) || !dladdr((void *)system_prep_closure_loc, &libffi_info) ||
+        entry_info.dli_fbase != libffi_info.dli_fbase) {
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof known_entries / sizeof *known_entries; i++) {
+        void *expected = NULL;
+        if (__atomic_compare_exchange_n(&known_entries[i], &expected, entry, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED) ||
+            expected == entry) {
+            break;
+        }
+    }
+    return 1;
+}
+
 ffi_status stubpool_ffi_prep_closure_loc(ffi_closure *closure, ffi_cif *cif, void (*fun)(ffi_cif *, void *, void **, void *),
                                 void *user_data, void *codeloc) {
     pthread_once(&once, initialize);
@@ -128,9 +153,7 @@ ffi_status stubpool_ffi_prep_closure_loc(ffi_closure *closure, ffi_cif *cif, voi
     if (status != FFI_OK) return status;
     void *entry;
     memcpy(&entry, (const char *)closure->tramp + entry_offset, sizeof entry);
-    Dl_info entry_info, libffi_info;
-    if (!dladdr(entry, &entry_info) || !dladdr((void *)system_prep_closure_loc, &libffi_info) ||
-        entry_info.dli_fbase != libffi_info.dli_fbase) {
+    if (!is_libffi_entry(entry)) {
         fprintf(stderr, "stubpool-ffi: the system libffi's trampoline layout is not the one expected "
                         "(entry %p outside libffi); is it built with static trampolines?\n", entry);
         return FFI_BAD_ABI;

@@ -1,4 +1,5 @@
 import CFFI
+import StubPoolFFI
 
 /// libffi closures, StubPool's FFI peer: one `(int64, int64, int64) -> int64` cif and a handler
 /// that returns the sum of the arguments, like ``benchmarkTarget``.
@@ -13,7 +14,13 @@ public final class LibffiPeer: @unchecked Sendable {
         result.storeBytes(of: a &+ b &+ c, as: Int64.self)
     }
 
-    public init() {
+    /// Whose closure allocator: the system libffi's, or StubPool's (``stubpool_ffi_closure_alloc``,
+    /// what the libffi drop-in serves), both preparing closures with the system libffi.
+    public enum Allocator: Sendable { case system, stubPool }
+    public let allocator: Allocator
+
+    public init(allocator: Allocator = .system) {
+        self.allocator = allocator
         for index in 0..<3 { types[index] = cffi_type_sint64() }
         precondition(ffi_prep_cif(cif, cffi_default_abi(), 3, cffi_type_sint64(), types) == FFI_OK)
     }
@@ -27,11 +34,23 @@ public final class LibffiPeer: @unchecked Sendable {
     /// - Returns: the closure (for ``free(_:)``) and its executable entry.
     public func make() -> (closure: UnsafeMutableRawPointer, code: UnsafeMutableRawPointer) {
         var code: UnsafeMutableRawPointer?
-        let closure = ffi_closure_alloc(MemoryLayout<ffi_closure>.size, &code)!
-        precondition(ffi_prep_closure_loc(closure.assumingMemoryBound(to: ffi_closure.self), cif, Self.handler, nil, code) == FFI_OK)
-        return (closure, code!)
+        switch allocator {
+        case .system:
+            let closure = ffi_closure_alloc(MemoryLayout<ffi_closure>.size, &code)!
+            precondition(ffi_prep_closure_loc(closure.assumingMemoryBound(to: ffi_closure.self), cif, Self.handler, nil, code) == FFI_OK)
+            return (closure, code!)
+        case .stubPool:
+            let closure = stubpool_ffi_closure_alloc(MemoryLayout<ffi_closure>.size, &code)!
+            precondition(stubpool_ffi_prep_closure_loc(closure.assumingMemoryBound(to: ffi_closure.self), cif, Self.handler, nil, code) == FFI_OK)
+            return (closure, code!)
+        }
     }
 
     /// Frees a closure from ``make()``.
-    public func free(_ closure: UnsafeMutableRawPointer) { ffi_closure_free(closure) }
+    public func free(_ closure: UnsafeMutableRawPointer) {
+        switch allocator {
+        case .system: ffi_closure_free(closure)
+        case .stubPool: stubpool_ffi_closure_free(closure)
+        }
+    }
 }

@@ -1,3 +1,11 @@
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// One mapped chunk of a pool: its mapping, its place in the pool, and address arithmetic.
 final class Chunk: Sendable {
     let mapping: Mapping
@@ -32,46 +40,103 @@ final class Chunk: Sendable {
     }
 }
 
-/// Process-wide index from code addresses to chunks, for O(1) lookups and the released-stub trap.
-/// Keyed by 64 KiB granule; a chunk is entered under every granule its code touches.
+/// Process-wide index from code addresses to chunks, for O(1) lookups (by address, in the
+/// released-stub trap, in the lazy resolver) that take no lock and touch no reference count.
+///
+/// A two-level radix table over 64 KiB granules of the address space: 2^16 leaf pointers, each
+/// leaf 2^16 chunk pointers (512 KiB of zeroed memory, allocated on first use, never freed; only
+/// the pages holding entries become resident). A chunk is entered under every granule its code
+/// touches. No two chunks' code shares a granule: every chunk's code is followed by its data
+/// region, at least 64 KiB long. Addresses at or above 2^48 (AArch64 52-bit address spaces) fall
+/// back to a scan of the registered chunks.
+///
+/// A lookup racing the unregistration of the chunk it finds (its pool being destroyed) is a
+/// caller's error, as any use of a pool during its destruction.
 enum ChunkRegistry {
     private static let granuleShift: UInt = 16
-    private static let table = Locked<[UInt: [Chunk]]>([:])
+    private static let levelBits: UInt = 16
+    private static let indexedLimit: UInt = 1 << (granuleShift + 2 * levelBits)
+
+    /// Leaf addresses (0: none yet). Every access to the table is atomic.
+    nonisolated(unsafe) private static let top: UnsafeMutablePointer<Atomic<UInt>> = {
+        guard let table = calloc(1 << levelBits, MemoryLayout<UInt>.stride) else {
+            fatalError("stubpool: cannot allocate the chunk registry's top level")
+        }
+        return table.bindMemory(to: Atomic<UInt>.self, capacity: 1 << levelBits)
+    }()
+
+    /// Every registered chunk, holding it alive while registered; for audits and the fallback.
+    private static let registered = Locked<[ObjectIdentifier: Chunk]>([:])
 
     private static func granules(of chunk: Chunk) -> ClosedRange<UInt> {
         (chunk.codeRange.lowerBound >> granuleShift)...((chunk.codeRange.upperBound - 1) >> granuleShift)
     }
 
-    static func register(_ chunk: Chunk) {
-        table.withLock { table in
-            for granule in granules(of: chunk) { table[granule, default: []].append(chunk) }
+    /// The table entry of `granule`, creating its leaf if `create`; nil if there is no leaf (or
+    /// one could not be allocated).
+    @inline(__always)
+    private static func entry(ofGranule granule: UInt, create: Bool) -> UnsafeMutablePointer<Atomic<UInt>>? {
+        let topIndex = Int(granule >> levelBits)
+        var leaf = top[topIndex].load(ordering: .acquiring)
+        if leaf == 0 {
+            guard create, let fresh = calloc(1 << levelBits, MemoryLayout<UInt>.stride) else { return nil }
+            let (exchanged, original) = top[topIndex].compareExchange(
+                expected: 0, desired: UInt(bitPattern: fresh), ordering: .acquiringAndReleasing)
+            if exchanged {
+                leaf = UInt(bitPattern: fresh)
+            } else {
+                Glibc.free(fresh)
+                leaf = original
+            }
         }
+        return UnsafeMutablePointer<Atomic<UInt>>(bitPattern: leaf)! + Int(granule & ((1 << levelBits) - 1))
+    }
+
+    /// Enters `chunk`; false (nothing entered) if the table could not grow.
+    static func register(_ chunk: Chunk) -> Bool {
+        if chunk.codeRange.upperBound <= indexedLimit {
+            var entries: [UnsafeMutablePointer<Atomic<UInt>>] = []
+            for granule in granules(of: chunk) {
+                guard let entry = entry(ofGranule: granule, create: true) else { return false }
+                entries.append(entry)
+            }
+            let raw = UInt(bitPattern: Unmanaged.passUnretained(chunk).toOpaque())
+            for entry in entries { entry.pointee.store(raw, ordering: .releasing) }
+        }
+        registered.withLock { $0[ObjectIdentifier(chunk)] = chunk }
+        return true
     }
 
     static func unregister(_ chunk: Chunk) {
-        table.withLock { table in
+        if chunk.codeRange.upperBound <= indexedLimit {
             for granule in granules(of: chunk) {
-                table[granule]?.removeAll { $0 === chunk }
-                if table[granule]?.isEmpty == true { table[granule] = nil }
+                entry(ofGranule: granule, create: false)?.pointee.store(0, ordering: .releasing)
             }
         }
+        _ = registered.withLock { $0.removeValue(forKey: ObjectIdentifier(chunk)) }
     }
 
     /// Every live chunk's whole range (code and data), for audits; linear in the chunk count.
     static func liveChunkRanges() -> [Range<UInt>] {
-        table.withLock { table in
-            var seen = Set<ObjectIdentifier>()
-            return table.values.joined().compactMap { chunk in
-                seen.insert(ObjectIdentifier(chunk)).inserted ? chunk.codeRange.lowerBound..<chunk.dataRange.upperBound : nil
-            }
+        registered.withLock { table in table.values.map { $0.codeRange.lowerBound..<$0.dataRange.upperBound } }
+    }
+
+    /// Runs `body` on the chunk whose code region contains `address`, without retaining it.
+    @inline(__always)
+    static func withChunk<Result>(containing address: UInt, _ body: (Chunk) -> Result?) -> Result? {
+        guard address < indexedLimit else {
+            return registered.withLock { table in table.values.first { $0.codeRange.contains(address) } }.flatMap(body)
+        }
+        guard let entry = entry(ofGranule: address >> granuleShift, create: false) else { return nil }
+        let raw = entry.pointee.load(ordering: .acquiring)
+        guard raw != 0 else { return nil }
+        return Unmanaged<Chunk>.fromOpaque(UnsafeRawPointer(bitPattern: raw)!)._withUnsafeGuaranteedRef { chunk in
+            chunk.codeRange.contains(address) ? body(chunk) : nil
         }
     }
 
     /// The chunk whose code region contains `address`.
     static func chunk(containing address: UInt) -> Chunk? {
-        table.withLock { table in
-            table[address >> granuleShift]?.first { $0.codeRange.contains(address) }
-        }
+        withChunk(containing: address) { $0 }
     }
 }
-

@@ -173,11 +173,12 @@ public final class StubPool: Sendable {
             chunkBase = UInt(bitPattern: data) - UInt(layout.geometry.codeSize)
             layout.initializeData(data, chunkBase: chunkBase)
         }
-        let index = state.allocator.addChunk(capacity: layout.capacity)
-        let chunk = Chunk(mapping: mapping, layout: layout, serial: serial, shard: shard, index: index)
+        let chunk = Chunk(mapping: mapping, layout: layout, serial: serial, shard: shard, index: state.chunks.count)
+        // The registry grows by zeroed leaves of 512 KiB; failing that, the chunk is unmapped.
+        guard ChunkRegistry.register(chunk) else { throw SystemError(operation: .mmap, errno: ENOMEM) }
+        _ = state.allocator.addChunk(capacity: layout.capacity)
         state.chunks.append(chunk)
         state.bases.append((chunk.base, serial))
-        ChunkRegistry.register(chunk)
     }
 
     /// Undoes `addChunk` for the newest chunk, which must be empty.
@@ -379,9 +380,11 @@ public final class StubPool: Sendable {
 
     /// The handle of the slot whose code contains `address`, live or not.
     private func resolve(_ address: UInt) -> Stub? {
-        guard let chunk = ChunkRegistry.chunk(containing: address), chunk.layout.token == layout.token,
-              let logical = chunk.logicalSlot(containing: address) else { return nil }
-        return chunk.stub(ofLogical: logical)
+        let token = layout.token
+        return ChunkRegistry.withChunk(containing: address) { chunk in
+            guard chunk.layout.token == token, let logical = chunk.logicalSlot(containing: address) else { return nil }
+            return chunk.stub(ofLogical: logical)
+        }
     }
 
     /// The stub whose entry is exactly `address` (live or released, not yet reclaimed), in O(1):

@@ -202,9 +202,44 @@ struct HeadlineBenchmark {
             made.forEach(PagePerStubPeer.free)
         }
 
+        progress("libffi closure life cycle…")
+        try closureLifeCycle(into: &results)
+
         progress("two threads…")
         results.record("alloc_two_thread_speedup", "stubpool", try twoThreadSpeedup(target: target))
         return results
+    }
+
+    /// libffi closures from Debian's libffi ("libffi") against StubPool's closures
+    /// (`stubpool_ffi_*`, what the drop-in serves; "stubpool"), same cif and handler, both
+    /// prepared by the system libffi: allocate+prepare and free per closure with 100,000 live,
+    /// a hot call, resident bytes per live closure.
+    func closureLifeCycle(into results: inout Results) throws {
+        let live = 100_000
+        for (subject, peer) in [("libffi", LibffiPeer(allocator: .system)), ("stubpool", LibffiPeer(allocator: .stubPool))] {
+            var allocations: [Double] = [], frees: [Double] = []
+            var resident = 0.0
+            for round in 0..<5 {
+                var closures: [UnsafeMutableRawPointer] = []
+                closures.reserveCapacity(live)
+                let residentBefore = processResidentBytes()
+                let start = ContinuousClock.now
+                for _ in 0..<live { closures.append(peer.make().closure) }
+                allocations.append(nanoseconds(ContinuousClock.now - start) / Double(live))
+                // The first round maps fresh memory: what a live closure costs.
+                if round == 0 { resident = Double(processResidentBytes() - residentBefore - live * 8) / Double(live) }
+                let freeStart = ContinuousClock.now
+                for closure in closures { peer.free(closure) }
+                frees.append(nanoseconds(ContinuousClock.now - freeStart) / Double(live))
+            }
+            results.record("closure_alloc_prep_ns", subject, median(allocations))
+            results.record("closure_free_ns", subject, median(frees))
+            results.record("closure_resident_bytes", subject, resident)
+            let (closure, code) = peer.make()
+            let calls = 5_000_000
+            results.record("closure_call_ns", subject, nanosecondsPerOperation(operations: calls) { blackHole(callLoop(code, count: calls)) })
+            peer.free(closure)
+        }
     }
 
     /// Throughput of allocate+release on two threads over one thread.
