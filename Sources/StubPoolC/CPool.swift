@@ -12,6 +12,13 @@ final class CPool {
     static func from(_ handle: OpaquePointer) -> CPool {
         Unmanaged<CPool>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
     }
+
+    /// Runs `body` on the handle's pool without retaining it (the caller's handle keeps it alive):
+    /// a retain/release pair per call measured ≈10 ns on the closure paths.
+    @inline(__always)
+    static func withPool<Result>(_ handle: OpaquePointer, _ body: (StubPool) -> Result) -> Result {
+        Unmanaged<CPool>.fromOpaque(UnsafeRawPointer(handle))._withUnsafeGuaranteedRef { body($0.pool) }
+    }
 }
 
 extension StubPool.Configuration {
@@ -55,12 +62,13 @@ private func withStub(
 ) -> stubpool_status_t {
     guard let handle else { return CStatus.null("pool", in: function) }
     guard let stub else { return CStatus.null("stub", in: function) }
-    let pool = CPool.from(handle).pool
-    do throws(StubPoolError) {
-        try body(pool, try pool.stub(entry: UInt(bitPattern: stub)))
-        return CStatus.ok
-    } catch {
-        return CStatus.fail(error)
+    return CPool.withPool(handle) { pool in
+        do throws(StubPoolError) {
+            try body(pool, try pool.stub(entry: UInt(bitPattern: stub)))
+            return CStatus.ok
+        } catch {
+            return CStatus.fail(error)
+        }
     }
 }
 
@@ -124,11 +132,13 @@ public func stubpool_allocate_c(
     guard let handle else { return CStatus.null("pool", in: "stubpool_allocate") }
     guard let out else { return CStatus.null("out_stub", in: "stubpool_allocate") }
     guard let target else { return CStatus.fail(.invalidTarget(0)) }
-    do throws(StubPoolError) {
-        out.pointee = pointer(try CPool.from(handle).pool.allocate(target: target, context: context).address)
-        return CStatus.ok
-    } catch {
-        return CStatus.fail(error)
+    return CPool.withPool(handle) { pool in
+        do throws(StubPoolError) {
+            out.pointee = pointer(try pool.allocate(target: target, context: context).address)
+            return CStatus.ok
+        } catch {
+            return CStatus.fail(error)
+        }
     }
 }
 
@@ -214,7 +224,7 @@ public func stubpool_lookup_c(
     guard let handle else { return CStatus.null("pool", in: "stubpool_lookup") }
     guard let outStub else { return CStatus.null("out_stub", in: "stubpool_lookup") }
     let address = UInt(bitPattern: address)
-    guard let stub = CPool.from(handle).pool.stub(containing: address) else {
+    guard let stub = CPool.withPool(handle, { $0.stub(containing: address) }) else {
         return CStatus.fail(STUBPOOL_E_NOT_FOUND, "no live stub of this pool contains 0x\(String(address, radix: 16))")
     }
     outStub.pointee = pointer(stub.address)

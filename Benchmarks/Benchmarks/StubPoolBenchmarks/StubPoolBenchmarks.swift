@@ -38,6 +38,26 @@ let benchmarks: @Sendable () -> Void = {
         pages.forEach(PagePerStubPeer.free)
     }
 
+    // MARK: libffi closure life cycle: Debian's libffi against StubPool's closures (what the
+    // drop-in serves), both prepared by the system libffi
+
+    for (subject, peer) in [("libffi", libffi), ("stubpool closures", LibffiPeer(allocator: .stubPool))] {
+        Benchmark(name("closure allocate+prepare", subject), configuration: perOperation) { benchmark in
+            var closures: [UnsafeMutableRawPointer] = []
+            closures.reserveCapacity(benchmark.scaledIterations.count)
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations { closures.append(peer.make().closure) }
+            benchmark.stopMeasurement()
+            closures.forEach(peer.free)
+        }
+        Benchmark(name("closure free", subject), configuration: perOperation) { benchmark in
+            let closures = benchmark.scaledIterations.map { _ in peer.make().closure }
+            benchmark.startMeasurement()
+            closures.forEach(peer.free)
+            benchmark.stopMeasurement()
+        }
+    }
+
     // MARK: Bulk allocate (1,000 per sample; the peers have no bulk call and loop)
 
     let bulk = try! StubPool()
