@@ -7,6 +7,7 @@ import StubPoolPeers
 // (mmap + write + mprotect read+execute, as engines that map a page per lazy stub do).
 let benchmarks: @Sendable () -> Void = {
     let libffi = LibffiPeer()
+    let stubPoolClosures = LibffiPeer(allocator: .stubPool)
 
     // MARK: Allocate one stub
 
@@ -21,13 +22,17 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.stopMeasurement()
         try releaseAndReclaim(stubs, in: singles)
     }
-    Benchmark(name("allocate one", "libffi"), configuration: perOperation) { benchmark in
-        var closures: [UnsafeMutableRawPointer] = []
-        closures.reserveCapacity(benchmark.scaledIterations.count)
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations { closures.append(libffi.make().closure) }
-        benchmark.stopMeasurement()
-        closures.forEach(libffi.free)
+    // libffi closures (allocate + prepare): Debian's libffi, and StubPool's closures (what the
+    // libffi drop-in serves), both prepared by the system libffi.
+    for (subject, peer) in [("libffi", libffi), ("stubpool closures", stubPoolClosures)] {
+        Benchmark(name("allocate one", subject), configuration: perOperation) { benchmark in
+            var closures: [UnsafeMutableRawPointer] = []
+            closures.reserveCapacity(benchmark.scaledIterations.count)
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations { closures.append(peer.make().closure) }
+            benchmark.stopMeasurement()
+            closures.forEach(peer.free)
+        }
     }
     Benchmark(name("allocate one", "page per stub"), configuration: perOperation) { benchmark in
         var pages: [UnsafeMutableRawPointer] = []
@@ -36,26 +41,6 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations { pages.append(PagePerStubPeer.make(target: target)) }
         benchmark.stopMeasurement()
         pages.forEach(PagePerStubPeer.free)
-    }
-
-    // MARK: libffi closure life cycle: Debian's libffi against StubPool's closures (what the
-    // drop-in serves), both prepared by the system libffi
-
-    for (subject, peer) in [("libffi", libffi), ("stubpool closures", LibffiPeer(allocator: .stubPool))] {
-        Benchmark(name("closure allocate+prepare", subject), configuration: perOperation) { benchmark in
-            var closures: [UnsafeMutableRawPointer] = []
-            closures.reserveCapacity(benchmark.scaledIterations.count)
-            benchmark.startMeasurement()
-            for _ in benchmark.scaledIterations { closures.append(peer.make().closure) }
-            benchmark.stopMeasurement()
-            closures.forEach(peer.free)
-        }
-        Benchmark(name("closure free", subject), configuration: perOperation) { benchmark in
-            let closures = benchmark.scaledIterations.map { _ in peer.make().closure }
-            benchmark.startMeasurement()
-            closures.forEach(peer.free)
-            benchmark.stopMeasurement()
-        }
     }
 
     // MARK: Bulk allocate (1,000 per sample; the peers have no bulk call and loop)
@@ -83,11 +68,13 @@ let benchmarks: @Sendable () -> Void = {
         for stub in stubs { try pool.release(stub) }
         benchmark.stopMeasurement()
     }
-    Benchmark(name("release", "libffi"), configuration: perOperation) { benchmark in
-        let closures = benchmark.scaledIterations.map { _ in libffi.make().closure }
-        benchmark.startMeasurement()
-        closures.forEach(libffi.free)
-        benchmark.stopMeasurement()
+    for (subject, peer) in [("libffi", libffi), ("stubpool closures", stubPoolClosures)] {
+        Benchmark(name("release", subject), configuration: perOperation) { benchmark in
+            let closures = benchmark.scaledIterations.map { _ in peer.make().closure }
+            benchmark.startMeasurement()
+            closures.forEach(peer.free)
+            benchmark.stopMeasurement()
+        }
     }
     Benchmark(name("release", "page per stub"), configuration: perOperation) { benchmark in
         let pages = benchmark.scaledIterations.map { _ in PagePerStubPeer.make(target: target) }
