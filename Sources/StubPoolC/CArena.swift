@@ -46,12 +46,9 @@ public func stubpool_arena_commit_c(
         guard blob.size == 0 || blob.bytes != nil else { return CStatus.null("blobs[\(index)].bytes", in: "stubpool_arena_commit") }
         copies.append(blob.size == 0 ? [] : Array(UnsafeRawBufferPointer(start: blob.bytes, count: blob.size)))
     }
-    do throws(CodeArenaError) {
+    return CStatus.run { () throws(CodeArenaError) in
         let placed = try arena(handle).commit(copies)
         for (index, blob) in placed.enumerated() { out[index] = UnsafeMutableRawPointer(bitPattern: blob.address) }
-        return CStatus.ok
-    } catch {
-        return CStatus.fail(error)
     }
 }
 
@@ -76,22 +73,16 @@ public func stubpool_arena_patch_c(
         guard let bytes = patch.bytes else { return CStatus.null("patches[\(index)].bytes", in: "stubpool_arena_patch") }
         swiftPatches.append(CodePatch(blob: blob, offset: patch.offset, bytes: Array(UnsafeRawBufferPointer(start: bytes, count: patch.size))))
     }
-    do throws(CodeArenaError) {
+    return CStatus.run { () throws(CodeArenaError) in
         try arena.write(swiftPatches)
-        return CStatus.ok
-    } catch {
-        return CStatus.fail(error)
     }
 }
 
 @_cdecl("stubpool_arena_free")
 public func stubpool_arena_free_c(_ handle: OpaquePointer?, _ blob: UnsafeMutableRawPointer?) -> stubpool_status_t {
     guard let handle else { return CStatus.null("arena", in: "stubpool_arena_free") }
-    do throws(CodeArenaError) {
+    return CStatus.run { () throws(CodeArenaError) in
         try arena(handle).free(address: UInt(bitPattern: blob))
-        return CStatus.ok
-    } catch {
-        return CStatus.fail(error)
     }
 }
 

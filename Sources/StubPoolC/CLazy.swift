@@ -58,16 +58,13 @@ public func stubpool_lazy_attach_c(
     guard let out else { return CStatus.null("out_lazy", in: "stubpool_lazy_attach") }
     let owner = CPool.from(handle)
     let callbacks = CLazyCallbacks(generator: generator, onFailure: onFailure, user: user)
-    do throws(StubPoolError) {
+    return CStatus.run { () throws(StubPoolError) in
         let stubs = try owner.pool.lazyStubs(
             of: UInt.self, batchLimit: batchLimit == 0 ? 65_536 : batchLimit,
             generator: { try callbacks.generate($0) }, onFailure: { callbacks.failure($0) })
         let lazy = CLazy(stubs)
         owner.lazy = lazy
         out.pointee = OpaquePointer(Unmanaged.passUnretained(lazy).toOpaque())
-        return CStatus.ok
-    } catch {
-        return CStatus.fail(error)
     }
 }
 
@@ -87,12 +84,9 @@ public func stubpool_lazy_request_n_c(
     guard let specs else { return CStatus.null("specs", in: "stubpool_lazy_request") }
     guard let out else { return CStatus.null("out_stubs", in: "stubpool_lazy_request") }
     guard count > 0 && count <= StubPool.maximumBulkCount else { return CStatus.fail(.invalidCount(count)) }
-    do throws(StubPoolError) {
+    return CStatus.run { () throws(StubPoolError) in
         let stubs = try CLazy.from(handle).stubs.request(Array(UnsafeBufferPointer(start: specs, count: count)))
         for (index, stub) in stubs.enumerated() { out[index] = UnsafeMutableRawPointer(bitPattern: stub.address) }
-        return CStatus.ok
-    } catch {
-        return CStatus.fail(error)
     }
 }
 

@@ -63,12 +63,7 @@ private func withStub(
     guard let handle else { return CStatus.null("pool", in: function) }
     guard let stub else { return CStatus.null("stub", in: function) }
     return CPool.withPool(handle) { pool in
-        do throws(StubPoolError) {
-            try body(pool, try pool.stub(entry: UInt(bitPattern: stub)))
-            return CStatus.ok
-        } catch {
-            return CStatus.fail(error)
-        }
+        CStatus.run { () throws(StubPoolError) in try body(pool, try pool.stub(entry: UInt(bitPattern: stub))) }
     }
 }
 
@@ -133,11 +128,8 @@ public func stubpool_allocate_c(
     guard let out else { return CStatus.null("out_stub", in: "stubpool_allocate") }
     guard let target else { return CStatus.fail(.invalidTarget(0)) }
     return CPool.withPool(handle) { pool in
-        do throws(StubPoolError) {
+        CStatus.run { () throws(StubPoolError) in
             out.pointee = pointer(try pool.allocate(target: target, context: context).address)
-            return CStatus.ok
-        } catch {
-            return CStatus.fail(error)
         }
     }
 }
@@ -150,12 +142,9 @@ public func stubpool_allocate_n_c(
     guard let handle else { return CStatus.null("pool", in: "stubpool_allocate_n") }
     guard let out else { return CStatus.null("out_stubs", in: "stubpool_allocate_n") }
     guard let target else { return CStatus.fail(.invalidTarget(0)) }
-    do throws(StubPoolError) {
+    return CStatus.run { () throws(StubPoolError) in
         let stubs = try CPool.from(handle).pool.allocate(count: count, target: target, context: context)
         for (index, stub) in stubs.enumerated() { out[index] = pointer(stub.address) }
-        return CStatus.ok
-    } catch {
-        return CStatus.fail(error)
     }
 }
 

@@ -41,6 +41,27 @@ enum CStatus {
         }
     }
 
+    /// Runs `body`: `ok` if it returns, the recorded failure if it throws.
+    @inline(__always)
+    static func run(_ body: () throws(StubPoolError) -> Void) -> stubpool_status_t {
+        do throws(StubPoolError) {
+            try body()
+            return ok
+        } catch {
+            return fail(error)
+        }
+    }
+
+    @inline(__always)
+    static func run(_ body: () throws(CodeArenaError) -> Void) -> stubpool_status_t {
+        do throws(CodeArenaError) {
+            try body()
+            return ok
+        } catch {
+            return fail(error)
+        }
+    }
+
     /// A required argument was NULL.
     static func null(_ name: String, in function: String) -> stubpool_status_t {
         fail(STUBPOOL_E_INVALID_ARGUMENT, "\(function): \(name) is NULL")

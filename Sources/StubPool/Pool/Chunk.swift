@@ -85,7 +85,7 @@ enum ChunkRegistry {
             if exchanged {
                 leaf = UInt(bitPattern: fresh)
             } else {
-                Glibc.free(fresh)
+                free(fresh)
                 leaf = original
             }
         }
