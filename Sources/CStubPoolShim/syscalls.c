@@ -104,6 +104,8 @@ long stubpool_page_size(void) {
     return sysconf(_SC_PAGESIZE);
 }
 
+__thread void *stubpool_thread_slot_caches __attribute__((tls_model("initial-exec")));
+
 int stubpool_current_cpu(void) {
     return sched_getcpu();
 }

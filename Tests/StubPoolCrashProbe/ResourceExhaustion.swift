@@ -34,12 +34,11 @@ enum ResourceExhaustion {
         do { pool = try StubPool(.init(kind: .forward, shards: 1)) } catch { print("EXHAUSTION setup failed: \(error)"); return }
         let target = FaultWalk.weighted3
         // Fill the first chunk; reserve on the heap everything needed later, before the limit.
-        guard let first = try? pool.allocate(target: target) else { print("EXHAUSTION setup failed"); return }
         guard let capacity = try? TemplateInspection(architecture: .host, variant: .init(kind: .forward)).geometry.anchorSlot else { return }
-        var stubs: [Stub] = [first]
+        var stubs: [Stub] = []
         stubs.reserveCapacity(4 * capacity)
-        guard let rest = try? pool.allocate(count: capacity - 1, target: target) else { print("EXHAUSTION setup failed"); return }
-        stubs += rest
+        guard let full = try? pool.allocate(count: capacity, target: target) else { print("EXHAUSTION setup failed"); return }
+        stubs += full
         let chunkBytes = pool.statistics().codeBytesMapped + pool.statistics().dataBytesMapped
         // Room for exactly one more chunk, plus a little for the heap.
         var limit = rlimit(rlim_cur: rlim_t(addressSpaceInUse() + chunkBytes + (256 << 10)), rlim_max: rlim_t.max)

@@ -34,6 +34,8 @@ enum {
     STUBPOOL_SEAL_GROW = 0x4,
     STUBPOOL_SEAL_WRITE = 0x8,
     STUBPOOL_MADV_DONTNEED = 4,
+    /// Populate (prefault) writable pages in one call (Linux 5.14+; EINVAL before).
+    STUBPOOL_MADV_POPULATE_WRITE = 23,
     STUBPOOL_MEMBARRIER_CMD_QUERY = 0,
     STUBPOOL_MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE = 1 << 5,
     STUBPOOL_MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE = 1 << 6,
@@ -109,6 +111,13 @@ uintptr_t stubpool_lazy_resolver_entry(void);
 /// (CPUID leaf 0xD); 576 and 0 where only fxsave is available or on AArch64.
 size_t stubpool_lazy_vector_state_size(void);
 uint64_t stubpool_lazy_vector_state_mask(void);
+
+/// The calling thread's slot-cache table (StubPool's per-thread allocation caches), or NULL.
+/// Initial-exec TLS: a load relative to the thread pointer, no call, also inside a shared library
+/// loaded with dlopen (it takes a few bytes of glibc's static TLS surplus).
+extern __thread void *stubpool_thread_slot_caches __attribute__((tls_model("initial-exec")));
+static inline void *stubpool_thread_caches_get(void) { return stubpool_thread_slot_caches; }
+static inline void stubpool_thread_caches_set(void *table) { stubpool_thread_slot_caches = table; }
 
 /// Fault injection (debug builds only). Makes the `nth` (1-based) call of `syscall` made by the
 /// calling thread from now on fail with `error`. Returns 0, or ENOTSUP when compiled out.

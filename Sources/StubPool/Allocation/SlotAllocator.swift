@@ -9,10 +9,13 @@ struct SlotAddress: Sendable, Hashable {
 /// lowest chunk, then the lowest slot in it.
 ///
 /// The allocator only tracks occupancy; mapping chunks is its owner's job (``addChunk(capacity:)``
-/// after mapping, ``removeLastChunk()`` to roll one back).
+/// after mapping, ``retireChunk(_:)`` when an empty chunk is unmapped or a new one rolled back).
+/// A retired chunk's index is reused by the next chunk added.
 struct SlotAllocator: Sendable {
     private(set) var chunks: [SlotBitmap] = []
     private var withRoom: [UInt64] = []
+    /// Indices of retired chunks, reused lowest first.
+    private var retired: [Int] = []
     /// Free slots across all chunks.
     private(set) var freeSlots = 0
 
@@ -20,6 +23,8 @@ struct SlotAllocator: Sendable {
         if hasRoom { withRoom[chunk >> 6] |= 1 << UInt64(chunk & 63) }
         else { withRoom[chunk >> 6] &= ~(1 << UInt64(chunk & 63)) }
     }
+
+    private func hasRoom(_ chunk: Int) -> Bool { withRoom[chunk >> 6] & (1 << UInt64(chunk & 63)) != 0 }
 
     /// First chunk at or after `chunk` with a free slot, without wrapping.
     private func nextChunkWithRoom(from chunk: Int) -> Int? {
@@ -34,23 +39,50 @@ struct SlotAllocator: Sendable {
         }
     }
 
-    /// Registers a new, entirely free chunk; returns its index.
+    /// The index the next ``addChunk(capacity:)`` will return.
+    var nextChunkIndex: Int { retired.min() ?? chunks.count }
+
+    /// Registers a new, entirely free chunk at ``nextChunkIndex``; returns that index.
     mutating func addChunk(capacity: Int) -> Int {
-        let index = chunks.count
-        chunks.append(SlotBitmap(capacity: capacity))
-        if index >> 6 >= withRoom.count { withRoom.append(0) }
+        let index = nextChunkIndex
+        if index == chunks.count {
+            chunks.append(SlotBitmap(capacity: capacity))
+            if index >> 6 >= withRoom.count { withRoom.append(0) }
+        } else {
+            retired.removeAll { $0 == index }
+            chunks[index] = SlotBitmap(capacity: capacity)
+        }
         setRoom(index, true)
         freeSlots += capacity
         return index
     }
 
-    /// Forgets the last chunk, which must be entirely free.
+    /// Forgets chunk `index`, which must be entirely free: its slots are no longer allocatable.
+    mutating func retireChunk(_ index: Int) {
+        precondition(chunks[index].isEmpty && !isRetired(index), "only a free, active chunk can be retired")
+        setRoom(index, false)
+        freeSlots -= chunks[index].capacity
+        retired.append(index)
+    }
+
+    /// Forgets the last chunk, which must be entirely free and not retired (the arena rolling
+    /// back its newest region).
     mutating func removeLastChunk() {
         guard let last = chunks.last else { return }
-        precondition(last.isEmpty, "only a free chunk can be removed")
+        precondition(last.isEmpty && !isRetired(chunks.count - 1), "only a free chunk can be removed")
         setRoom(chunks.count - 1, false)
         freeSlots -= last.capacity
         chunks.removeLast()
+    }
+
+    func isRetired(_ index: Int) -> Bool { retired.contains(index) }
+
+    /// Chunks in use (added and not retired).
+    var activeChunks: Int { chunks.count - retired.count }
+
+    /// Active chunks with every slot free.
+    var emptyChunks: [Int] {
+        chunks.indices.filter { chunks[$0].isEmpty && !isRetired($0) }
     }
 
     func isFree(_ address: SlotAddress) -> Bool {
@@ -75,7 +107,7 @@ struct SlotAllocator: Sendable {
         guard freeSlots > 0, !chunks.isEmpty else { return nil }
         let capacity = chunks[0].capacity
         let start = SlotAddress(chunk: (ordinal / capacity) % chunks.count, slot: ordinal % capacity)
-        if !chunks[start.chunk].isFull, let slot = chunks[start.chunk].take(from: start.slot) {
+        if hasRoom(start.chunk), let slot = chunks[start.chunk].take(from: start.slot) {
             didTake(from: start.chunk, count: 1)
             return SlotAddress(chunk: start.chunk, slot: slot)
         }
@@ -107,8 +139,8 @@ struct SlotAllocator: Sendable {
         setRoom(address.chunk, true)
     }
 
-    /// Bytes of allocator metadata (bitmaps and summaries).
+    /// Bytes of allocator metadata (bitmaps and summaries) of the active chunks.
     var metadataBytes: Int {
-        chunks.reduce(withRoom.count * 8) { $0 + $1.metadataBytes }
+        chunks.indices.reduce(withRoom.count * 8) { isRetired($1) ? $0 : $0 + chunks[$1].metadataBytes }
     }
 }

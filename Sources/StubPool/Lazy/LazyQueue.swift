@@ -33,7 +33,7 @@ struct LazyQueue {
     var pendingCount: Int { byAddress.count }
 
     /// Records pending stubs; returns their entry indices.
-    mutating func enqueue(_ stubs: [Stub], lazyEntries: [UInt]) -> [Int] {
+    mutating func enqueue(_ stubs: StubRange, lazyEntries: [UInt]) -> [Int] {
         var indices: [Int] = []
         indices.reserveCapacity(stubs.count)
         for (stub, lazyEntry) in zip(stubs, lazyEntries) {

@@ -22,12 +22,12 @@ public struct LazyStubs<Spec: Sendable>: Sendable {
         try request([spec])[0]
     }
 
-    /// Stubs for every spec, all or nothing.
-    public func request(_ specs: [Spec]) throws(StubPoolError) -> [Stub] {
+    /// Stubs for every spec, all or nothing, in the order of `specs`.
+    public func request(_ specs: [Spec]) throws(StubPoolError) -> StubRange {
         guard !specs.isEmpty else { throw .invalidCount(0) }
         let placeholder = UnsafeRawPointer(bitPattern: pool.layout.anchorLazy)!
         let stubs = try pool.allocate(count: specs.count, target: placeholder)
-        batcher.enqueue(stubs, specs: specs, layout: pool.layout)
+        batcher.enqueue(stubs, specs: specs, pool: pool)
         return stubs
     }
 
@@ -100,10 +100,10 @@ final class LazyBatcher<Spec: Sendable>: LazyController {
     }
 
     /// Publishes each stub's data slot as pending (target: its own lazy entry), then records it.
-    func enqueue(_ stubs: [Stub], specs: [Spec], layout: PoolLayout) {
-        let lazyEntries = stubs.map { layout.lazyEntry(of: $0.address)! }
+    func enqueue(_ stubs: StubRange, specs: [Spec], pool: StubPool) {
+        let lazyEntries = stubs.map { pool.layout.lazyEntry(of: $0.address)! }
         for (stub, entry) in zip(stubs, lazyEntries) {
-            DataSlot(address: stub.dataSlot).publish(target: entry, context: 0)
+            DataSlot(address: dataSlot(ofEntry: stub.address)).publish(target: entry, context: 0)
         }
         state.withLock { state in
             let indices = state.queue.enqueue(stubs, lazyEntries: lazyEntries)
@@ -160,7 +160,7 @@ final class LazyBatcher<Spec: Sendable>: LazyController {
                 let kept = state.queue.finishBatch(succeeded: true, generatorNanoseconds: nanoseconds)
                 for position in kept {
                     let result = results[position]
-                    DataSlot(address: requests[position].stub.dataSlot).publish(target: result.target, context: result.context)
+                    DataSlot(address: dataSlot(ofEntry: requests[position].stub.address)).publish(target: result.target, context: result.context)
                     state.specs[indices[position]] = nil
                 }
             case .failure:
@@ -205,10 +205,8 @@ final class LazyBatcher<Spec: Sendable>: LazyController {
     }
 
     /// The data slot of the stub whose entry is `entry`.
-    private func dataSlot(ofEntry entry: UInt) -> UInt {
-        let chunk = ChunkRegistry.chunk(containing: entry)!
-        let physical = Int(entry - chunk.base) / chunk.layout.geometry.slotSize
-        return chunk.base + UInt(chunk.layout.geometry.dataOffset(ofSlot: physical))
+    func dataSlot(ofEntry entry: UInt) -> UInt {
+        ChunkRegistry.withChunk(containing: entry) { $0.slot(ofEntry: entry)?.dataSlot }!
     }
 
     private func continuation(_ resolution: LazyResolution) -> stubpool_lazy_continuation_t {

@@ -70,6 +70,12 @@ enum Kernel {
         try check(stubpool_close(fd), .close)
     }
 
+    /// Faults in the writable pages of `[address, address + size)` in one call instead of one
+    /// fault per page (MADV_POPULATE_WRITE).
+    static func populate(_ address: UInt, size: Int) throws(SystemError) {
+        try check(stubpool_madvise(UnsafeMutableRawPointer(bitPattern: address), size, Int32(STUBPOOL_MADV_POPULATE_WRITE)), .madvise)
+    }
+
     /// Bytes of `[address, address + size)` resident in memory.
     static func residentBytes(_ address: UInt, size: Int) throws(SystemError) -> Int {
         let pages = (size + pageSize - 1) / pageSize

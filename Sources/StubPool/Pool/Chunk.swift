@@ -13,7 +13,7 @@ final class Chunk: Sendable {
     /// Pool-wide serial number; stub ids are `serial * capacity + logical slot`.
     let serial: Int
     let shard: Int
-    /// Index of the chunk within its shard's allocator.
+    /// Index of the chunk within its shard's allocator (reused after the chunk is returned).
     let index: Int
 
     init(mapping: consuming Mapping, layout: PoolLayout, serial: Int, shard: Int, index: Int) {
@@ -30,7 +30,18 @@ final class Chunk: Sendable {
 
     /// The handle of logical slot `logical`.
     func stub(ofLogical logical: Int) -> Stub {
-        layout.stub(base: base, serial: serial, logical: logical, shard: shard, chunk: index)
+        Stub(address: layout.entry(base: base, logical: logical))
+    }
+
+    /// The logical slot and data slot of the slot whose entry is exactly `entry`, or nil if
+    /// `entry` is not the entry of a slot this placement hands out.
+    @inline(__always)
+    func slot(ofEntry entry: UInt) -> (logical: Int, dataSlot: UInt)? {
+        let offset = entry &- base
+        let slotSize = UInt(layout.geometry.slotSize)
+        guard offset < UInt(layout.geometry.codeSize), offset & (slotSize - 1) == 0,
+              let logical = layout.placement.logical(Int(offset / slotSize)) else { return nil }
+        return (logical, base + UInt(layout.geometry.codeSize) + offset / slotSize * UInt(ChunkGeometry.dataSlotSize))
     }
 
     /// The logical slot whose code contains `address`, if this placement uses that slot.

@@ -27,6 +27,11 @@ struct DataSlot {
         contextWord.pointee.store(context, ordering: .releasing)
     }
 
+    /// Replaces the target `expected` by `desired` unless another thread changed it first.
+    func replace(target expected: UInt, with desired: UInt) -> Bool {
+        targetWord.pointee.compareExchange(expected: expected, desired: desired, ordering: .acquiringAndReleasing).exchanged
+    }
+
     var target: UInt { targetWord.pointee.load(ordering: .acquiring) }
     var context: UInt { contextWord.pointee.load(ordering: .acquiring) }
 

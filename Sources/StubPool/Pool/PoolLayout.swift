@@ -47,15 +47,17 @@ struct PoolLayout: Sendable {
     /// Logical slots per chunk.
     let capacity: Int
 
-    /// The handle of logical slot `logical` in the chunk at `base` with serial `serial`.
+    /// The entry of logical slot `logical` in the chunk at `base`.
     @inline(__always)
-    func stub(base: UInt, serial: Int, logical: Int, shard: Int, chunk: Int) -> Stub {
-        let physical = placement.physical(logical)
-        return Stub(
-            address: base + UInt(physical * geometry.slotSize),
-            id: UInt64(serial) * UInt64(capacity) + UInt64(logical),
-            dataSlot: base + UInt(geometry.codeSize + physical * ChunkGeometry.dataSlotSize),
-            poolToken: token, shard: UInt32(shard), chunk: UInt32(chunk), slot: UInt32(logical))
+    func entry(base: UInt, logical: Int) -> UInt {
+        base + UInt(placement.physical(logical) * geometry.slotSize)
+    }
+
+    /// The data slot of the physical slot whose entry is `entry`, in the chunk at `base`.
+    @inline(__always)
+    func dataSlot(entry: UInt, base: UInt) -> UInt {
+        let physical = Int(entry &- base) / geometry.slotSize
+        return base + UInt(geometry.codeSize + physical * ChunkGeometry.dataSlotSize)
     }
 
     /// The (target, context) a released or never-allocated stub at `entry` holds: the stub then

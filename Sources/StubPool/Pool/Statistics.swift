@@ -18,6 +18,14 @@ extension StubPool {
         public var residentCodeBytes = 0
         /// Slot bitmaps and per-chunk headers kept outside the executable memory.
         public var metadataBytes = 0
+        /// Free slots reserved by threads' allocation caches (at most 64 per thread that
+        /// allocated from the pool; returned when the thread exits).
+        public var cachedSlots = 0
+        /// Chunks returned to the system (unmapped) because they were entirely free after
+        /// ``StubPool/reclaim()``, since the pool was created.
+        public var returnedChunks = 0
+        /// Bytes of address space (code and data) those chunks spanned.
+        public var returnedBytes = 0
         /// Memory mappings (VMAs) the pool holds: two per chunk.
         public var mappings = 0
 

@@ -116,7 +116,7 @@ import Testing
             return LazyResolution(target: CTargets.constant(5), context: 0)
         })
         let stubs = try lazy.request([10, 20])
-        stubsBox.withLock { $0 = stubs }
+        stubsBox.withLock { $0 = Array(stubs) }
         #expect(ct_call0(stubs[0].entry) == 10)
         #expect(failures.withLock { $0 } == [.calledFromGenerator])
         #expect(ct_call0(stubs[1].entry) == 20)

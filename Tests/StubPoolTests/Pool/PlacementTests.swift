@@ -3,7 +3,7 @@ import Testing
 @testable import StubPool
 
 @Suite struct PlacementTests {
-    func offsets(_ stubs: [Stub], pageSize: Int) -> [Int] { stubs.map { Int($0.address) % pageSize } }
+    func offsets(_ stubs: some Collection<Stub>, pageSize: Int) -> [Int] { stubs.map { Int($0.address) % pageSize } }
 
     @Test func packedFillsLowestAddressesFirst() throws {
         let pool = try StubPool(.init(placement: .packed, shards: 1))

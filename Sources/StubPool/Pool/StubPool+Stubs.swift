@@ -1,0 +1,240 @@
+extension StubPool {
+    // MARK: Handles
+
+    /// The data slot of `stub`, which must be the entry of one of this pool's slots (live or not):
+    /// one lock-free lookup in the chunk index.
+    @inline(__always)
+    private func dataSlot(of stub: Stub) throws(StubPoolError) -> DataSlot {
+        let token = layout.token
+        guard let data = ChunkRegistry.withChunk(containing: stub.address, { chunk -> UInt? in
+            guard chunk.layout.token == token else { return nil }
+            return chunk.slot(ofEntry: stub.address)?.dataSlot
+        }) else { throw .foreignStub(stub) }
+        return DataSlot(address: data)
+    }
+
+    /// The data slot of `stub`, which must be live.
+    @inline(__always)
+    private func liveDataSlot(of stub: Stub) throws(StubPoolError) -> DataSlot {
+        let slot = try dataSlot(of: stub)
+        guard !layout.isReleased(target: slot.target, entry: stub.address) else { throw .released(id: stub.id) }
+        return slot
+    }
+
+    /// A new target must be code, and not the value that marks a stub released.
+    @inline(__always)
+    private func checkNewTarget(_ target: UnsafeRawPointer, of stub: Stub) throws(StubPoolError) {
+        try checkTarget(target)
+        guard !layout.isReleased(target: UInt(bitPattern: target), entry: stub.address) else {
+            throw .invalidTarget(UInt(bitPattern: target))
+        }
+    }
+
+    // MARK: Retargeting
+
+    /// Points `stub` at `target` with `context`. The context is written first, then a release
+    /// store publishes the target: a thread running through the stub meanwhile reaches the old
+    /// target or the new one, never a torn address.
+    public func retarget(_ stub: Stub, to target: UnsafeRawPointer, context: UInt) throws(StubPoolError) {
+        let slot = try liveDataSlot(of: stub)
+        try checkNewTarget(target, of: stub)
+        forgetLazy(stub)
+        slot.publish(target: UInt(bitPattern: target), context: context)
+    }
+
+    /// Points `stub` at `target`, keeping its context.
+    public func retarget(_ stub: Stub, to target: UnsafeRawPointer) throws(StubPoolError) {
+        let slot = try liveDataSlot(of: stub)
+        try checkNewTarget(target, of: stub)
+        forgetLazy(stub)
+        slot.publish(target: UInt(bitPattern: target))
+    }
+
+    /// Points every stub of `stubs` at `target` with `context`: all of them, or none if any is
+    /// foreign or released.
+    public func retarget(_ stubs: StubRange, to target: UnsafeRawPointer, context: UInt) throws(StubPoolError) {
+        try checkLive(stubs)
+        if let first = stubs.first { try checkNewTarget(target, of: first) }
+        if configuration.lazyBatches { for stub in stubs { forgetLazy(stub) } }
+        publish(stubs, target: UInt(bitPattern: target), context: context)
+    }
+
+    /// Replaces `stub`'s context (release store), keeping its target.
+    public func setContext(_ stub: Stub, _ context: UInt) throws(StubPoolError) {
+        let slot = try liveDataSlot(of: stub)
+        forgetLazy(stub)
+        slot.publish(context: context)
+    }
+
+    /// The current target of `stub`.
+    public func target(of stub: Stub) throws(StubPoolError) -> UnsafeRawPointer {
+        UnsafeRawPointer(bitPattern: try dataSlot(of: stub).target)!
+    }
+
+    /// The current context of `stub`.
+    public func context(of stub: Stub) throws(StubPoolError) -> UInt {
+        try dataSlot(of: stub).context
+    }
+
+    /// A pending lazy stub that is retargeted or released is no longer materialized by a batch.
+    func forgetLazy(_ stub: Stub) {
+        guard configuration.lazyBatches else { return }
+        LazyDispatch.controller(forToken: layout.token)?.forget(stub)
+    }
+
+    /// Throws unless every stub of `stubs` is a live stub of this pool (one lookup per run).
+    private func checkLive(_ stubs: StubRange) throws(StubPoolError) {
+        let token = layout.token
+        let dataStride = Int(stubs.stride) / layout.geometry.slotSize * ChunkGeometry.dataSlotSize
+        for run in stubs.runs {
+            let last = Stub(address: run.first + UInt(run.count - 1) * stubs.stride)
+            guard let first = ChunkRegistry.withChunk(containing: run.first, { chunk -> UInt? in
+                guard chunk.layout.token == token, chunk.slot(ofEntry: last.address) != nil else { return nil }
+                return chunk.slot(ofEntry: run.first)?.dataSlot
+            }) else { throw .foreignStub(Stub(address: run.first)) }
+            for position in 0..<run.count {
+                let entry = run.first + UInt(position) * stubs.stride
+                if layout.isReleased(target: DataSlot(address: first + UInt(position * dataStride)).target, entry: entry) {
+                    throw .released(id: Stub(address: entry).id)
+                }
+            }
+        }
+    }
+
+    // MARK: Release
+
+    /// Releases `stub`: from now on calling it reports the call and aborts. Its slot is
+    /// quarantined until ``reclaim()``. Of two threads releasing the same stub, one succeeds and
+    /// the other gets ``StubPoolError/released(id:)``.
+    public func release(_ stub: Stub) throws(StubPoolError) {
+        let slot = try dataSlot(of: stub)
+        let current = slot.target
+        guard !layout.isReleased(target: current, entry: stub.address) else { throw .released(id: stub.id) }
+        forgetLazy(stub)
+        let released = layout.releasedState(entry: stub.address)
+        slot.publish(context: released.context)
+        guard slot.replace(target: current, with: released.target) else { throw .released(id: stub.id) }
+        shared.quarantine(entry: stub.address)
+    }
+
+    /// Releases the stub whose entry is `address`.
+    /// Throws ``StubPoolError/foreignAddress(_:)`` for an address that is not an entry of this pool.
+    public func release(address: UInt) throws(StubPoolError) {
+        do {
+            try release(Stub(address: address))
+        } catch .foreignStub {
+            throw .foreignAddress(address)
+        }
+    }
+
+    /// Releases every stub of `stubs`: all of them, or none if any is foreign or already released.
+    public func release(_ stubs: StubRange) throws(StubPoolError) {
+        try checkLive(stubs)
+        if configuration.lazyBatches { for stub in stubs { forgetLazy(stub) } }
+        let dataStride = Int(stubs.stride) / layout.geometry.slotSize * ChunkGeometry.dataSlotSize
+        var runs: [PoolShared.QuarantineRun] = []
+        runs.reserveCapacity(stubs.runs.count)
+        for run in stubs.runs {
+            guard let base = ChunkRegistry.withChunk(containing: run.first, { $0.base }) else { continue }
+            let first = layout.dataSlot(entry: run.first, base: base)
+            for position in 0..<run.count {
+                let entry = run.first + UInt(position) * stubs.stride
+                let released = layout.releasedState(entry: entry)
+                DataSlot(address: first + UInt(position * dataStride)).publish(target: released.target, context: released.context)
+            }
+            runs.append(.init(first: run.first, count: run.count, stride: stubs.stride))
+        }
+        shared.quarantine.withLock { quarantine in
+            for run in runs { quarantine.add(run) }
+            quarantine.releasedInBulk += stubs.count
+        }
+    }
+
+    /// Makes every quarantined slot allocatable again and returns chunks that became entirely
+    /// free to the system, keeping one spare per shard; returns how many slots.
+    ///
+    /// Safe only when no thread can still be executing inside any released stub and no caller
+    /// still holds a released stub's address: a reused slot belongs to its new owner.
+    @discardableResult
+    public func reclaim() -> Int { shared.reclaim() }
+
+    // MARK: Lookup
+
+    /// The handle of the slot whose code contains `address`, live or not.
+    private func resolve(_ address: UInt) -> Stub? {
+        let token = layout.token
+        return ChunkRegistry.withChunk(containing: address) { chunk in
+            guard chunk.layout.token == token, let logical = chunk.logicalSlot(containing: address) else { return nil }
+            return chunk.stub(ofLogical: logical)
+        }
+    }
+
+    /// The stub whose entry is exactly `address` (live or released, not yet reclaimed), in O(1).
+    /// Throws ``StubPoolError/foreignAddress(_:)`` for any other address.
+    public func stub(entry address: UInt) throws(StubPoolError) -> Stub {
+        guard let stub = resolve(address), stub.address == address else { throw .foreignAddress(address) }
+        return stub
+    }
+
+    /// The live stub whose code contains `address` (its entry or any byte of its slot), in O(1).
+    public func stub(containing address: UInt) -> Stub? {
+        guard let stub = resolve(address), let slot = try? dataSlot(of: stub),
+              !layout.isReleased(target: slot.target, entry: stub.address) else { return nil }
+        return stub
+    }
+
+    // MARK: Statistics
+
+    /// Counts and memory use. Resident sizes come from `mincore`; should it fail, the mapped size
+    /// is reported instead.
+    public func statistics() -> Statistics {
+        var statistics = Statistics()
+        let geometry = layout.geometry
+        // Live = handed out (by the shards' locked paths and by the thread caches) - released
+        // (singles through the caches, bulk straight into the quarantine).
+        var live = 0, queued = 0, slotsInUse = 0
+        shared.directory.withLock { directory in
+            live = directory.retiredAllocated - directory.retiredReleased
+            for cache in directory.caches.values {
+                live += cache.allocatedCount - cache.releasedCount
+                queued += cache.queuedReleases
+            }
+        }
+        var sharedCodeCounted = false
+        for shard in shared.shards {
+            shard.state.withLock { state in
+                live += state.handedOut
+                statistics.chunks += state.allocator.activeChunks
+                slotsInUse += state.allocator.activeChunks * layout.capacity - state.allocator.freeSlots
+                statistics.returnedChunks += state.returnedChunks
+                statistics.metadataBytes += state.allocator.metadataBytes + state.allocator.activeChunks * MemoryLayout<Chunk>.size
+                for case let chunk? in state.chunks {
+                    statistics.residentDataBytes +=
+                        (try? Kernel.residentBytes(chunk.dataRange.lowerBound, size: geometry.dataSize)) ?? geometry.dataSize
+                    if configuration.strategy == .privateCopy || !sharedCodeCounted {
+                        statistics.residentCodeBytes +=
+                            (try? Kernel.residentBytes(chunk.base, size: geometry.codeSize)) ?? geometry.codeSize
+                        sharedCodeCounted = true
+                    }
+                }
+            }
+        }
+        let (quarantinedInPool, releasedInBulk) = shared.quarantine.withLock { ($0.count, $0.releasedInBulk) }
+        statistics.quarantinedStubs = quarantinedInPool + queued
+        statistics.liveStubs = live - releasedInBulk
+        // Slots taken from the bitmaps that are neither live nor quarantined sit in thread caches.
+        statistics.cachedSlots = max(0, slotsInUse - statistics.liveStubs - statistics.quarantinedStubs)
+        statistics.codeBytesMapped = statistics.chunks * geometry.codeSize
+        statistics.dataBytesMapped = statistics.chunks * geometry.dataSize
+        statistics.returnedBytes = statistics.returnedChunks * geometry.chunkSize
+        statistics.mappings = statistics.chunks * 2
+        return statistics
+    }
+
+    /// Address ranges of this pool's code and data regions (for audits and diagnostics).
+    public func mappedRegions() -> [(code: Range<UInt>, data: Range<UInt>)] {
+        shared.shards.flatMap { shard in
+            shard.state.withLock { state in state.chunks.compactMap { $0.map { ($0.codeRange, $0.dataRange) } } }
+        }
+    }
+}
