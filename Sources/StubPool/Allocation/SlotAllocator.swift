@@ -16,6 +16,9 @@ struct SlotAllocator: Sendable {
     private var withRoom: [UInt64] = []
     /// Indices of retired chunks, reused lowest first.
     private var retired: [Int] = []
+    /// Per chunk, how many times slots were taken from it (wrapping): tells whether a chunk was
+    /// used between two looks.
+    private(set) var takes: [UInt32] = []
     /// Free slots across all chunks.
     private(set) var freeSlots = 0
 
@@ -47,10 +50,12 @@ struct SlotAllocator: Sendable {
         let index = nextChunkIndex
         if index == chunks.count {
             chunks.append(SlotBitmap(capacity: capacity))
+            takes.append(0)
             if index >> 6 >= withRoom.count { withRoom.append(0) }
         } else {
             retired.removeAll { $0 == index }
             chunks[index] = SlotBitmap(capacity: capacity)
+            takes[index] &+= 1
         }
         setRoom(index, true)
         freeSlots += capacity
@@ -73,6 +78,7 @@ struct SlotAllocator: Sendable {
         setRoom(chunks.count - 1, false)
         freeSlots -= last.capacity
         chunks.removeLast()
+        takes.removeLast()
     }
 
     func isRetired(_ index: Int) -> Bool { retired.contains(index) }
@@ -91,6 +97,7 @@ struct SlotAllocator: Sendable {
 
     private mutating func didTake(from chunk: Int, count: Int) {
         freeSlots -= count
+        takes[chunk] &+= 1
         if chunks[chunk].isFull { setRoom(chunk, false) }
     }
 

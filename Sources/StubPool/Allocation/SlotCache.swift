@@ -16,17 +16,11 @@ final class SlotCache: @unchecked Sendable {
     /// Released entries the ring holds before the owner drains it (a power of two).
     static let ringCapacity = 256
 
-    /// A free slot: its entry and its data slot (so the fast path never looks up the chunk).
-    struct Slot {
-        var entry: UInt
-        var data: UInt
-    }
-
     let token: UInt32
     /// The pool's shared side (shards, quarantine, directory); kept alive by the cache so that a
     /// thread exiting after its pool can still tell that the pool is gone.
     let shared: PoolShared
-    private let slots: UnsafeMutablePointer<Slot>
+    private let slots: UnsafeMutablePointer<Stub>
     // Owner-only; exclusivity is guaranteed by construction (one owning thread, or the
     // directory lock after that thread is gone), so no dynamic checks on the fast path.
     @exclusivity(unchecked) private(set) var freeCount = 0
@@ -52,7 +46,7 @@ final class SlotCache: @unchecked Sendable {
 
     /// Takes a cached free slot.
     @inline(__always)
-    func pop() -> Slot? {
+    func pop() -> Stub? {
         let count = freeCount
         guard count > 0 else { return nil }
         freeCount = count &- 1
@@ -61,7 +55,7 @@ final class SlotCache: @unchecked Sendable {
     }
 
     /// Lets `fill` append up to `limit` entries after the cached ones; it returns how many it wrote.
-    func refill(_ fill: (UnsafeMutablePointer<Slot>, _ limit: Int) -> Int) {
+    func refill(_ fill: (UnsafeMutablePointer<Stub>, _ limit: Int) -> Int) {
         freeCount += fill(slots + freeCount, Self.capacity - freeCount)
     }
 
@@ -79,7 +73,7 @@ final class SlotCache: @unchecked Sendable {
     /// Hands every cached free slot to `body` and empties the stack (owner, or the directory
     /// after the owner exited).
     func takeFreeSlots(_ body: (UInt) -> Void) {
-        for index in 0..<freeCount { body(slots[index].entry) }
+        for index in 0..<freeCount { body(slots[index].address) }
         freeCount = 0
     }
 

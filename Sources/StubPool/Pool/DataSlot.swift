@@ -4,26 +4,29 @@ import Synchronization
 ///
 /// Publishing writes the context first, then the target with a release store, so a thread that
 /// runs the stub sees either the old target or the new one, never a torn value.
+@usableFromInline
 struct DataSlot {
-    let address: UInt
+    @usableFromInline let address: UInt
 
-    private var contextWord: UnsafeMutablePointer<Atomic<UInt>> {
-        UnsafeMutablePointer(bitPattern: address + UInt(ChunkGeometry.contextOffset))!
+    @inlinable init(address: UInt) { self.address = address }
+
+    @inlinable var contextWord: UnsafeMutablePointer<Atomic<UInt>> {
+        UnsafeMutablePointer(bitPattern: address)!  // ChunkGeometry.contextOffset (0), as a literal for inlining
     }
-    private var targetWord: UnsafeMutablePointer<Atomic<UInt>> {
-        UnsafeMutablePointer(bitPattern: address + UInt(ChunkGeometry.targetOffset))!
+    @inlinable var targetWord: UnsafeMutablePointer<Atomic<UInt>> {
+        UnsafeMutablePointer(bitPattern: address &+ 8)!  // ChunkGeometry.targetOffset
     }
 
-    func publish(target: UInt, context: UInt) {
+    @inlinable func publish(target: UInt, context: UInt) {
         contextWord.pointee.store(context, ordering: .relaxed)
         targetWord.pointee.store(target, ordering: .releasing)
     }
 
-    func publish(target: UInt) {
+    @inlinable func publish(target: UInt) {
         targetWord.pointee.store(target, ordering: .releasing)
     }
 
-    func publish(context: UInt) {
+    @inlinable func publish(context: UInt) {
         contextWord.pointee.store(context, ordering: .releasing)
     }
 
@@ -32,8 +35,8 @@ struct DataSlot {
         targetWord.pointee.compareExchange(expected: expected, desired: desired, ordering: .acquiringAndReleasing).exchanged
     }
 
-    var target: UInt { targetWord.pointee.load(ordering: .acquiring) }
-    var context: UInt { contextWord.pointee.load(ordering: .acquiring) }
+    @inlinable var target: UInt { targetWord.pointee.load(ordering: .acquiring) }
+    @inlinable var context: UInt { contextWord.pointee.load(ordering: .acquiring) }
 
     /// Plain stores for a data region no code can run through yet.
     static func initialize(at address: UnsafeMutableRawPointer, target: UInt, context: UInt) {

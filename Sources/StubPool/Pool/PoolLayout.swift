@@ -24,8 +24,15 @@ struct PoolLayout: Sendable {
         self.geometry = geometry
         self.placement = SlotPlacement(placement: placement, geometry: geometry)
         self.capacity = self.placement.capacity
-        self.releasedEntryOffset = encoder.releasedEntryOffset(for: variant)
-        self.releasedTrap = Self.trapEntry(variant.kind.releasedTrapSource)
+        self.slotShift = UInt(geometry.slotSize.trailingZeroBitCount)
+        self.anchorSlotIndex = UInt32(geometry.anchorSlot)
+        self.codeSizeBytes = UInt(geometry.codeSize)
+        let releasedEntryOffset = encoder.releasedEntryOffset(for: variant)
+        let releasedTrap = Self.trapEntry(variant.kind.releasedTrapSource)
+        self.releasedEntryOffset = releasedEntryOffset
+        self.releasedTrap = releasedTrap
+        self.releasedTargetIsRelative = releasedEntryOffset != nil
+        self.releasedTargetValue = releasedEntryOffset.map { UInt($0) } ?? releasedTrap
         self.anchorTrap = Self.trapEntry(.returnAddress)
         self.lazyEntryOffset = encoder.lazyEntryOffset(for: variant)
         self.anchorLazy = variant.lazyEntry ? UInt(stubpool_lazy_resolver_entry()) : anchorTrap
@@ -46,11 +53,34 @@ struct PoolLayout: Sendable {
 
     /// Logical slots per chunk.
     let capacity: Int
+    /// log2 of the slot size, and the code size: the handle arithmetic's constants.
+    let slotShift: UInt
+    let codeSizeBytes: UInt
+    /// Physical slots below this index are stub slots (the anchor sits at it).
+    let anchorSlotIndex: UInt32
+    /// A released stub's target: `entry + releasedTargetValue` (forward stubs) or
+    /// `releasedTargetValue` itself, precomputed for the checks on every operation.
+    let releasedTargetIsRelative: Bool
+    let releasedTargetValue: UInt
 
     /// The entry of logical slot `logical` in the chunk at `base`.
     @inline(__always)
     func entry(base: UInt, logical: Int) -> UInt {
         base + UInt(placement.physical(logical) * geometry.slotSize)
+    }
+
+    /// The handle of logical slot `logical` in the chunk at `base`.
+    @inline(__always)
+    func stub(base: UInt, logical: Int) -> Stub {
+        let physical = placement.physical(logical)
+        return Stub(address: base + UInt(physical * geometry.slotSize), poolToken: token, slot: UInt32(physical))
+    }
+
+    /// The data slot of `stub` (whose token was checked), by arithmetic alone.
+    @inline(__always)
+    func dataSlot(of stub: Stub) -> UInt {
+        let physical = UInt(stub.slot)
+        return stub.address &- (physical << slotShift) &+ codeSizeBytes &+ physical &* UInt(ChunkGeometry.dataSlotSize)
     }
 
     /// The data slot of the physical slot whose entry is `entry`, in the chunk at `base`.
@@ -69,8 +99,9 @@ struct PoolLayout: Sendable {
         }
     }
 
+    @inline(__always)
     func isReleased(target: UInt, entry: UInt) -> Bool {
-        target == releasedState(entry: entry).target
+        target == (releasedTargetIsRelative ? entry &+ releasedTargetValue : releasedTargetValue)
     }
 
     /// Writes the data region of a fresh chunk at `base`: released state for every slot this

@@ -13,6 +13,9 @@ final class PoolShard: Sendable {
         var handedOut = 0
         /// Chunks unmapped because they were entirely free.
         var returnedChunks = 0
+        /// Chunks found empty by the last reclaim, with their take counts then: still empty and
+        /// untouched at the next reclaim, they are returned.
+        var idle: [Int: UInt32] = [:]
         var random: SplitMix64
     }
 
@@ -31,19 +34,43 @@ final class PoolShard: Sendable {
 ///
 /// Lock order: directory, then quarantine, then a shard.
 final class PoolShared: Sendable {
-    /// Released slots awaiting reclaim: `count` entries from `first`, `stride` bytes apart.
+    /// A slot's place in its pool in one word: shard (8 bits), chunk index in the shard (24),
+    /// logical slot (32). What releases queue, so reclaim frees without looking chunks up.
+    struct SlotKey: Sendable {
+        let raw: UInt
+
+        init(shard: Int, chunk: Int, logical: Int) {
+            raw = UInt(shard) << 56 | UInt(chunk) << 32 | UInt(logical)
+        }
+
+        init(raw: UInt) { self.raw = raw }
+
+        var shard: Int { Int(raw >> 56) }
+        var address: SlotAddress { SlotAddress(chunk: Int((raw >> 32) & 0xFF_FFFF), slot: Int(raw & 0xFFFF_FFFF)) }
+    }
+
+    /// Released slots awaiting reclaim: `count` consecutive logical slots from `first`.
     struct QuarantineRun: Sendable {
-        var first: UInt
+        var first: SlotKey
         var count: Int
-        var stride: UInt
     }
 
     struct Quarantine: Sendable {
+        /// Single released slots, by shard.
+        var keys: [[UInt]]
+        /// Runs released in bulk.
         var runs: [QuarantineRun] = []
         var count = 0
         /// Stubs released in bulk straight into the quarantine, ever (single releases are counted
         /// by the caches that queue them).
         var releasedInBulk = 0
+
+        init(shards: Int) { keys = Array(repeating: [], count: shards) }
+
+        mutating func add(_ key: UInt) {
+            keys[SlotKey(raw: key).shard].append(key)
+            count += 1
+        }
 
         mutating func add(_ run: QuarantineRun) {
             runs.append(run)
@@ -58,19 +85,20 @@ final class PoolShared: Sendable {
         var retiredReleased = 0
     }
 
-    /// Empty chunks a shard keeps mapped after reclaim, so that allocating and releasing across a
-    /// chunk boundary does not map and unmap each time.
+    /// Empty chunks a shard keeps mapped however long they stay empty, so that allocating and
+    /// releasing across a chunk boundary does not map and unmap each time.
     static let spareChunks = 1
 
     let layout: PoolLayout
     let shards: [PoolShard]
-    let quarantine = Locked(Quarantine())
+    let quarantine: Locked<Quarantine>
     let directory = Locked(Directory())
     private let alive = Atomic<Bool>(true)
 
     init(layout: PoolLayout, shards: [PoolShard]) {
         self.layout = layout
         self.shards = shards
+        quarantine = Locked(Quarantine(shards: shards.count))
     }
 
     var isAlive: Bool { alive.load(ordering: .acquiring) }
@@ -92,21 +120,18 @@ final class PoolShared: Sendable {
         return cache
     }
 
-    /// Queues the released slot at `entry` for reclaim, through the calling thread's cache.
+    /// Queues the released slot `key` for reclaim, through the calling thread's cache.
     @inline(__always)
-    func quarantine(entry: UInt) {
+    func quarantine(_ key: SlotKey) {
         withCache { cache in
-            if !cache.pushReleased(entry) { drainThenPush(entry, cache) }
+            if !cache.pushReleased(key.raw) { drainThenPush(key.raw, cache) }
         }
     }
 
     @inline(never)
-    private func drainThenPush(_ entry: UInt, _ cache: SlotCache) {
-        let stride = UInt(layout.geometry.slotSize)
-        quarantine.withLock { quarantine in
-            cache.drainReleased { quarantine.add(QuarantineRun(first: $0, count: 1, stride: stride)) }
-        }
-        _ = cache.pushReleased(entry)
+    private func drainThenPush(_ key: UInt, _ cache: SlotCache) {
+        quarantine.withLock { quarantine in cache.drainReleased { quarantine.add($0) } }
+        _ = cache.pushReleased(key)
     }
 
     /// The calling thread exited: its cache's free slots go back to their shards and its queued
@@ -114,74 +139,84 @@ final class PoolShared: Sendable {
     func retire(_ cache: SlotCache) {
         directory.withLock { directory in
             guard directory.caches.removeValue(forKey: ObjectIdentifier(cache)) != nil, isAlive else { return }
-            let stride = UInt(layout.geometry.slotSize)
-            quarantine.withLock { quarantine in
-                cache.drainReleased { quarantine.add(QuarantineRun(first: $0, count: 1, stride: stride)) }
-            }
+            quarantine.withLock { quarantine in cache.drainReleased { quarantine.add($0) } }
             directory.retiredAllocated += cache.allocatedCount
             directory.retiredReleased += cache.releasedCount
-            var entries: [UInt] = []
-            cache.takeFreeSlots { entries.append($0) }
-            for entry in entries { free(QuarantineRun(first: entry, count: 1, stride: stride)) }
+            var byShard = [[SlotAddress]](repeating: [], count: shards.count)
+            cache.takeFreeSlots { entry in
+                ChunkRegistry.withChunk(containing: entry) { chunk -> Void? in
+                    guard chunk.token == layout.token, let slot = chunk.slot(ofEntry: entry) else { return nil }
+                    byShard[chunk.shard].append(SlotAddress(chunk: chunk.index, slot: slot.logical))
+                    return ()
+                }
+            }
+            for (shard, addresses) in zip(shards, byShard) where !addresses.isEmpty {
+                shard.state.withLock { state in for address in addresses { state.allocator.free(address) } }
+            }
         }
     }
 
     // MARK: Reclaim
 
-    /// Frees every quarantined slot (those still queued in thread caches included), then returns
-    /// entirely free chunks beyond ``spareChunks`` per shard to the system. Returns how many slots.
+    /// Frees every quarantined slot (those still queued in thread caches included), taking each
+    /// shard's lock once, then returns idle chunks (see ``StubPool/reclaim()``). Returns how many
+    /// slots.
     func reclaim() -> Int {
-        let runs: [QuarantineRun] = directory.withLock { directory in
+        directory.withLock { directory in
             quarantine.withLock { quarantine in
-                let stride = UInt(layout.geometry.slotSize)
-                for cache in directory.caches.values {
-                    cache.drainReleased { quarantine.add(QuarantineRun(first: $0, count: 1, stride: stride)) }
+                for cache in directory.caches.values { cache.drainReleased { quarantine.add($0) } }
+                let freed = quarantine.count
+                let runs = quarantine.runs
+                for shard in shards {
+                    shard.state.withLock { state in
+                        for key in quarantine.keys[shard.index] { state.allocator.free(SlotKey(raw: key).address) }
+                        for run in runs where run.first.shard == shard.index {
+                            let first = run.first.address
+                            for slot in first.slot..<(first.slot + run.count) {
+                                state.allocator.free(SlotAddress(chunk: first.chunk, slot: slot))
+                            }
+                        }
+                        giveBack(&state, onlyIdle: true)
+                    }
+                    // Keep the buffer for the next round unless a burst made it large.
+                    let keep = quarantine.keys[shard.index].count <= Self.keptQuarantineCapacity
+                    quarantine.keys[shard.index].removeAll(keepingCapacity: keep)
                 }
-                defer {
-                    quarantine.runs = []
-                    quarantine.count = 0
-                }
-                return quarantine.runs
+                quarantine.runs.removeAll()
+                quarantine.count = 0
+                return freed
             }
         }
-        var freed = 0
-        var touched = Set<Int>()
-        for run in runs {
-            if let shard = free(run) {
-                freed += run.count
-                touched.insert(shard)
-            }
-        }
-        for shard in touched.sorted() { shards[shard].state.withLock { giveBack(&$0) } }
-        return freed
     }
 
-    /// Returns the slots of `run` (one chunk's, validated when they were released or cached) to
-    /// their shard's bitmap; returns the shard.
+    /// Quarantine entries per shard whose buffer survives a reclaim (64 KiB).
+    static let keptQuarantineCapacity = 8_192
+
+    /// Returns every entirely free chunk beyond the spare ones now; returns how many.
+    func trim() -> Int {
+        shards.reduce(0) { total, shard in total + shard.state.withLock { giveBack(&$0, onlyIdle: false) } }
+    }
+
+    /// Unmaps the shard's entirely free chunks beyond the spare ones (shard locked). With
+    /// `onlyIdle`, only chunks that were already empty at the previous look and were not used
+    /// since (so a program that repeatedly fills and empties a pool keeps its chunks mapped).
     @discardableResult
-    private func free(_ run: QuarantineRun) -> Int? {
-        ChunkRegistry.withChunk(containing: run.first) { chunk -> Int? in
-            guard chunk.layout.token == layout.token else { return nil }
-            shards[chunk.shard].state.withLock { state in
-                for position in 0..<run.count {
-                    guard let slot = chunk.slot(ofEntry: run.first + UInt(position) * run.stride) else { continue }
-                    state.allocator.free(SlotAddress(chunk: chunk.index, slot: slot.logical))
-                }
-            }
-            return chunk.shard
-        }
-    }
-
-    /// Unmaps the shard's entirely free chunks beyond the spare ones (shard locked).
-    private func giveBack(_ state: inout PoolShard.State) {
-        for index in state.allocator.emptyChunks.dropFirst(Self.spareChunks) {
+    private func giveBack(_ state: inout PoolShard.State, onlyIdle: Bool) -> Int {
+        let empty = state.allocator.emptyChunks
+        var returned = 0
+        for index in empty.dropFirst(Self.spareChunks) {
             guard let chunk = state.chunks[index] else { continue }
+            if onlyIdle && state.idle[index] != state.allocator.takes[index] { continue }
             ChunkRegistry.unregister(chunk)
             state.allocator.retireChunk(index)
             state.chunks[index] = nil  // unmaps it
             state.bases[index] = 0
             state.returnedChunks += 1
+            returned += 1
         }
+        state.idle = [:]
+        for index in state.allocator.emptyChunks { state.idle[index] = state.allocator.takes[index] }
+        return returned
     }
 
     // MARK: Teardown

@@ -1,27 +1,34 @@
-/// A handle to one stub: its executable address, nothing else (8 bytes).
+/// A handle to one stub: its executable address plus what makes operations on it O(1) without a
+/// lookup — the owning pool's token and the slot's index in its chunk (16 bytes).
 ///
-/// Everything else — the owning pool, the chunk, the data slot, the id — is derived from the
-/// address in O(1) through the process-wide chunk index, which is also how every pool operation
-/// validates a handle: an address that is not the entry of one of the pool's slots throws
-/// ``StubPoolError/foreignStub(_:)``, whichever pool (if any) it belongs to.
+/// Operations check the token (a handle of another pool throws ``StubPoolError/foreignStub(_:)``)
+/// and derive the data slot arithmetically. Callers that keep only executable addresses (the C
+/// API) get handles from ``StubPool/stub(entry:)``, which validates the address through the
+/// process-wide chunk index; ``StubPool/release(_:)`` validates every handle there too.
 ///
 /// Handles are plain values; they are valid until the stub is released. After ``StubPool/reclaim()``
 /// the slot may be handed out again (the handle then names the new stub) or its chunk returned to
-/// the system (the handle then names nothing and operations throw), so a stale handle must not be
-/// used.
+/// the system, so a stale handle must not be used: like a pointer after `free`, retargeting
+/// through it is undefined (release and lookup still reject it with an error).
 public struct Stub: Sendable, Hashable, CustomStringConvertible {
     /// The stub's executable address: what callers call.
     public let address: UInt
+    @usableFromInline let poolToken: UInt32
+    /// Physical slot index within its chunk.
+    @usableFromInline let slot: UInt32
 
-    /// The handle of the stub whose entry is `address`. Any address makes a handle; pool
-    /// operations check it.
-    public init(address: UInt) { self.address = address }
+    init(address: UInt, poolToken: UInt32, slot: UInt32) {
+        self.address = address
+        self.poolToken = poolToken
+        self.slot = slot
+    }
 
     /// The executable address as a pointer.
     public var entry: UnsafeRawPointer { UnsafeRawPointer(bitPattern: address)! }
 
     /// Stable for the stub's life, unique among its pool's live and quarantined stubs: the chunk's
-    /// serial number × slots per chunk + the slot. The address itself for an address no pool owns.
+    /// serial number × slots per chunk + the slot (looked up through the chunk index). The address
+    /// itself for an address no pool owns.
     public var id: UInt64 {
         ChunkRegistry.withChunk(containing: address) { chunk in
             chunk.logicalSlot(containing: address).map { UInt64(chunk.serial) * UInt64(chunk.layout.capacity) + UInt64($0) }

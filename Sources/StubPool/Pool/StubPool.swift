@@ -74,8 +74,13 @@ public final class StubPool: Sendable {
     /// Single allocations go through thread caches (packed pools: the other placements keep
     /// their exact layouts by allocating under the shard lock).
     private let usesCaches: Bool
-    /// Bytes between the entries of consecutive logical slots: the stride of bulk runs.
+    /// Bytes (and physical slots) between the entries of consecutive logical slots: the stride of
+    /// bulk runs.
     private let runStride: UInt
+    private let slotStride: UInt32
+    /// The page size: targets below it are rejected (a stored copy: no lazy global on the hot path).
+    private let lowestTarget: UInt
+    @usableFromInline let handleCheck: HandleCheck
 
     private static let nextToken = Atomic<UInt32>(1)
 
@@ -130,7 +135,10 @@ public final class StubPool: Sendable {
         if case .random(let value) = configuration.placement { seed = value }
         shared = PoolShared(layout: layout, shards: (0..<shardCount).map { PoolShard(index: $0, seed: seed) })
         usesCaches = configuration.placement == .packed
-        runStride = UInt((layout.placement.physical(1) - layout.placement.physical(0)) * slotSize)
+        lowestTarget = UInt(pageSize)
+        handleCheck = HandleCheck(layout: layout, lowestTarget: UInt(pageSize), lazy: configuration.lazyBatches)
+        slotStride = UInt32(layout.placement.physical(1) - layout.placement.physical(0))
+        runStride = UInt(slotStride) * UInt(slotSize)
     }
 
     deinit {
@@ -222,9 +230,9 @@ public final class StubPool: Sendable {
     /// throws ``StubPoolError/invalidTarget(_:)``.
     public func allocate(target: UnsafeRawPointer, context: UInt = 0) throws(StubPoolError) -> Stub {
         try checkTarget(target)
-        if usesCaches, let slot = ThreadSlotCaches.withCache(token: layout.token, { $0.pop() }) ?? nil {
-            DataSlot(address: slot.data).publish(target: UInt(bitPattern: target), context: context)
-            return Stub(address: slot.entry)
+        if usesCaches, let stub = ThreadSlotCaches.withCache(token: layout.token, { $0.pop() }) ?? nil {
+            DataSlot(address: layout.dataSlot(of: stub)).publish(target: UInt(bitPattern: target), context: context)
+            return stub
         }
         return try allocateSlowly(target: target, context: context)
     }
@@ -232,28 +240,28 @@ public final class StubPool: Sendable {
     @inline(never)
     private func allocateSlowly(target: UnsafeRawPointer, context: UInt) throws(StubPoolError) -> Stub {
         let shard = currentShard
-        let slot: SlotCache.Slot
+        let stub: Stub
         if usesCaches {
             let cache = shared.withCache { $0 }
             if let cached = cache.pop() {
-                slot = cached
+                stub = cached
             } else {
                 try refill(cache, from: shard)
-                slot = cache.pop()!
+                stub = cache.pop()!
             }
         } else {
-            slot = try shard.state.withLock { (state) throws(StubPoolError) -> SlotCache.Slot in
+            stub = try shard.state.withLock { (state) throws(StubPoolError) -> Stub in
                 var address = takeSlot(&state)
                 if address == nil {
                     do throws(SystemError) { try addChunk(to: &state, shard: shard.index) } catch { throw .system(error, during: .allocate) }
                     address = takeSlot(&state)
                 }
                 state.handedOut += 1
-                return cacheSlot(address!, in: state)
+                return layout.stub(base: state.bases[address!.chunk], logical: address!.slot)
             }
         }
-        DataSlot(address: slot.data).publish(target: UInt(bitPattern: target), context: context)
-        return Stub(address: slot.entry)
+        DataSlot(address: layout.dataSlot(of: stub)).publish(target: UInt(bitPattern: target), context: context)
+        return stub
     }
 
     /// Moves a batch of free slots from `shard` into `cache`, mapping a chunk if the shard is full.
@@ -268,9 +276,7 @@ public final class StubPool: Sendable {
                 var written = 0
                 let bases = state.bases
                 _ = state.allocator.allocateLowest(count: min(count, limit)) { address in
-                    let base = bases[address.chunk]
-                    let entry = layout.entry(base: base, logical: address.slot)
-                    slots[written] = SlotCache.Slot(entry: entry, data: layout.dataSlot(entry: entry, base: base))
+                    slots[written] = layout.stub(base: bases[address.chunk], logical: address.slot)
                     written += 1
                 }
                 // Popped from the top: reversed, the cache hands its slots out lowest first.
@@ -279,13 +285,6 @@ public final class StubPool: Sendable {
                 return written
             }
         }
-    }
-
-    @inline(__always)
-    private func cacheSlot(_ address: SlotAddress, in state: borrowing PoolShard.State) -> SlotCache.Slot {
-        let base = state.bases[address.chunk]
-        let entry = layout.entry(base: base, logical: address.slot)
-        return SlotCache.Slot(entry: entry, data: layout.dataSlot(entry: entry, base: base))
     }
 
     /// Allocates `count` stubs that all jump to `target` with `context`: all of them or none.
@@ -298,18 +297,18 @@ public final class StubPool: Sendable {
             do throws(SystemError) { try reserve(count, in: &state, shard: shard.index) } catch {
                 throw .system(error, during: .allocateBulk)
             }
-            var builder = StubRange.Builder(stride: runStride)
+            var builder = StubRange.Builder(stride: runStride, slotStride: slotStride, poolToken: layout.token)
             let bases = state.bases
             let layout = self.layout
             switch configuration.placement {
             case .random:
                 for _ in 0..<count {
                     let address = takeSlot(&state)!
-                    builder.append(layout.entry(base: bases[address.chunk], logical: address.slot))
+                    builder.append(layout.stub(base: bases[address.chunk], logical: address.slot))
                 }
             case .packed, .pageStart, .staggered:
                 _ = state.allocator.allocateLowest(count: count) { address in
-                    builder.append(layout.entry(base: bases[address.chunk], logical: address.slot))
+                    builder.append(layout.stub(base: bases[address.chunk], logical: address.slot))
                 }
             }
             state.handedOut += count
@@ -319,12 +318,12 @@ public final class StubPool: Sendable {
         return stubs
     }
 
-    /// Writes target and context into every data slot of `stubs` (a run is one chunk's).
+    /// Writes target and context into every data slot of `stubs` (a run is one chunk's: its data
+    /// slots are evenly spaced too).
     func publish(_ stubs: StubRange, target: UInt, context: UInt) {
-        let dataStride = Int(stubs.stride) / layout.geometry.slotSize * ChunkGeometry.dataSlotSize
+        let dataStride = Int(stubs.slotStride) * ChunkGeometry.dataSlotSize
         for run in stubs.runs {
-            guard let base = ChunkRegistry.withChunk(containing: run.first, { $0.base }) else { continue }
-            let first = layout.dataSlot(entry: run.first, base: base)
+            let first = layout.dataSlot(of: stubs.stub(0, of: run))
             for position in 0..<run.count {
                 DataSlot(address: first + UInt(position * dataStride)).publish(target: target, context: context)
             }
@@ -335,6 +334,6 @@ public final class StubPool: Sendable {
     /// integer passed by mistake) can never be code.
     @inline(__always)
     func checkTarget(_ target: UnsafeRawPointer) throws(StubPoolError) {
-        guard UInt(bitPattern: target) >= UInt(Kernel.pageSize) else { throw .invalidTarget(UInt(bitPattern: target)) }
+        guard UInt(bitPattern: target) >= lowestTarget else { throw .invalidTarget(UInt(bitPattern: target)) }
     }
 }

@@ -9,6 +9,8 @@ public struct StubRange: RandomAccessCollection, Sendable, Hashable {
     public struct Run: Sendable, Hashable {
         public let first: UInt
         public let count: Int
+        /// Physical slot of the first stub in its chunk.
+        let firstSlot: UInt32
         /// Index of the run's first stub in the range.
         let offset: Int
     }
@@ -17,19 +19,31 @@ public struct StubRange: RandomAccessCollection, Sendable, Hashable {
     public let runs: [Run]
     /// Bytes between consecutive entries of a run.
     public let stride: UInt
+    /// Physical slots between consecutive stubs of a run.
+    let slotStride: UInt32
+    let poolToken: UInt32
     public let endIndex: Int
     public var startIndex: Int { 0 }
 
-    init(runs: [Run], stride: UInt) {
+    init(runs: [Run], stride: UInt, slotStride: UInt32, poolToken: UInt32) {
         self.runs = runs
         self.stride = stride
+        self.slotStride = slotStride
+        self.poolToken = poolToken
         self.endIndex = runs.last.map { $0.offset + $0.count } ?? 0
+    }
+
+    /// Stub `position` of `run`.
+    @inline(__always)
+    func stub(_ position: Int, of run: Run) -> Stub {
+        Stub(address: run.first + UInt(position) * stride, poolToken: poolToken,
+             slot: run.firstSlot &+ UInt32(truncatingIfNeeded: position) &* slotStride)
     }
 
     public subscript(position: Int) -> Stub {
         precondition(position >= 0 && position < endIndex, "index \(position) out of range 0..<\(endIndex)")
         let run = runs[run(containing: position)]
-        return Stub(address: run.first + UInt(position - run.offset) * stride)
+        return stub(position - run.offset, of: run)
     }
 
     /// Index of the run holding stub `position` (a binary search over the runs).
@@ -52,7 +66,7 @@ public struct StubRange: RandomAccessCollection, Sendable, Hashable {
                 let current = range.runs[run]
                 if position < current.count {
                     defer { position += 1 }
-                    return Stub(address: current.first + UInt(position) * range.stride)
+                    return range.stub(position, of: current)
                 }
                 run += 1
                 position = 0
@@ -63,37 +77,45 @@ public struct StubRange: RandomAccessCollection, Sendable, Hashable {
 
     public func makeIterator() -> Iterator { Iterator(range: self) }
 
-    /// Builds runs from entries handed over in order.
+    /// Builds runs from stubs handed over in order.
     struct Builder {
         let stride: UInt
+        let slotStride: UInt32
+        let poolToken: UInt32
         private(set) var runs: [Run] = []
         private var first: UInt = 0
+        private var firstSlot: UInt32 = 0
         private var count = 0
         private var offset = 0
 
-        init(stride: UInt) { self.stride = stride }
+        init(stride: UInt, slotStride: UInt32, poolToken: UInt32) {
+            self.stride = stride
+            self.slotStride = slotStride
+            self.poolToken = poolToken
+        }
 
         @inline(__always)
-        mutating func append(_ entry: UInt) {
-            if count > 0 && entry == first &+ UInt(count) &* stride {
+        mutating func append(_ stub: Stub) {
+            if count > 0 && stub.address == first &+ UInt(count) &* stride {
                 count += 1
                 return
             }
             close()
-            first = entry
+            first = stub.address
+            firstSlot = stub.slot
             count = 1
         }
 
         private mutating func close() {
             guard count > 0 else { return }
-            runs.append(Run(first: first, count: count, offset: offset))
+            runs.append(Run(first: first, count: count, firstSlot: firstSlot, offset: offset))
             offset += count
             count = 0
         }
 
         mutating func finish() -> StubRange {
             close()
-            return StubRange(runs: runs, stride: stride)
+            return StubRange(runs: runs, stride: stride, slotStride: slotStride, poolToken: poolToken)
         }
     }
 }
