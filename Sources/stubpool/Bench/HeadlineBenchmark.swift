@@ -124,6 +124,25 @@ struct HeadlineBenchmark {
             pages.forEach(PagePerStubPeer.free)
         }
 
+        progress("lazy requests…")
+        do {
+            // Requesting 10,000 lazy stubs against allocating 10,000 in bulk, per stub.
+            let count = 10_000
+            let address = UInt(bitPattern: target)
+            let specs = (0..<count).map { UInt($0) }
+            results.record("bulk_10k_ns_per_stub", "stubpool", try nanosecondsPerOperation(operations: count) {
+                let pool = try StubPool(.init(kind: .context, lazyBatches: true))
+                blackHole(try pool.allocate(count: count, target: target))
+            })
+            results.record("lazy_request_10k_ns_per_stub", "stubpool", try nanosecondsPerOperation(operations: count) {
+                let pool = try StubPool(.init(kind: .context, lazyBatches: true))
+                let lazy = try pool.lazyStubs(of: UInt.self) { requests in
+                    requests.map { LazyResolution(targetAddress: address, context: $0.spec) }
+                }
+                blackHole(try lazy.request(specs))
+            })
+        }
+
         progress("lazy batch…")
         do {
             // The first call of any of 10,000 pending lazy stubs runs one batch that materializes
@@ -173,13 +192,19 @@ struct HeadlineBenchmark {
             let stubs = try pool.allocate(count: memoryStubs, target: target)
             let statistics = pool.statistics()
             let residentDelta = processResidentBytes() - residentBefore
-            let handles = stubs.count * MemoryLayout<Stub>.stride
-            // The pool's own resident bytes; the handle array belongs to the caller.
+            let handles = stubs.runs.count * MemoryLayout<StubRange.Run>.stride
+            // The pool's own resident bytes; the returned range belongs to the caller.
             results.record("resident_bytes_per_stub", "stubpool", Double(statistics.residentBytes) / Double(memoryStubs))
-            progress("  stubpool: pool statistics \(statistics.residentBytes) B; process RSS grew \(residentDelta) B of which \(handles) B are the caller's handle array")
+            progress("  stubpool: pool statistics \(statistics.residentBytes) B; process RSS grew \(residentDelta) B, of which \(handles) B are the returned range (\(stubs.runs.count) runs)")
             results.record("mappings_per_million", "stubpool",
                            Double(processMappingCount() - mappingsBefore) * 1_000_000 / Double(memoryStubs))
-            blackHole(stubs)
+            // Memory given back: release all, reclaim, trim; what stays resident beyond before.
+            try pool.release(stubs)
+            pool.reclaim()
+            pool.trim()
+            let after = processResidentBytes() - residentBefore
+            results.record("rss_after_release_reclaim_mb", "stubpool", Double(after) / 1_048_576)
+            progress("  stubpool: after release+reclaim+trim the process holds \(after) B more than before; \(pool.statistics().returnedChunks) chunks returned")
         }
         do {
             let mappingsBefore = processMappingCount()
