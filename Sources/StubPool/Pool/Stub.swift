@@ -17,6 +17,7 @@ public struct Stub: Sendable, Hashable, CustomStringConvertible {
     /// Physical slot index within its chunk.
     @usableFromInline let slot: UInt32
 
+    @usableFromInline
     init(address: UInt, poolToken: UInt32, slot: UInt32) {
         self.address = address
         self.poolToken = poolToken
