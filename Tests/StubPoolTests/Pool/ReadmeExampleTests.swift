@@ -14,11 +14,16 @@ import StubPool
         #expect(stub.function(as: Add3.self)(1, 2, 3) == 6)
         let many = try pool.allocate(count: 10_000, target: target)
         #expect(many.count == 10_000)
+        #expect(many[9_999].function(as: Add3.self)(1, 2, 3) == 6)
+        try pool.retarget(many, to: target, context: 9)
 
         try pool.retarget(stub, to: target, context: 7)
         try pool.release(stub)
-        #expect(pool.reclaim() == 1)
         #expect(pool.statistics().liveStubs == 10_000)
+        try pool.release(many)
+        #expect(pool.reclaim() == 10_001)
+        pool.trim()
+        #expect(pool.statistics().liveStubs == 0)
 
         let lazyPool = try StubPool(.init(kind: .context, lazyBatches: true))
         let address = UInt(bitPattern: target)
