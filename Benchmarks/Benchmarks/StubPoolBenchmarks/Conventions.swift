@@ -16,7 +16,7 @@ var perOperation: Benchmark.Configuration {
 var target: UnsafeRawPointer { benchmarkTargetAddress }
 
 /// Releases `stubs` and reclaims their slots (outside any measurement).
-func releaseAndReclaim(_ stubs: [Stub], in pool: StubPool) throws {
+func releaseAndReclaim(_ stubs: some Sequence<Stub>, in pool: StubPool) throws {
     for stub in stubs { try pool.release(stub) }
     _ = pool.reclaim()
 }
