@@ -14,8 +14,9 @@ struct SlotAddress: Sendable, Hashable {
 struct SlotAllocator: Sendable {
     private(set) var chunks: [SlotBitmap] = []
     private var withRoom: [UInt64] = []
-    /// Indices of retired chunks, reused lowest first.
-    private var retired: [Int] = []
+    /// Per chunk, whether it is retired (its index free for the next chunk added).
+    private var retired: [Bool] = []
+    private var retiredCount = 0
     /// Per chunk, how many times slots were taken from it (wrapping): tells whether a chunk was
     /// used between two looks.
     private(set) var takes: [UInt32] = []
@@ -43,7 +44,7 @@ struct SlotAllocator: Sendable {
     }
 
     /// The index the next ``addChunk(capacity:)`` will return.
-    var nextChunkIndex: Int { retired.min() ?? chunks.count }
+    var nextChunkIndex: Int { retiredCount == 0 ? chunks.count : retired.firstIndex(of: true)! }
 
     /// Registers a new, entirely free chunk at ``nextChunkIndex``; returns that index.
     mutating func addChunk(capacity: Int) -> Int {
@@ -51,9 +52,11 @@ struct SlotAllocator: Sendable {
         if index == chunks.count {
             chunks.append(SlotBitmap(capacity: capacity))
             takes.append(0)
+            retired.append(false)
             if index >> 6 >= withRoom.count { withRoom.append(0) }
         } else {
-            retired.removeAll { $0 == index }
+            retired[index] = false
+            retiredCount -= 1
             chunks[index] = SlotBitmap(capacity: capacity)
             takes[index] &+= 1
         }
@@ -67,7 +70,8 @@ struct SlotAllocator: Sendable {
         precondition(chunks[index].isEmpty && !isRetired(index), "only a free, active chunk can be retired")
         setRoom(index, false)
         freeSlots -= chunks[index].capacity
-        retired.append(index)
+        retired[index] = true
+        retiredCount += 1
     }
 
     /// Forgets the last chunk, which must be entirely free and not retired (the arena rolling
@@ -79,12 +83,13 @@ struct SlotAllocator: Sendable {
         freeSlots -= last.capacity
         chunks.removeLast()
         takes.removeLast()
+        retired.removeLast()
     }
 
-    func isRetired(_ index: Int) -> Bool { retired.contains(index) }
+    func isRetired(_ index: Int) -> Bool { retired[index] }
 
     /// Chunks in use (added and not retired).
-    var activeChunks: Int { chunks.count - retired.count }
+    var activeChunks: Int { chunks.count - retiredCount }
 
     /// Active chunks with every slot free.
     var emptyChunks: [Int] {

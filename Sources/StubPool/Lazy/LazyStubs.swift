@@ -27,7 +27,7 @@ public struct LazyStubs<Spec: Sendable>: Sendable {
         guard !specs.isEmpty else { throw .invalidCount(0) }
         let placeholder = UnsafeRawPointer(bitPattern: pool.layout.anchorLazy)!
         let stubs = try pool.allocate(count: specs.count, target: placeholder)
-        batcher.enqueue(stubs, specs: specs, pool: pool)
+        batcher.enqueue(stubs, specs: specs)
         return stubs
     }
 
@@ -61,7 +61,7 @@ extension StubPool {
             throw .invalidConfiguration("lazy stubs need a pool configured with lazyBatches: true")
         }
         guard batchLimit >= 1 else { throw .invalidConfiguration("batch limit must be at least 1, not \(batchLimit)") }
-        let batcher = LazyBatcher<Spec>(batchLimit: batchLimit, generator: generator, onFailure: onFailure)
+        let batcher = LazyBatcher<Spec>(layout: layout, batchLimit: batchLimit, generator: generator, onFailure: onFailure)
         guard LazyDispatch.register(batcher, token: layout.token) else {
             throw .invalidConfiguration("this pool already has lazy stubs attached")
         }
@@ -87,23 +87,26 @@ final class LazyBatcher<Spec: Sendable>: LazyController {
         var specs: [Spec?] = []
     }
 
+    /// The pool's layout: pending entries and data slots of the stubs, by arithmetic.
+    let layout: PoolLayout
     let batchLimit: Int
     let generator: @Sendable ([LazyRequest<Spec>]) throws -> [LazyResolution]
     let onFailure: @Sendable (LazyFailure) -> LazyResolution
     private let state = Locked(State())
 
-    init(batchLimit: Int, generator: @escaping @Sendable ([LazyRequest<Spec>]) throws -> [LazyResolution],
+    init(layout: PoolLayout, batchLimit: Int, generator: @escaping @Sendable ([LazyRequest<Spec>]) throws -> [LazyResolution],
          onFailure: @escaping @Sendable (LazyFailure) -> LazyResolution) {
+        self.layout = layout
         self.batchLimit = batchLimit
         self.generator = generator
         self.onFailure = onFailure
     }
 
     /// Publishes each stub's data slot as pending (target: its own lazy entry), then records it.
-    func enqueue(_ stubs: StubRange, specs: [Spec], pool: StubPool) {
-        let lazyEntries = stubs.map { pool.layout.lazyEntry(of: $0.address)! }
+    func enqueue(_ stubs: StubRange, specs: [Spec]) {
+        let lazyEntries = stubs.map { layout.lazyEntry(of: $0.address)! }
         for (stub, entry) in zip(stubs, lazyEntries) {
-            DataSlot(address: dataSlot(ofEntry: stub.address)).publish(target: entry, context: 0)
+            DataSlot(address: layout.dataSlot(of: stub)).publish(target: entry, context: 0)
         }
         state.withLock { state in
             let indices = state.queue.enqueue(stubs, lazyEntries: lazyEntries)
@@ -160,7 +163,7 @@ final class LazyBatcher<Spec: Sendable>: LazyController {
                 let kept = state.queue.finishBatch(succeeded: true, generatorNanoseconds: nanoseconds)
                 for position in kept {
                     let result = results[position]
-                    DataSlot(address: dataSlot(ofEntry: requests[position].stub.address)).publish(target: result.target, context: result.context)
+                    DataSlot(address: layout.dataSlot(of: requests[position].stub)).publish(target: result.target, context: result.context)
                     state.specs[indices[position]] = nil
                 }
             case .failure:
@@ -205,7 +208,7 @@ final class LazyBatcher<Spec: Sendable>: LazyController {
     }
 
     /// The data slot of the stub whose entry is `entry`.
-    func dataSlot(ofEntry entry: UInt) -> UInt {
+    private func dataSlot(ofEntry entry: UInt) -> UInt {
         ChunkRegistry.withChunk(containing: entry) { $0.slot(ofEntry: entry)?.dataSlot }!
     }
 

@@ -15,19 +15,11 @@ final class Chunk: Sendable {
     let shard: Int
     /// Index of the chunk within its shard's allocator (reused after the chunk is returned).
     let index: Int
-    // Copies of what handle validation needs, read straight from the chunk (not through
-    // `layout`): retarget and release validate every handle through here.
-    /// The owning pool's token.
-    let token: UInt32
     /// First byte of the code region, and of the data region (= end of the code region).
     let base: UInt
     let dataStart: UInt
-    /// log2 of the slot size.
-    let slotShift: UInt
     /// Entry of the anchor slot, never handed out.
     let anchorEntry: UInt
-    /// Every physical slot but the anchor is a logical slot (packed and random placements).
-    let dense: Bool
 
     init(mapping: consuming Mapping, layout: PoolLayout, serial: Int, shard: Int, index: Int) {
         let base = mapping.base
@@ -36,15 +28,9 @@ final class Chunk: Sendable {
         self.serial = serial
         self.shard = shard
         self.index = index
-        self.token = layout.token
         self.base = base
         self.dataStart = base + UInt(layout.geometry.codeSize)
-        self.slotShift = UInt(layout.geometry.slotSize.trailingZeroBitCount)
         self.anchorEntry = base + UInt(layout.geometry.anchorSlot * layout.geometry.slotSize)
-        switch layout.placement.placement {
-        case .packed, .random: dense = true
-        case .pageStart, .staggered: dense = false
-        }
     }
 
     var codeRange: Range<UInt> { base..<dataStart }
@@ -60,10 +46,11 @@ final class Chunk: Sendable {
     @inline(__always)
     func slot(ofEntry entry: UInt) -> (logical: Int, dataSlot: UInt)? {
         let offset = entry &- base
+        let slotShift = layout.slotShift
         guard entry < dataStart, entry >= base, offset & ((1 << slotShift) - 1) == 0, entry != anchorEntry else { return nil }
         let physical = offset >> slotShift
         let data = dataStart + physical * UInt(ChunkGeometry.dataSlotSize)
-        if dense { return (Int(physical), data) }
+        if layout.denseSlots { return (Int(physical), data) }
         guard let logical = layout.placement.logical(Int(physical)) else { return nil }
         return (logical, data)
     }

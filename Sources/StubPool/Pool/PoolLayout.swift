@@ -1,9 +1,11 @@
 import CStubPoolShim
 
 /// Everything fixed about a pool's stubs: variant, geometry, placement, and what a released
-/// stub's data slot holds.
+/// stub's data slot holds. Also the constants every handle operation checks (token, slot bound,
+/// data-slot arithmetic, released target): those are usable from the inlined retarget.
+@usableFromInline
 struct PoolLayout: Sendable {
-    let token: UInt32
+    @usableFromInline let token: UInt32
     let variant: StubVariant
     let geometry: ChunkGeometry
     let placement: SlotPlacement
@@ -26,6 +28,10 @@ struct PoolLayout: Sendable {
         self.capacity = self.placement.capacity
         self.slotShift = UInt(geometry.slotSize.trailingZeroBitCount)
         self.anchorSlotIndex = UInt32(geometry.anchorSlot)
+        switch placement {
+        case .packed, .random: self.denseSlots = true
+        case .pageStart, .staggered: self.denseSlots = false
+        }
         self.codeSizeBytes = UInt(geometry.codeSize)
         let releasedEntryOffset = encoder.releasedEntryOffset(for: variant)
         let releasedTrap = Self.trapEntry(variant.kind.releasedTrapSource)
@@ -54,20 +60,16 @@ struct PoolLayout: Sendable {
     /// Logical slots per chunk.
     let capacity: Int
     /// log2 of the slot size, and the code size: the handle arithmetic's constants.
-    let slotShift: UInt
-    let codeSizeBytes: UInt
+    @usableFromInline let slotShift: UInt
+    @usableFromInline let codeSizeBytes: UInt
     /// Physical slots below this index are stub slots (the anchor sits at it).
-    let anchorSlotIndex: UInt32
+    @usableFromInline let anchorSlotIndex: UInt32
+    /// Every physical slot but the anchor is a logical slot (packed and random placements).
+    let denseSlots: Bool
     /// A released stub's target: `entry + releasedTargetValue` (forward stubs) or
     /// `releasedTargetValue` itself, precomputed for the checks on every operation.
-    let releasedTargetIsRelative: Bool
-    let releasedTargetValue: UInt
-
-    /// The entry of logical slot `logical` in the chunk at `base`.
-    @inline(__always)
-    func entry(base: UInt, logical: Int) -> UInt {
-        base + UInt(placement.physical(logical) * geometry.slotSize)
-    }
+    @usableFromInline let releasedTargetIsRelative: Bool
+    @usableFromInline let releasedTargetValue: UInt
 
     /// The handle of logical slot `logical` in the chunk at `base`.
     @inline(__always)
@@ -76,18 +78,15 @@ struct PoolLayout: Sendable {
         return Stub(address: base + UInt(physical * geometry.slotSize), poolToken: token, slot: UInt32(physical))
     }
 
-    /// The data slot of `stub` (whose token was checked), by arithmetic alone.
-    @inline(__always)
+    /// Whether `stub` is a handle of this pool (token and slot bound); says nothing of liveness.
+    @inlinable @inline(__always)
+    func owns(_ stub: Stub) -> Bool { stub.poolToken == token && stub.slot < anchorSlotIndex }
+
+    /// The data slot of `stub` (whose ownership was checked), by arithmetic alone.
+    @inlinable @inline(__always)
     func dataSlot(of stub: Stub) -> UInt {
         let physical = UInt(stub.slot)
-        return stub.address &- (physical << slotShift) &+ codeSizeBytes &+ physical &* UInt(ChunkGeometry.dataSlotSize)
-    }
-
-    /// The data slot of the physical slot whose entry is `entry`, in the chunk at `base`.
-    @inline(__always)
-    func dataSlot(entry: UInt, base: UInt) -> UInt {
-        let physical = Int(entry &- base) / geometry.slotSize
-        return base + UInt(geometry.codeSize + physical * ChunkGeometry.dataSlotSize)
+        return stub.address &- (physical &<< slotShift) &+ codeSizeBytes &+ (physical &<< 4)  // 16-byte data slots
     }
 
     /// The (target, context) a released or never-allocated stub at `entry` holds: the stub then
@@ -99,9 +98,16 @@ struct PoolLayout: Sendable {
         }
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     func isReleased(target: UInt, entry: UInt) -> Bool {
         target == (releasedTargetIsRelative ? entry &+ releasedTargetValue : releasedTargetValue)
+    }
+
+    /// Whether `target` may be published into the stub at `entry`: code (at or above
+    /// `lowestTarget`, the page size) and not the value that marks the stub released.
+    @inlinable @inline(__always)
+    func accepts(target: UInt, entry: UInt, lowestTarget: UInt) -> Bool {
+        target >= lowestTarget && !isReleased(target: target, entry: entry)
     }
 
     /// Writes the data region of a fresh chunk at `base`: released state for every slot this

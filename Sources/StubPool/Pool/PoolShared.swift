@@ -17,6 +17,22 @@ final class PoolShard: Sendable {
         /// untouched at the next reclaim, they are returned.
         var idle: [Int: UInt32] = [:]
         var random: SplitMix64
+
+        /// Unmaps chunk `index`, which must be entirely free: out of the chunk index and the
+        /// allocator (the newest chunk is popped; any other leaves an index the next chunk reuses).
+        mutating func removeChunk(_ index: Int) {
+            guard let chunk = chunks[index] else { return }
+            ChunkRegistry.unregister(chunk)
+            if index == chunks.count - 1 {
+                allocator.removeLastChunk()
+                chunks.removeLast()
+                bases.removeLast()
+            } else {
+                allocator.retireChunk(index)
+                chunks[index] = nil
+                bases[index] = 0
+            }
+        }
     }
 
     let index: Int
@@ -147,7 +163,7 @@ final class PoolShared: Sendable {
             var byShard = [[SlotAddress]](repeating: [], count: shards.count)
             cache.takeFreeSlots { entry in
                 ChunkRegistry.withChunk(containing: entry) { chunk -> Void? in
-                    guard chunk.token == layout.token, let slot = chunk.slot(ofEntry: entry) else { return nil }
+                    guard chunk.layout.token == layout.token, let slot = chunk.slot(ofEntry: entry) else { return nil }
                     byShard[chunk.shard].append(SlotAddress(chunk: chunk.index, slot: slot.logical))
                     return ()
                 }
@@ -212,12 +228,8 @@ final class PoolShared: Sendable {
         let empty = state.allocator.emptyChunks
         var returned = 0
         for index in empty.dropFirst(Self.spareChunks) {
-            guard let chunk = state.chunks[index] else { continue }
             if onlyIdle && state.idle[index] != state.allocator.takes[index] { continue }
-            ChunkRegistry.unregister(chunk)
-            state.allocator.retireChunk(index)
-            state.chunks[index] = nil  // unmaps it
-            state.bases[index] = 0
+            state.removeChunk(index)
             state.returnedChunks += 1
             returned += 1
         }

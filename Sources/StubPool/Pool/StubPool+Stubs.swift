@@ -4,7 +4,7 @@ extension StubPool {
     /// The data slot of `stub`, a handle of this pool (live or not): a token check and arithmetic.
     @inline(__always)
     private func dataSlot(of stub: Stub) throws(StubPoolError) -> DataSlot {
-        guard stub.poolToken == layout.token, stub.slot < layout.anchorSlotIndex else { throw .foreignStub(stub) }
+        guard layout.owns(stub) else { throw .foreignStub(stub) }
         return DataSlot(address: layout.dataSlot(of: stub))
     }
 
@@ -15,7 +15,7 @@ extension StubPool {
     private func checkedSlot(of stub: Stub) throws(StubPoolError) -> (data: DataSlot, key: PoolShared.SlotKey) {
         let token = layout.token
         guard stub.poolToken == token, let found = ChunkRegistry.withChunk(containing: stub.address, { chunk -> (UInt, PoolShared.SlotKey)? in
-            guard chunk.token == token, let slot = chunk.slot(ofEntry: stub.address),
+            guard chunk.layout.token == token, let slot = chunk.slot(ofEntry: stub.address),
                   slot.dataSlot == layout.dataSlot(of: stub) else { return nil }
             return (slot.dataSlot, PoolShared.SlotKey(shard: chunk.shard, chunk: chunk.index, logical: slot.logical))
         }) else { throw .foreignStub(stub) }
@@ -33,8 +33,7 @@ extension StubPool {
     /// A new target must be code, and not the value that marks a stub released.
     @inline(__always)
     private func checkNewTarget(_ target: UnsafeRawPointer, of stub: Stub) throws(StubPoolError) {
-        try checkTarget(target)
-        guard !layout.isReleased(target: UInt(bitPattern: target), entry: stub.address) else {
+        guard layout.accepts(target: UInt(bitPattern: target), entry: stub.address, lowestTarget: lowestTarget) else {
             throw .invalidTarget(UInt(bitPattern: target))
         }
     }
@@ -49,9 +48,8 @@ extension StubPool {
     // pools take the out-of-line path.
     @inlinable
     public func retarget(_ stub: Stub, to target: UnsafeRawPointer, context: UInt) throws(StubPoolError) {
-        let check = handleCheck
         let address = UInt(bitPattern: target)
-        if !check.lazy, let slot = check.liveDataSlot(of: stub), check.accepts(target: address, entry: stub.address) {
+        if let slot = inlinedLiveDataSlot(of: stub), layout.accepts(target: address, entry: stub.address, lowestTarget: lowestTarget) {
             slot.publish(target: address, context: context)
             return
         }
@@ -61,13 +59,21 @@ extension StubPool {
     /// Points `stub` at `target`, keeping its context.
     @inlinable
     public func retarget(_ stub: Stub, to target: UnsafeRawPointer) throws(StubPoolError) {
-        let check = handleCheck
         let address = UInt(bitPattern: target)
-        if !check.lazy, let slot = check.liveDataSlot(of: stub), check.accepts(target: address, entry: stub.address) {
+        if let slot = inlinedLiveDataSlot(of: stub), layout.accepts(target: address, entry: stub.address, lowestTarget: lowestTarget) {
             slot.publish(target: address)
             return
         }
         try retargetChecked(stub, to: target, context: nil)
+    }
+
+    /// The data slot of a live handle of this pool, or nil (then the out-of-line path says why);
+    /// also nil for lazy pools, whose retargets must drop pending requests.
+    @inlinable @inline(__always)
+    func inlinedLiveDataSlot(of stub: Stub) -> DataSlot? {
+        guard !configuration.lazyBatches, layout.owns(stub) else { return nil }
+        let slot = DataSlot(address: layout.dataSlot(of: stub))
+        return layout.isReleased(target: slot.target, entry: stub.address) ? nil : slot
     }
 
     /// Retarget with every check spelled out as an error, and lazy requests dropped.
@@ -115,19 +121,27 @@ extension StubPool {
         LazyDispatch.controller(forToken: layout.token)?.forget(stub)
     }
 
-    /// Throws unless every stub of `stubs` is a live stub of this pool (one index lookup per run).
-    private func checkLive(_ stubs: StubRange) throws(StubPoolError) {
+    /// Throws unless every stub of `stubs` is a live stub of this pool (the ends of each run
+    /// checked against the chunk index); returns each run's first data slot and the quarantine
+    /// keys of its ends.
+    @discardableResult
+    private func checkLive(_ stubs: StubRange) throws(StubPoolError) -> [(data: UInt, head: PoolShared.SlotKey, tail: PoolShared.SlotKey)] {
         let dataStride = Int(stubs.slotStride) * ChunkGeometry.dataSlotSize
+        var checked: [(data: UInt, head: PoolShared.SlotKey, tail: PoolShared.SlotKey)] = []
+        checked.reserveCapacity(stubs.runs.count)
         for run in stubs.runs {
-            let first = try checkedSlot(of: stubs.stub(0, of: run)).data.address
-            _ = try checkedSlot(of: stubs.stub(run.count - 1, of: run))
+            let head = try checkedSlot(of: stubs.stub(0, of: run))
+            let tail = try checkedSlot(of: stubs.stub(run.count - 1, of: run))
+            let first = head.data.address
             for position in 0..<run.count {
                 let entry = run.first + UInt(position) * stubs.stride
                 if layout.isReleased(target: DataSlot(address: first + UInt(position * dataStride)).target, entry: entry) {
                     throw .released(id: stubs.stub(position, of: run).id)
                 }
             }
+            checked.append((first, head.key, tail.key))
         }
+        return checked
     }
 
     // MARK: Release
@@ -155,27 +169,24 @@ extension StubPool {
 
     /// Releases every stub of `stubs`: all of them, or none if any is foreign or already released.
     public func release(_ stubs: StubRange) throws(StubPoolError) {
-        try checkLive(stubs)
-        if configuration.lazyBatches { for stub in stubs { forgetLazy(stub) } }
-        let dataStride = Int(stubs.slotStride) * ChunkGeometry.dataSlotSize
+        let checked = try checkLive(stubs)
+        // A run is consecutive logical slots of one chunk unless the placement's spacing repeats
+        // across pages (staggered): then its slots are queued one by one.
         var runs: [PoolShared.QuarantineRun] = []
         var singles: [UInt] = []
-        runs.reserveCapacity(stubs.runs.count)
-        for run in stubs.runs {
-            let first = layout.dataSlot(of: stubs.stub(0, of: run))
-            for position in 0..<run.count {
-                let entry = run.first + UInt(position) * stubs.stride
-                let released = layout.releasedState(entry: entry)
-                DataSlot(address: first + UInt(position * dataStride)).publish(target: released.target, context: released.context)
-            }
-            // A run is consecutive logical slots of one chunk unless the placement's spacing
-            // repeats across pages (staggered): then slot by slot.
-            let head = try checkedSlot(of: stubs.stub(0, of: run)).key
-            let tail = try checkedSlot(of: stubs.stub(run.count - 1, of: run)).key
-            if tail.raw &- head.raw == UInt(run.count - 1) {
-                runs.append(.init(first: head, count: run.count))
+        for (run, ends) in zip(stubs.runs, checked) {
+            if ends.tail.raw &- ends.head.raw == UInt(run.count - 1) {
+                runs.append(.init(first: ends.head, count: run.count))
             } else {
                 for position in 0..<run.count { singles.append(try checkedSlot(of: stubs.stub(position, of: run)).key.raw) }
+            }
+        }
+        if configuration.lazyBatches { for stub in stubs { forgetLazy(stub) } }
+        let dataStride = Int(stubs.slotStride) * ChunkGeometry.dataSlotSize
+        for (run, ends) in zip(stubs.runs, checked) {
+            for position in 0..<run.count {
+                let released = layout.releasedState(entry: run.first + UInt(position) * stubs.stride)
+                DataSlot(address: ends.data + UInt(position * dataStride)).publish(target: released.target, context: released.context)
             }
         }
         shared.quarantine.withLock { quarantine in
@@ -209,7 +220,7 @@ extension StubPool {
     private func resolve(_ address: UInt) -> Stub? {
         let token = layout.token
         return ChunkRegistry.withChunk(containing: address) { chunk in
-            guard chunk.token == token, let logical = chunk.logicalSlot(containing: address) else { return nil }
+            guard chunk.layout.token == token, let logical = chunk.logicalSlot(containing: address) else { return nil }
             return chunk.stub(ofLogical: logical)
         }
     }

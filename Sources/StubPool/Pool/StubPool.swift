@@ -67,7 +67,7 @@ public final class StubPool: Sendable {
 
 
     public let configuration: Configuration
-    let layout: PoolLayout
+    @usableFromInline let layout: PoolLayout
     let shared: PoolShared
     private let template: CodeTemplate
     private let nextSerial = Atomic<Int>(0)
@@ -79,8 +79,7 @@ public final class StubPool: Sendable {
     private let runStride: UInt
     private let slotStride: UInt32
     /// The page size: targets below it are rejected (a stored copy: no lazy global on the hot path).
-    private let lowestTarget: UInt
-    @usableFromInline let handleCheck: HandleCheck
+    @usableFromInline let lowestTarget: UInt
 
     private static let nextToken = Atomic<UInt32>(1)
 
@@ -136,7 +135,6 @@ public final class StubPool: Sendable {
         shared = PoolShared(layout: layout, shards: (0..<shardCount).map { PoolShard(index: $0, seed: seed) })
         usesCaches = configuration.placement == .packed
         lowestTarget = UInt(pageSize)
-        handleCheck = HandleCheck(layout: layout, lowestTarget: UInt(pageSize), lazy: configuration.lazyBatches)
         slotStride = UInt32(layout.placement.physical(1) - layout.placement.physical(0))
         runStride = UInt(slotStride) * UInt(slotSize)
     }
@@ -183,21 +181,6 @@ public final class StubPool: Sendable {
         return index
     }
 
-    /// Undoes `addChunk` for the chunk at `index`, which must be empty.
-    private func removeChunk(_ index: Int, from state: inout PoolShard.State) {
-        guard let chunk = state.chunks[index] else { return }
-        ChunkRegistry.unregister(chunk)
-        if index == state.chunks.count - 1 {
-            state.allocator.removeLastChunk()
-            state.chunks.removeLast()
-            state.bases.removeLast()
-        } else {
-            state.allocator.retireChunk(index)
-            state.chunks[index] = nil
-            state.bases[index] = 0
-        }
-    }
-
     /// Makes sure `state` has `count` free slots, mapping chunks as needed: all or none.
     private func reserve(_ count: Int, in state: inout PoolShard.State, shard: Int) throws(SystemError) {
         let missing = count - state.allocator.freeSlots
@@ -207,7 +190,7 @@ public final class StubPool: Sendable {
             do throws(SystemError) {
                 added.append(try addChunk(to: &state, shard: shard))
             } catch {
-                for index in added.reversed() { removeChunk(index, from: &state) }
+                for index in added.reversed() { state.removeChunk(index) }
                 throw error
             }
         }

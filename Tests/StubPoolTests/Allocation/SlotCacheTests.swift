@@ -68,7 +68,7 @@ import Testing
         thread.start()
         ready.wait()
         pool = nil
-        #expect(ChunkRegistry.liveChunkRanges().allSatisfy { ChunkRegistry.chunk(containing: $0.lowerBound)?.token != token })
+        #expect(ChunkRegistry.liveChunkRanges().allSatisfy { ChunkRegistry.chunk(containing: $0.lowerBound)?.layout.token != token })
         done.signal()
     }
 
