@@ -19,7 +19,7 @@ private struct CLazyCallbacks: @unchecked Sendable {
     let user: UnsafeMutableRawPointer?
 
     /// Calls the C generator with one request array and one result array for the whole batch.
-    func generate(_ requests: [LazyRequest<UInt>]) throws -> [LazyResolution] {
+    func generate(_ requests: LazyBatch<UInt>) throws -> [LazyResolution] {
         let cRequests = requests.map {
             stubpool_lazy_request_t(stub: UnsafeMutableRawPointer(bitPattern: $0.stub.address), spec: $0.spec)
         }

@@ -147,6 +147,26 @@ let benchmarks: @Sendable () -> Void = {
         blackHole(callLoop(stubs[5_000].entry, count: 1))
         benchmark.stopMeasurement()
     }
+    // Requesting 10,000 lazy stubs in one call against allocating 10,000 in bulk (one sample =
+    // 10,000 stubs; divide by 10,000). Both pools are fresh, as at a runtime's instantiation.
+    let lazyRequestMetrics = Benchmark.Configuration(metrics: [.wallClock, .mallocCountTotal], maxDuration: .seconds(1), maxIterations: 200)
+    Benchmark(name("10k stubs up front", "stubpool lazy request"), configuration: lazyRequestMetrics) { benchmark in
+        let pool = try StubPool(.init(kind: .context, lazyBatches: true))
+        let address = UInt(bitPattern: target)
+        let lazy = try pool.lazyStubs(of: UInt.self) { requests in
+            requests.map { LazyResolution(targetAddress: address, context: $0.spec) }
+        }
+        let specs = (0..<10_000).map { UInt($0) }
+        benchmark.startMeasurement()
+        blackHole(try lazy.request(specs))
+        benchmark.stopMeasurement()
+    }
+    Benchmark(name("10k stubs up front", "stubpool bulk"), configuration: lazyRequestMetrics) { benchmark in
+        let pool = try StubPool(.init(kind: .context, lazyBatches: true))
+        benchmark.startMeasurement()
+        blackHole(try pool.allocate(count: 10_000, target: target))
+        benchmark.stopMeasurement()
+    }
     Benchmark(name("10k stubs up front", "page per stub"),
               configuration: .init(metrics: [.wallClock], maxDuration: .seconds(1), maxIterations: 50)) { benchmark in
         benchmark.startMeasurement()

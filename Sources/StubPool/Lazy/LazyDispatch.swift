@@ -13,6 +13,8 @@ protocol LazyController: AnyObject, Sendable {
     func resolve(entry: UInt) -> stubpool_lazy_continuation_t
     /// Drops `stub` from the pending set: it was retargeted or released by its owner.
     func forget(_ stub: Stub)
+    /// Drops every stub of `stubs` from the pending set, under one lock.
+    func forget(_ stubs: StubRange)
 }
 
 /// Routes resolver calls to the pool that owns the called stub.

@@ -4,131 +4,208 @@ import Glibc
 import Musl
 #endif
 
-/// The bookkeeping of one pool's lazy stubs, free of the runtime's spec type so that it runs as
-/// specialized code whatever `Spec` is (the specs live beside it, indexed by entry).
-struct LazyQueue {
-    enum Status: UInt8 { case pending, running, free }
+/// One stub of a batch: its handle and where its request lives (block and position in it).
+@usableFromInline
+struct LazyMember: Sendable {
+    @usableFromInline let stub: Stub
+    @usableFromInline let block: UInt32
+    @usableFromInline let position: UInt32
+}
 
-    struct Entry {
-        var stub: Stub
-        var lazyEntry: UInt
-        var status: Status
+/// The bookkeeping of one pool's lazy stubs, free of the runtime's spec type so that it runs as
+/// specialized code whatever `Spec` is (the specs live beside it, one array per block).
+///
+/// Each `request` is one block: its stub range, one status byte per stub, a cursor. Nothing is
+/// stored per stub beyond that byte: a pending stub's data slot holds its own lazy entry as target
+/// and a ticket (block << 32 | position) as context, so a call finds its request in O(1) through
+/// the slot it was called through. A request costs O(1) heap allocations, a batch O(1) more.
+/// All methods run under the batcher's lock.
+struct LazyQueue {
+    enum Status: UInt8 { case pending, running, settled }
+
+    struct Block {
+        let stubs: StubRange
+        var status: [Status]
+        /// Stubs not yet settled (materialized, retargeted or released).
+        var remaining: Int
+        /// Positions below it were handed to a batch or settled: batches scan from it.
+        var cursor = 0
+        let serial: UInt64
     }
 
-    /// Entries by index; freed indices are reused.
-    private(set) var entries: [Entry] = []
-    private var freeIndices: [Int] = []
-    /// Pending or running entries by stub address.
-    private var byAddress: [UInt: Int] = [:]
-    /// Pending entries in request order (may hold stale indices, skipped when batching).
-    private var order: [Int] = []
+    private(set) var blocks: [Block?] = []
+    private var freeBlocks: [Int] = []
+    /// Blocks with stubs not yet handed to a batch, in request order (entries whose serial no
+    /// longer matches are stale).
+    private var order: [(block: Int, serial: UInt64)] = []
     private var orderHead = 0
+    /// Members of failed batches: first in line for the next batch.
+    private var retry: [LazyMember] = []
+    /// Blocks that became settled while a batch ran: freed when it ends (its members name them).
+    private var settledDuringBatch: [Int] = []
+    private var nextSerial: UInt64 = 0
     /// The batch whose generator is running.
-    private(set) var running: [Int] = []
+    private(set) var running: [LazyMember] = []
     private(set) var runningThread: pthread_t?
     /// Counts finished batches; waiters watch it change.
     private(set) var generation: UInt64 = 0
+    private(set) var pendingCount = 0
     var statistics = LazyStatistics()
 
-    var pendingCount: Int { byAddress.count }
-
-    /// Records pending stubs; returns their entry indices.
-    mutating func enqueue(_ stubs: StubRange, lazyEntries: [UInt]) -> [Int] {
-        var indices: [Int] = []
-        indices.reserveCapacity(stubs.count)
-        for (stub, lazyEntry) in zip(stubs, lazyEntries) {
-            let entry = Entry(stub: stub, lazyEntry: lazyEntry, status: .pending)
-            let index: Int
-            if let reused = freeIndices.popLast() {
-                entries[reused] = entry
-                index = reused
-            } else {
-                entries.append(entry)
-                index = entries.count - 1
+    /// Records `stubs` as one block and publishes each stub's data slot as pending (target: its
+    /// lazy entry, context: its ticket). Returns the block's index (the specs' index too).
+    mutating func add(_ stubs: StubRange, layout: PoolLayout) -> Int {
+        let block = freeBlocks.popLast() ?? { blocks.append(nil); return blocks.count - 1 }()
+        nextSerial &+= 1
+        blocks[block] = Block(stubs: stubs, status: Array(repeating: .pending, count: stubs.count),
+                              remaining: stubs.count, serial: nextSerial)
+        order.append((block, nextSerial))
+        pendingCount += stubs.count
+        let lazyOffset = UInt(layout.lazyEntryOffset!)
+        let ticketBase = UInt(block) << 32
+        let dataStride = UInt(stubs.slotStride) * UInt(ChunkGeometry.dataSlotSize)
+        for run in stubs.runs {
+            let firstData = layout.dataSlot(of: stubs.stub(0, of: run))
+            for position in 0..<run.count {
+                let entry = run.first &+ UInt(position) &* stubs.stride
+                DataSlot(address: firstData &+ UInt(position) &* dataStride)
+                    .publish(target: entry &+ lazyOffset, context: ticketBase | UInt(run.offset + position))
             }
-            byAddress[stub.address] = index
-            order.append(index)
-            indices.append(index)
         }
-        return indices
+        return block
     }
 
-    /// The entry of the pending or running stub at `address`.
-    func index(ofStubAt address: UInt) -> Int? { byAddress[address] }
+    /// The pending or running member whose stub's entry is `entry` and whose data slot holds
+    /// `target` and `context`; nil once it settled.
+    func member(entry: UInt, target: UInt, context: UInt, layout: PoolLayout) -> LazyMember? {
+        guard let lazyEntry = layout.lazyEntry(of: entry), target == lazyEntry else { return nil }
+        let block = Int(context >> 32), position = Int(context & 0xffff_ffff)
+        guard block < blocks.count, let found = blocks[block], position < found.stubs.count,
+              found.status[position] != .settled else { return nil }
+        let stub = found.stubs[position]
+        guard stub.address == entry else { return nil }
+        return LazyMember(stub: stub, block: UInt32(block), position: UInt32(position))
+    }
+
+    func status(of member: LazyMember) -> Status { blocks[Int(member.block)]!.status[Int(member.position)] }
+
+    /// Whether a member put back by a failed batch is still pending: its block may have settled
+    /// meanwhile and its index been reused.
+    private func stillPending(_ member: LazyMember) -> Bool {
+        let position = Int(member.position)
+        guard let block = blocks[Int(member.block)], position < block.stubs.count else { return false }
+        return block.status[position] == .pending && block.stubs[position].address == member.stub.address
+    }
 
     /// Whether a batch runs, and whether on the calling thread.
     var batchRunning: Bool { runningThread != nil }
     var batchRunningOnThisThread: Bool { runningThread.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
 
-    /// Starts a batch of at most `limit` pending entries, `first` (if pending) at its head.
-    mutating func startBatch(first: Int?, limit: Int) -> [Int] {
+    /// Starts a batch of at most `limit` pending stubs, `first` (if pending) at its head, then
+    /// failed batches' stubs, then requests in order.
+    mutating func startBatch(first: LazyMember?, limit: Int) -> [LazyMember] {
         precondition(running.isEmpty && runningThread == nil, "one batch at a time")
-        if let first, entries[first].status == .pending {
-            entries[first].status = .running
-            running.append(first)
+        running.reserveCapacity(min(limit, pendingCount))
+        if let first, status(of: first) == .pending { take(first) }
+        var retried = 0
+        while running.count < limit, retried < retry.count {
+            let member = retry[retried]
+            retried += 1
+            if stillPending(member) { take(member) }
         }
+        retry.removeFirst(retried)
         while running.count < limit, orderHead < order.count {
-            let index = order[orderHead]
-            orderHead += 1
-            if entries[index].status == .pending {
-                entries[index].status = .running
-                running.append(index)
+            let (index, serial) = order[orderHead]
+            guard blocks[index]?.serial == serial else { orderHead += 1; continue }
+            var block = blocks[index]!
+            blocks[index] = nil  // uniquely referenced while its status bytes change
+            while running.count < limit, block.cursor < block.stubs.count {
+                let position = block.cursor
+                block.cursor += 1
+                if block.status[position] == .pending {
+                    block.status[position] = .running
+                    running.append(LazyMember(stub: block.stubs[position], block: UInt32(index), position: UInt32(position)))
+                }
             }
+            let exhausted = block.cursor == block.stubs.count
+            blocks[index] = block
+            if exhausted { orderHead += 1 }
         }
         if orderHead == order.count || orderHead >= 4_096 {
             order.removeFirst(orderHead)
             orderHead = 0
         }
+        pendingCount -= running.count
         runningThread = pthread_self()
         return running
     }
 
-    /// Ends the running batch. On success returns the positions (in the batch) of the entries
-    /// still running — not forgotten meanwhile — which are now freed; on failure puts them back
-    /// first in line and returns nothing.
-    mutating func finishBatch(succeeded: Bool, generatorNanoseconds: UInt64) -> [Int] {
+    private mutating func take(_ member: LazyMember) {
+        blocks[Int(member.block)]!.status[Int(member.position)] = .running
+        running.append(member)
+    }
+
+    /// Ends the running batch. On success publishes `results[i]` into every member still running
+    /// (not settled meanwhile by a retarget or release), and returns the blocks now free (their
+    /// specs can go); on failure puts the members back first in line.
+    mutating func finishBatch(results: [LazyResolution]?, generatorNanoseconds: UInt64, layout: PoolLayout) -> [Int] {
         defer {
-            running.removeAll(keepingCapacity: true)
+            running.removeAll(keepingCapacity: running.capacity <= 4_096)
             runningThread = nil
             generation &+= 1
             statistics.generatorNanoseconds += generatorNanoseconds
         }
-        let batchSize = running.count
-        let kept = running.indices.filter { entries[running[$0]].status == .running }
-        if succeeded {
-            for position in kept { free(running[position]) }
-            statistics.batches += 1
-            statistics.materialized += batchSize
-            statistics.largestBatch = max(statistics.largestBatch, batchSize)
-            return kept
+        var freed: [Int] = []
+        guard let results else {
+            let back = running.filter { status(of: $0) == .running }
+            for member in back { blocks[Int(member.block)]!.status[Int(member.position)] = .pending }
+            retry.insert(contentsOf: back, at: 0)
+            pendingCount += back.count
+            statistics.failedBatches += 1
+            freed = settledDuringBatch.filter { blocks[$0]?.remaining == 0 }
+            for block in freed { freeBlock(block) }
+            settledDuringBatch.removeAll()
+            return freed
         }
-        for position in kept { entries[running[position]].status = .pending }
-        order.insert(contentsOf: kept.map { running[$0] }, at: orderHead)
-        statistics.failedBatches += 1
-        return []
+        for (member, result) in zip(running, results) where status(of: member) == .running {
+            // Published under the batcher's lock, so a concurrent retarget or release wins.
+            DataSlot(address: layout.dataSlot(of: member.stub)).publish(target: result.target, context: result.context)
+            if settle(member) { freed.append(Int(member.block)) }
+        }
+        for block in settledDuringBatch where blocks[block]?.remaining == 0 && !freed.contains(block) { freed.append(block) }
+        settledDuringBatch.removeAll()
+        for block in freed { freeBlock(block) }
+        statistics.batches += 1
+        statistics.materialized += running.count
+        statistics.largestBatch = max(statistics.largestBatch, running.count)
+        return freed
     }
 
-    /// Drops the stub at `address` (retargeted or released by its owner); returns its entry if it
-    /// was pending (a running one is dropped when its batch ends).
-    mutating func forget(stubAt address: UInt) -> Int? {
-        guard let index = byAddress[address] else { return nil }
-        switch entries[index].status {
-        case .pending:
-            free(index)
-            return index
-        case .running:
-            entries[index].status = .free  // skipped when the batch publishes
-            byAddress.removeValue(forKey: address)
-            freeIndices.append(index)
-            return nil
-        case .free:
-            return nil
-        }
+    /// Marks `member` settled; true if that settled its whole block.
+    private mutating func settle(_ member: LazyMember) -> Bool {
+        let index = Int(member.block)
+        blocks[index]!.status[Int(member.position)] = .settled
+        blocks[index]!.remaining -= 1
+        return blocks[index]!.remaining == 0
     }
 
-    private mutating func free(_ index: Int) {
-        byAddress.removeValue(forKey: entries[index].stub.address)
-        entries[index].status = .free
-        freeIndices.append(index)
+    /// Drops the stub at `entry` (retargeted or released by its owner) if it is pending or
+    /// running (a running one is skipped when its batch publishes). Returns the block freed by
+    /// it, if any.
+    mutating func forget(entry: UInt, data: DataSlot, layout: PoolLayout) -> Int? {
+        guard let member = member(entry: entry, target: data.target, context: data.context, layout: layout) else { return nil }
+        if status(of: member) == .pending { pendingCount -= 1 }
+        guard settle(member) else { return nil }
+        if batchRunning {
+            settledDuringBatch.append(Int(member.block))  // the running batch may name it
+            return nil
+        }
+        freeBlock(Int(member.block))
+        return Int(member.block)
+    }
+
+    private mutating func freeBlock(_ index: Int) {
+        blocks[index] = nil
+        freeBlocks.append(index)
     }
 }

@@ -2,6 +2,11 @@
 public struct LazyRequest<Spec: Sendable>: Sendable {
     public let stub: Stub
     public let spec: Spec
+
+    @inlinable init(stub: Stub, spec: Spec) {
+        self.stub = stub
+        self.spec = spec
+    }
 }
 
 /// What a generator returns for one request: where the stub jumps and the context it loads.

@@ -94,7 +94,7 @@ extension StubPool {
     public func retarget(_ stubs: StubRange, to target: UnsafeRawPointer, context: UInt) throws(StubPoolError) {
         try checkLive(stubs)
         if let first = stubs.first { try checkNewTarget(target, of: first) }
-        if configuration.lazyBatches { for stub in stubs { forgetLazy(stub) } }
+        forgetLazy(stubs)
         publish(stubs, target: UInt(bitPattern: target), context: context)
     }
 
@@ -119,6 +119,11 @@ extension StubPool {
     func forgetLazy(_ stub: Stub) {
         guard configuration.lazyBatches else { return }
         LazyDispatch.controller(forToken: layout.token)?.forget(stub)
+    }
+
+    func forgetLazy(_ stubs: StubRange) {
+        guard configuration.lazyBatches else { return }
+        LazyDispatch.controller(forToken: layout.token)?.forget(stubs)
     }
 
     /// Throws unless every stub of `stubs` is a live stub of this pool (the ends of each run
@@ -181,7 +186,7 @@ extension StubPool {
                 for position in 0..<run.count { singles.append(try checkedSlot(of: stubs.stub(position, of: run)).key.raw) }
             }
         }
-        if configuration.lazyBatches { for stub in stubs { forgetLazy(stub) } }
+        forgetLazy(stubs)
         let dataStride = Int(stubs.slotStride) * ChunkGeometry.dataSlotSize
         for (run, ends) in zip(stubs.runs, checked) {
             for position in 0..<run.count {

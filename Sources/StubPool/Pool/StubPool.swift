@@ -275,8 +275,16 @@ public final class StubPool: Sendable {
     public func allocate(count: Int, target: UnsafeRawPointer, context: UInt = 0) throws(StubPoolError) -> StubRange {
         guard count > 0 && count <= Self.maximumBulkCount else { throw .invalidCount(count) }
         try checkTarget(target)
+        let stubs = try reserveRange(count: count)
+        publish(stubs, target: UInt(bitPattern: target), context: context)
+        return stubs
+    }
+
+    /// Takes `count` slots (1...maximumBulkCount) for the caller to publish: their data slots
+    /// still hold the released state.
+    func reserveRange(count: Int) throws(StubPoolError) -> StubRange {
         let shard = currentShard
-        let stubs = try shard.state.withLock { (state) throws(StubPoolError) -> StubRange in
+        return try shard.state.withLock { (state) throws(StubPoolError) -> StubRange in
             do throws(SystemError) { try reserve(count, in: &state, shard: shard.index) } catch {
                 throw .system(error, during: .allocateBulk)
             }
@@ -297,8 +305,6 @@ public final class StubPool: Sendable {
             state.handedOut += count
             return builder.finish()
         }
-        publish(stubs, target: UInt(bitPattern: target), context: context)
-        return stubs
     }
 
     /// Writes target and context into every data slot of `stubs` (a run is one chunk's: its data

@@ -15,7 +15,7 @@ import Testing
     /// `spec`, recording the size of each batch.
     final class Recorder: Sendable {
         let batches = Locked<[Int]>([])
-        func generator(_ requests: [LazyRequest<UInt>]) -> [LazyResolution] {
+        func generator(_ requests: LazyBatch<UInt>) -> [LazyResolution] {
             batches.withLock { $0.append(requests.count) }
             return requests.map { LazyResolution(target: CTargets.returnContextRegister, context: $0.spec) }
         }
@@ -160,6 +160,68 @@ import Testing
         #expect(recorder.batches.withLock { $0 } == [1])
         #expect(ct_call0(stubs[1].entry) == 6)
         #expect(throws: StubPoolError.released(id: stubs[0].id)) { try pool.retarget(stubs[0], to: CTargets.constant(1)) }
+    }
+
+    @Test func batchesTakeRequestsInOrderAcrossRequestCalls() throws {
+        let pool = try Self.lazyPool()
+        let seen = Locked<[[UInt]]>([])
+        let lazy = try pool.lazyStubs(of: UInt.self, batchLimit: 2) { batch in
+            seen.withLock { $0.append(batch.map(\.spec)) }
+            return batch.map { LazyResolution(target: CTargets.returnContextRegister, context: $0.spec) }
+        }
+        let first = try lazy.request([1, 2, 3])
+        let second = try lazy.request([4, 5])
+        #expect(ct_call0(second[1].entry) == 5)
+        #expect(ct_call0(first[2].entry) == 3)
+        #expect(ct_call0(second[0].entry) == 4)
+        #expect(seen.withLock { $0 } == [[5, 1], [3, 2], [4]], "the called stub first, then requests in order")
+        #expect(lazy.statistics().pending == 0)
+    }
+
+    /// A failed batch's stubs wait first in line; if they are released meanwhile and their
+    /// request's bookkeeping is reused by a new request, the retry skips them.
+    @Test func retriesSkipStubsReleasedAfterAFailedBatch() throws {
+        let pool = try Self.lazyPool()
+        let fail = Atomic<Bool>(true)
+        let seen = Locked<[[UInt]]>([])
+        let lazy = try pool.lazyStubs(of: UInt.self, generator: { batch in
+            seen.withLock { $0.append(batch.map(\.spec)) }
+            if fail.load(ordering: .relaxed) { throw GeneratorFailure() }
+            return batch.map { LazyResolution(target: CTargets.returnContextRegister, context: $0.spec) }
+        }, onFailure: { _ in LazyResolution(target: CTargets.constant(7), context: 0) })
+        let old = try lazy.request([1, 2])
+        #expect(ct_call0(old[0].entry) == 7)
+        try pool.release(old)
+        _ = pool.reclaim()
+        fail.store(false, ordering: .relaxed)
+        let new = try lazy.request([3, 4])
+        #expect(ct_call0(new[1].entry) == 4)
+        #expect(ct_call0(new[0].entry) == 3)
+        #expect(seen.withLock { $0 } == [[1, 2], [4, 3]])
+        #expect(lazy.statistics().pending == 0 && lazy.statistics().materialized == 2)
+    }
+
+    /// Specs are kept as the caller's arrays and dropped once their request has settled: a spec
+    /// holding an object does not keep it alive after materialization or release.
+    @Test func specsAreDroppedOnceTheirRequestSettles() throws {
+        final class Body: Sendable { let value: UInt; init(_ value: UInt) { self.value = value } }
+        weak var materialized: Body?
+        weak var released: Body?
+        let pool = try Self.lazyPool()
+        let lazy = try pool.lazyStubs(of: Body.self) { batch in
+            batch.map { LazyResolution(target: CTargets.returnContextRegister, context: $0.spec.value) }
+        }
+        let (first, second): (StubRange, StubRange) = try {
+            let a = Body(11), b = Body(22)
+            materialized = a
+            released = b
+            return (try lazy.request([a]), try lazy.request([b]))
+        }()
+        #expect(materialized != nil && released != nil)
+        try pool.release(second)
+        #expect(released == nil)
+        #expect(ct_call0(first[0].entry) == 11)
+        #expect(materialized == nil)
     }
 
     @Test func badConfigurationsAreTypedErrors() throws {
