@@ -106,6 +106,8 @@ long stubpool_page_size(void) {
 
 __thread void *stubpool_thread_slot_caches __attribute__((tls_model("initial-exec")));
 
+uintptr_t stubpool_chunk_index_top[1 << 16];
+
 int stubpool_current_cpu(void) {
     return sched_getcpu();
 }

@@ -46,7 +46,7 @@ extension StubPool.Configuration {
             kind: kind, placement: placement, landingPads: c.landing_pads != 0, strategy: strategy,
             shards: c.shards == 0 ? nil : Int(c.shards),
             codeSize: c.code_size == 0 ? ChunkGeometry.defaultCodeSize : Int(c.code_size),
-            lazyBatches: c.lazy_batches != 0)
+            lazyBatches: c.lazy_batches != 0, payloadSize: Int(c.payload_size))
     }
 }
 
@@ -77,7 +77,7 @@ public func stubpool_config_init_c(_ config: UnsafeMutablePointer<stubpool_confi
     config.pointee = stubpool_config_t(
         struct_size: UInt32(MemoryLayout<stubpool_config_t>.size), kind: STUBPOOL_KIND_FORWARD,
         placement: STUBPOOL_PLACEMENT_PACKED, strategy: STUBPOOL_STRATEGY_SHARED_TEMPLATE, random_seed: 0,
-        landing_pads: 0, lazy_batches: 0, shards: 0, code_size: 0)
+        landing_pads: 0, lazy_batches: 0, shards: 0, code_size: 0, payload_size: 0)
 }
 
 @_cdecl("stubpool_pool_create")
@@ -131,6 +131,34 @@ public func stubpool_allocate_c(
         CStatus.run { () throws(StubPoolError) in
             out.pointee = pointer(try pool.allocate(target: target, context: context).address)
         }
+    }
+}
+
+@_cdecl("stubpool_allocate_with_payload")
+public func stubpool_allocate_with_payload_c(
+    _ handle: OpaquePointer?, _ target: UnsafeRawPointer?, _ context: UInt,
+    _ outStub: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ outPayload: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> stubpool_status_t {
+    guard let handle else { return CStatus.null("pool", in: "stubpool_allocate_with_payload") }
+    guard let outStub else { return CStatus.null("out_stub", in: "stubpool_allocate_with_payload") }
+    guard let outPayload else { return CStatus.null("out_payload", in: "stubpool_allocate_with_payload") }
+    guard let target else { return CStatus.fail(.invalidTarget(0)) }
+    return CPool.withPool(handle) { pool in
+        CStatus.run { () throws(StubPoolError) in
+            let (stub, payload) = try pool.allocateWithPayload(target: target, context: context)
+            outStub.pointee = pointer(stub.address)
+            outPayload.pointee = payload
+        }
+    }
+}
+
+@_cdecl("stubpool_payload")
+public func stubpool_payload_c(
+    _ handle: OpaquePointer?, _ stub: UnsafeMutableRawPointer?, _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> stubpool_status_t {
+    guard let out else { return CStatus.null("out_payload", in: "stubpool_payload") }
+    return withStub(handle, stub, "stubpool_payload") { (pool, stub) throws(StubPoolError) in
+        out.pointee = try pool.payload(of: stub)
     }
 }
 
@@ -196,7 +224,12 @@ public func stubpool_get_target_c(
 
 @_cdecl("stubpool_release")
 public func stubpool_release_c(_ handle: OpaquePointer?, _ stub: UnsafeMutableRawPointer?) -> stubpool_status_t {
-    withStub(handle, stub, "stubpool_release") { (pool, stub) throws(StubPoolError) in try pool.release(stub) }
+    guard let handle else { return CStatus.null("pool", in: "stubpool_release") }
+    guard let stub else { return CStatus.null("stub", in: "stubpool_release") }
+    // By address: one lookup in the chunk index (a handle first, then release, would be two).
+    return CPool.withPool(handle) { pool in
+        CStatus.run { () throws(StubPoolError) in try pool.release(address: UInt(bitPattern: stub)) }
+    }
 }
 
 @_cdecl("stubpool_reclaim")

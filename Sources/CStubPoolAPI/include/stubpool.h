@@ -29,8 +29,11 @@
 extern "C" {
 #endif
 
-/** The API version this header describes; `stubpool_api_version()` returns the library's. */
-#define STUBPOOL_API_VERSION 1
+/**
+ * The API version this header describes; `stubpool_api_version()` returns the library's.
+ * 2: stub payloads (`payload_size`, stubpool_payload, stubpool_allocate_with_payload).
+ */
+#define STUBPOOL_API_VERSION 2
 
 /* ------------------------------------------------------------------------------------------ */
 /* Errors                                                                                      */
@@ -126,6 +129,12 @@ typedef struct stubpool_config {
     uint32_t shards;
     /** Bytes of code per chunk, a multiple of 64 KiB up to 512 KiB; 0 = default. */
     uint32_t code_size;
+    /**
+     * Bytes of writable memory beside each stub, its payload (0 = none, or a multiple of 16 up to
+     * 4096): state that lives as long as the stub, e.g. a closure's record. Never executable;
+     * resident only once written; not cleared when a slot is reused. (API version 2.)
+     */
+    uint32_t payload_size;
 } stubpool_config_t;
 
 /** Fills `config` with the defaults (forward kind, packed, shared template). */
@@ -152,6 +161,23 @@ size_t stubpool_max_bulk_count(void);
  */
 stubpool_status_t stubpool_allocate(stubpool_pool_t *pool, const void *target, uintptr_t context,
                                     void **out_stub);
+
+/**
+ * As stubpool_allocate, for a pool with payloads: `*out_payload` also receives the new stub's
+ * payload (see stubpool_payload). Errors: as stubpool_allocate; INVALID_CONFIGURATION (the pool
+ * has no payloads; nothing is allocated).
+ */
+stubpool_status_t stubpool_allocate_with_payload(stubpool_pool_t *pool, const void *target, uintptr_t context,
+                                                 void **out_stub, void **out_payload);
+
+/**
+ * The payload of `stub`: the pool's `payload_size` writable bytes that belong to the stub
+ * (16-byte aligned), found in O(1). It stays valid while the stub is live; after release and
+ * stubpool_reclaim it belongs to the slot's next stub. Thread-safe; the payload's contents are the
+ * caller's to synchronize. Errors: INVALID_ARGUMENT, INVALID_CONFIGURATION (no payloads),
+ * FOREIGN_STUB.
+ */
+stubpool_status_t stubpool_payload(stubpool_pool_t *pool, void *stub, void **out_payload);
 
 /**
  * Allocates `count` stubs, all jumping to `target` with `context`, into `out_stubs[0..count)`:

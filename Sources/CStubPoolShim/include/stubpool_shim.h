@@ -119,6 +119,12 @@ extern __thread void *stubpool_thread_slot_caches __attribute__((tls_model("init
 static inline void *stubpool_thread_caches_get(void) { return stubpool_thread_slot_caches; }
 static inline void stubpool_thread_caches_set(void *table) { stubpool_thread_slot_caches = table; }
 
+/// The top level of the process-wide chunk index (ChunkRegistry): 2^16 leaf addresses, zeroed
+/// storage (untouched pages never become resident). Static storage rather than a Swift global, so
+/// every lookup is a plain load instead of a `swift_once` check first.
+extern uintptr_t stubpool_chunk_index_top[1 << 16];
+static inline uintptr_t *stubpool_chunk_index(void) { return stubpool_chunk_index_top; }
+
 /// Fault injection (debug builds only). Makes the `nth` (1-based) call of `syscall` made by the
 /// calling thread from now on fail with `error`. Returns 0, or ENOTSUP when compiled out.
 int stubpool_fault_arm(stubpool_syscall_t syscall, unsigned int nth, int error);

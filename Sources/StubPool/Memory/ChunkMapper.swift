@@ -1,4 +1,5 @@
-/// Maps chunks: a code region from a template followed by an anonymous read+write data region.
+/// Maps chunks: a code region from a template followed by an anonymous read+write data region
+/// (and the stubs' payloads, if any).
 enum ChunkMapper {
     /// Maps one chunk. `initializeData` fills the data region (given its first byte) before any
     /// code is executable. With `guarded`, code pages are BTI-guarded where the host supports it
@@ -6,15 +7,15 @@ enum ChunkMapper {
     static func map(
         template: CodeTemplate,
         geometry: ChunkGeometry,
+        payloadBytes: Int,
         strategy: CodeStrategy,
         guarded: Bool,
         initializeData: (UnsafeMutableRawPointer) -> Void
     ) throws(SystemError) -> Mapping {
         // One anonymous read+write reservation for the whole chunk; the code part is replaced or
         // protected below before it is ever executable.
-        let mapping = Mapping(
-            adopting: try Kernel.mapAnonymous(size: geometry.chunkSize, protection: Kernel.readWrite),
-            size: geometry.chunkSize)
+        let size = geometry.chunkSize + payloadBytes
+        let mapping = Mapping(adopting: try Kernel.mapAnonymous(size: size, protection: Kernel.readWrite), size: size)
         let base = UnsafeMutableRawPointer(bitPattern: mapping.base)!
         // Every data page is written next: one populate call instead of a fault per page. Kernels
         // before 5.14 (EINVAL) and a refused populate simply fault as before.

@@ -1,3 +1,4 @@
+import CStubPoolShim
 import Synchronization
 
 #if canImport(Glibc)
@@ -35,6 +36,8 @@ final class Chunk: Sendable {
 
     var codeRange: Range<UInt> { base..<dataStart }
     var dataRange: Range<UInt> { codeRange.upperBound..<(base + UInt(layout.geometry.chunkSize)) }
+    /// The stubs' payloads (empty without payloads).
+    var payloadRange: Range<UInt> { dataRange.upperBound..<(dataRange.upperBound + UInt(layout.payloadRegionSize)) }
 
     /// The handle of logical slot `logical`.
     func stub(ofLogical logical: Int) -> Stub {
@@ -65,9 +68,9 @@ final class Chunk: Sendable {
 /// Process-wide index from code addresses to chunks, for O(1) lookups (by address, in the
 /// released-stub trap, in the lazy resolver) that take no lock and touch no reference count.
 ///
-/// A two-level radix table over 64 KiB granules of the address space: 2^16 leaf pointers, each
-/// leaf 2^16 chunk pointers (512 KiB of zeroed memory, allocated on first use, never freed; only
-/// the pages holding entries become resident). A chunk is entered under every granule its code
+/// A two-level radix table over 64 KiB granules of the address space: 2^16 leaf pointers (static
+/// storage in the shim), each leaf 2^16 chunk pointers (512 KiB of zeroed memory, allocated on
+/// first use, never freed; only the pages holding entries become resident). A chunk is entered under every granule its code
 /// touches. No two chunks' code shares a granule: every chunk's code is followed by its data
 /// region, at least 64 KiB long. Addresses at or above 2^48 (AArch64 52-bit address spaces) fall
 /// back to a scan of the registered chunks.
@@ -79,13 +82,11 @@ enum ChunkRegistry {
     private static let levelBits: UInt = 16
     private static let indexedLimit: UInt = 1 << (granuleShift + 2 * levelBits)
 
-    /// Leaf addresses (0: none yet). Every access to the table is atomic.
-    nonisolated(unsafe) private static let top: UnsafeMutablePointer<Atomic<UInt>> = {
-        guard let table = calloc(1 << levelBits, MemoryLayout<UInt>.stride) else {
-            fatalError("stubpool: cannot allocate the chunk registry's top level")
-        }
-        return table.bindMemory(to: Atomic<UInt>.self, capacity: 1 << levelBits)
-    }()
+    /// Leaf addresses (0: none yet), in the shim's static storage. Every access is atomic.
+    @inline(__always)
+    private static var top: UnsafeMutablePointer<Atomic<UInt>> {
+        UnsafeMutableRawPointer(stubpool_chunk_index()).assumingMemoryBound(to: Atomic<UInt>.self)
+    }
 
     /// Every registered chunk, holding it alive while registered; for audits and the fallback.
     private static let registered = Locked<[ObjectIdentifier: Chunk]>([:])
@@ -140,7 +141,7 @@ enum ChunkRegistry {
 
     /// Every live chunk's whole range (code and data), for audits; linear in the chunk count.
     static func liveChunkRanges() -> [Range<UInt>] {
-        registered.withLock { table in table.values.map { $0.codeRange.lowerBound..<$0.dataRange.upperBound } }
+        registered.withLock { table in table.values.map { $0.codeRange.lowerBound..<$0.payloadRange.upperBound } }
     }
 
     /// Runs `body` on the chunk whose code region contains `address`, without retaining it.

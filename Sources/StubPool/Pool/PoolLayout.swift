@@ -20,7 +20,19 @@ struct PoolLayout: Sendable {
     /// What the anchor's second word holds: the lazy resolver for lazy-capable pools.
     let anchorLazy: UInt
 
-    init(token: UInt32, variant: StubVariant, geometry: ChunkGeometry, placement: Placement, encoder: any StubEncoder) {
+    /// The largest payload a stub may have.
+    static let maximumPayloadSize = 4_096
+
+    /// Bytes of payload per slot, and of one chunk's payload region (after its data region,
+    /// 64 KiB-granular like the others; 0 without payloads).
+    let payloadSize: UInt
+    let payloadRegionSize: Int
+
+    init(token: UInt32, variant: StubVariant, geometry: ChunkGeometry, placement: Placement, payloadSize: Int = 0,
+         encoder: any StubEncoder) {
+        self.payloadSize = UInt(payloadSize)
+        let granule = ChunkGeometry.regionGranularity
+        self.payloadRegionSize = (geometry.physicalSlots * payloadSize + granule - 1) / granule * granule
         self.token = token
         self.variant = variant
         self.geometry = geometry
@@ -87,6 +99,13 @@ struct PoolLayout: Sendable {
     func dataSlot(of stub: Stub) -> UInt {
         let physical = UInt(stub.slot)
         return stub.address &- (physical &<< slotShift) &+ codeSizeBytes &+ (physical &<< 4)  // 16-byte data slots
+    }
+
+    /// The payload of `stub` (whose ownership was checked), by arithmetic alone.
+    @inline(__always)
+    func payload(of stub: Stub) -> UInt {
+        let physical = UInt(stub.slot)
+        return stub.address &- (physical &<< slotShift) &+ UInt(geometry.chunkSize) &+ physical &* payloadSize
     }
 
     /// The (target, context) a released or never-allocated stub at `entry` holds: the stub then

@@ -13,9 +13,9 @@ final class PoolShard: Sendable {
         var handedOut = 0
         /// Chunks unmapped because they were entirely free.
         var returnedChunks = 0
-        /// Chunks found empty by the last reclaim, with their take counts then: still empty and
-        /// untouched at the next reclaim, they are returned.
-        var idle: [Int: UInt32] = [:]
+        /// Chunks found empty by a reclaim, with their take counts then and when they were first
+        /// seen so: still empty and untouched at a reclaim `idleDelay` later, they are returned.
+        var idle: [Int: (takes: UInt32, since: ContinuousClock.Instant)] = [:]
         var random: SplitMix64
 
         /// Unmaps chunk `index`, which must be entirely free: out of the chunk index and the
@@ -107,13 +107,19 @@ final class PoolShared: Sendable {
     /// releasing across a chunk boundary does not map and unmap each time.
     static let spareChunks = 1
 
+    /// How long a chunk stays empty and untouched before a reclaim returns it
+    /// (``StubPool/Configuration/idleChunkDelay``). Reclaims can come every few microseconds (the
+    /// libffi drop-in reclaims every 1,024 frees): counting reclaims alone returned chunks that a
+    /// program refilled right after, mapping and faulting them again.
+    let idleDelay: Duration
     let layout: PoolLayout
     let shards: [PoolShard]
     let quarantine: Locked<Quarantine>
     let directory = Locked(Directory())
     private let alive = Atomic<Bool>(true)
 
-    init(layout: PoolLayout, shards: [PoolShard]) {
+    init(layout: PoolLayout, shards: [PoolShard], idleDelay: Duration) {
+        self.idleDelay = idleDelay
         self.layout = layout
         self.shards = shards
         quarantine = Locked(Quarantine(shards: shards.count))
@@ -221,20 +227,28 @@ final class PoolShared: Sendable {
     }
 
     /// Unmaps the shard's entirely free chunks beyond the spare ones (shard locked). With
-    /// `onlyIdle`, only chunks that were already empty at the previous look and were not used
-    /// since (so a program that repeatedly fills and empties a pool keeps its chunks mapped).
+    /// `onlyIdle`, only chunks that a look at least `idleDelay` ago found empty and that were not
+    /// used since (so a program that repeatedly fills and empties a pool keeps its chunks mapped).
     @discardableResult
     private func giveBack(_ state: inout PoolShard.State, onlyIdle: Bool) -> Int {
         let empty = state.allocator.emptyChunks
+        let now = ContinuousClock.now
         var returned = 0
         for index in empty.dropFirst(Self.spareChunks) {
-            if onlyIdle && state.idle[index] != state.allocator.takes[index] { continue }
+            if onlyIdle {
+                guard let seen = state.idle[index], seen.takes == state.allocator.takes[index],
+                      seen.since.duration(to: now) >= idleDelay else { continue }
+            }
             state.removeChunk(index)
             state.returnedChunks += 1
             returned += 1
         }
-        state.idle = [:]
-        for index in state.allocator.emptyChunks { state.idle[index] = state.allocator.takes[index] }
+        var idle: [Int: (takes: UInt32, since: ContinuousClock.Instant)] = [:]
+        for index in state.allocator.emptyChunks {
+            let takes = state.allocator.takes[index]
+            if let seen = state.idle[index], seen.takes == takes { idle[index] = seen } else { idle[index] = (takes, now) }
+        }
+        state.idle = idle
         return returned
     }
 

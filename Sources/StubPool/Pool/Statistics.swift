@@ -11,7 +11,9 @@ extension StubPool {
         public var codeBytesMapped = 0
         /// Address space of data regions.
         public var dataBytesMapped = 0
-        /// Resident data pages, in bytes.
+        /// Address space of payload regions (pools with ``StubPool/Configuration/payloadSize``).
+        public var payloadBytesMapped = 0
+        /// Resident data pages (payloads included), in bytes.
         public var residentDataBytes = 0
         /// Resident code pages, in bytes. A shared template's pages count once, however many
         /// chunks map them.
@@ -24,7 +26,7 @@ extension StubPool {
         /// Chunks returned to the system (unmapped) because they were entirely free after
         /// ``StubPool/reclaim()``, since the pool was created.
         public var returnedChunks = 0
-        /// Bytes of address space (code and data) those chunks spanned.
+        /// Bytes of address space (code, data and payloads) those chunks spanned.
         public var returnedBytes = 0
         /// Memory mappings (VMAs) the pool holds: two per chunk.
         public var mappings = 0

@@ -13,13 +13,23 @@ extension StubPool {
     /// chunk throws).
     @inline(__always)
     private func checkedSlot(of stub: Stub) throws(StubPoolError) -> (data: DataSlot, key: PoolShared.SlotKey) {
-        let token = layout.token
-        guard stub.poolToken == token, let found = ChunkRegistry.withChunk(containing: stub.address, { chunk -> (UInt, PoolShared.SlotKey)? in
-            guard chunk.layout.token == token, let slot = chunk.slot(ofEntry: stub.address),
-                  slot.dataSlot == layout.dataSlot(of: stub) else { return nil }
-            return (slot.dataSlot, PoolShared.SlotKey(shard: chunk.shard, chunk: chunk.index, logical: slot.logical))
-        }) else { throw .foreignStub(stub) }
-        return (DataSlot(address: found.0), found.1)
+        guard stub.poolToken == layout.token, let found = entrySlot(stub.address), found.stub.slot == stub.slot else {
+            throw .foreignStub(stub)
+        }
+        return (found.data, found.key)
+    }
+
+    /// The slot of this pool whose entry is exactly `address` (live or not), with its data slot
+    /// and quarantine key: one lookup in the chunk index, then arithmetic.
+    @inline(__always)
+    private func entrySlot(_ address: UInt) -> (stub: Stub, data: DataSlot, key: PoolShared.SlotKey)? {
+        let layout = self.layout
+        return ChunkRegistry.withChunk(containing: address) { chunk in
+            guard chunk.layout.token == layout.token, let slot = chunk.slot(ofEntry: address) else { return nil }
+            let physical = UInt32(truncatingIfNeeded: (address &- chunk.base) >> layout.slotShift)
+            return (Stub(address: address, poolToken: layout.token, slot: physical), DataSlot(address: slot.dataSlot),
+                    PoolShared.SlotKey(shard: chunk.shard, chunk: chunk.index, logical: slot.logical))
+        }
     }
 
     /// The data slot of `stub`, which must be live.
@@ -110,6 +120,31 @@ extension StubPool {
         UnsafeRawPointer(bitPattern: try dataSlot(of: stub).target)!
     }
 
+    /// The payload of `stub`: ``Configuration/payloadSize`` writable bytes that belong to the stub
+    /// (16-byte aligned), found by arithmetic. The memory stays mapped while the stub's chunk is;
+    /// after release and ``reclaim()`` it belongs to the slot's next stub. Throws
+    /// ``StubPoolError/invalidConfiguration(_:)`` for a pool without payloads.
+    public func payload(of stub: Stub) throws(StubPoolError) -> UnsafeMutableRawPointer {
+        try checkPayloads()
+        guard layout.owns(stub) else { throw .foreignStub(stub) }
+        return UnsafeMutableRawPointer(bitPattern: layout.payload(of: stub))!
+    }
+
+    /// Allocates one stub (as ``allocate(target:context:)``) and returns its payload with it.
+    /// Throws ``StubPoolError/invalidConfiguration(_:)`` for a pool without payloads, allocating
+    /// nothing.
+    public func allocateWithPayload(
+        target: UnsafeRawPointer, context: UInt = 0
+    ) throws(StubPoolError) -> (stub: Stub, payload: UnsafeMutableRawPointer) {
+        try checkPayloads()
+        let stub = try allocate(target: target, context: context)
+        return (stub, UnsafeMutableRawPointer(bitPattern: layout.payload(of: stub))!)
+    }
+
+    private func checkPayloads() throws(StubPoolError) {
+        guard layout.payloadSize > 0 else { throw .invalidConfiguration("this pool has no payloads (payloadSize is 0)") }
+    }
+
     /// The current context of `stub`.
     public func context(of stub: Stub) throws(StubPoolError) -> UInt {
         try dataSlot(of: stub).context
@@ -157,6 +192,11 @@ extension StubPool {
     /// a race in the caller — both may succeed, and the slot is still freed once.
     public func release(_ stub: Stub) throws(StubPoolError) {
         let (slot, key) = try checkedSlot(of: stub)
+        try release(stub, slot: slot, key: key)
+    }
+
+    @inline(__always)
+    private func release(_ stub: Stub, slot: DataSlot, key: PoolShared.SlotKey) throws(StubPoolError) {
         guard !layout.isReleased(target: slot.target, entry: stub.address) else { throw .released(id: stub.id) }
         forgetLazy(stub)
         // Plain stores, no compare-and-swap: a locked instruction right after the context store
@@ -169,7 +209,8 @@ extension StubPool {
     /// Releases the stub whose entry is `address`.
     /// Throws ``StubPoolError/foreignAddress(_:)`` for an address that is not an entry of this pool.
     public func release(address: UInt) throws(StubPoolError) {
-        try release(stub(entry: address))
+        guard let found = entrySlot(address) else { throw .foreignAddress(address) }
+        try release(found.stub, slot: found.data, key: found.key)
     }
 
     /// Releases every stub of `stubs`: all of them, or none if any is foreign or already released.
@@ -233,8 +274,8 @@ extension StubPool {
     /// The stub whose entry is exactly `address` (live or released, not yet reclaimed), in O(1).
     /// Throws ``StubPoolError/foreignAddress(_:)`` for any other address.
     public func stub(entry address: UInt) throws(StubPoolError) -> Stub {
-        guard let stub = resolve(address), stub.address == address else { throw .foreignAddress(address) }
-        return stub
+        guard let found = entrySlot(address) else { throw .foreignAddress(address) }
+        return found.stub
     }
 
     /// The live stub whose code contains `address` (its entry or any byte of its slot), in O(1).
@@ -270,8 +311,9 @@ extension StubPool {
                 statistics.returnedChunks += state.returnedChunks
                 statistics.metadataBytes += state.allocator.metadataBytes + state.allocator.activeChunks * MemoryLayout<Chunk>.size
                 for case let chunk? in state.chunks {
+                    let writable = geometry.dataSize + layout.payloadRegionSize
                     statistics.residentDataBytes +=
-                        (try? Kernel.residentBytes(chunk.dataRange.lowerBound, size: geometry.dataSize)) ?? geometry.dataSize
+                        (try? Kernel.residentBytes(chunk.dataRange.lowerBound, size: writable)) ?? writable
                     if configuration.strategy == .privateCopy || !sharedCodeCounted {
                         statistics.residentCodeBytes +=
                             (try? Kernel.residentBytes(chunk.base, size: geometry.codeSize)) ?? geometry.codeSize
@@ -287,7 +329,8 @@ extension StubPool {
         statistics.cachedSlots = max(0, slotsInUse - statistics.liveStubs - statistics.quarantinedStubs)
         statistics.codeBytesMapped = statistics.chunks * geometry.codeSize
         statistics.dataBytesMapped = statistics.chunks * geometry.dataSize
-        statistics.returnedBytes = statistics.returnedChunks * geometry.chunkSize
+        statistics.payloadBytesMapped = statistics.chunks * layout.payloadRegionSize
+        statistics.returnedBytes = statistics.returnedChunks * (geometry.chunkSize + layout.payloadRegionSize)
         statistics.mappings = statistics.chunks * 2
         return statistics
     }

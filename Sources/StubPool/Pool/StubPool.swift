@@ -42,6 +42,15 @@ public final class StubPool: Sendable {
         /// Whether the pool hands out lazy stubs (``StubPool/lazyStubs(of:batchLimit:generator:onFailure:)``).
         /// Requires `kind: .context`; each slot then also holds a lazy entry.
         public var lazyBatches: Bool
+        /// Bytes of writable memory beside each stub (0, or a multiple of 16 up to 4,096): the
+        /// stub's payload (``StubPool/payload(of:)``), for state that lives as long as the stub,
+        /// such as a closure's record. Never executable; mapped with the chunk, resident only once
+        /// written; not cleared when a slot is reused.
+        public var payloadSize: Int
+        /// How long a chunk must stay entirely free, untouched, before ``StubPool/reclaim()``
+        /// returns it to the system (``StubPool/trim()`` does not wait). Reclaims may come often;
+        /// this keeps a pool that is emptied and refilled from mapping and faulting chunks each time.
+        public var idleChunkDelay: Duration
 
         public init(
             kind: StubKind = .forward,
@@ -50,9 +59,13 @@ public final class StubPool: Sendable {
             strategy: CodeStrategy = .sharedTemplate,
             shards: Int? = nil,
             codeSize: Int = ChunkGeometry.defaultCodeSize,
-            lazyBatches: Bool = false
+            lazyBatches: Bool = false,
+            payloadSize: Int = 0,
+            idleChunkDelay: Duration = .milliseconds(500)
         ) {
+            self.idleChunkDelay = idleChunkDelay
             self.lazyBatches = lazyBatches
+            self.payloadSize = payloadSize
             self.kind = kind
             self.placement = placement
             self.landingPads = landingPads
@@ -102,6 +115,12 @@ public final class StubPool: Sendable {
         if configuration.strategy == .privateCopy && Kernel.refusesExecutableGain {
             throw .unsupported("the privateCopy strategy makes pages executable with mprotect, which PR_SET_MDWE (memory-deny-write-execute) forbids in this process; use sharedTemplate")
         }
+        guard configuration.idleChunkDelay >= .zero else {
+            throw .invalidConfiguration("idle chunk delay must not be negative, not \(configuration.idleChunkDelay)")
+        }
+        guard (0...PoolLayout.maximumPayloadSize).contains(configuration.payloadSize), configuration.payloadSize % 16 == 0 else {
+            throw .invalidConfiguration("payload size must be a multiple of 16 in 0...\(PoolLayout.maximumPayloadSize), not \(configuration.payloadSize)")
+        }
         guard ChunkGeometry.regionGranularity % pageSize == 0 else {
             throw .invalidConfiguration("page size \(pageSize) is not one of \(ChunkGeometry.supportedPageSizes)")
         }
@@ -129,10 +148,12 @@ public final class StubPool: Sendable {
         }
         self.configuration = configuration
         let token = Self.nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
-        layout = PoolLayout(token: token, variant: variant, geometry: geometry, placement: configuration.placement, encoder: encoder)
+        layout = PoolLayout(token: token, variant: variant, geometry: geometry, placement: configuration.placement,
+                            payloadSize: configuration.payloadSize, encoder: encoder)
         var seed: UInt64 = 0
         if case .random(let value) = configuration.placement { seed = value }
-        shared = PoolShared(layout: layout, shards: (0..<shardCount).map { PoolShard(index: $0, seed: seed) })
+        shared = PoolShared(layout: layout, shards: (0..<shardCount).map { PoolShard(index: $0, seed: seed) },
+                            idleDelay: configuration.idleChunkDelay)
         usesCaches = configuration.placement == .packed
         lowestTarget = UInt(pageSize)
         slotStride = UInt32(layout.placement.physical(1) - layout.placement.physical(0))
@@ -160,8 +181,8 @@ public final class StubPool: Sendable {
         let layout = self.layout
         var chunkBase: UInt = 0
         let mapping = try ChunkMapper.map(
-            template: template, geometry: layout.geometry, strategy: configuration.strategy,
-            guarded: configuration.landingPads
+            template: template, geometry: layout.geometry, payloadBytes: layout.payloadRegionSize,
+            strategy: configuration.strategy, guarded: configuration.landingPads
         ) { data in
             chunkBase = UInt(bitPattern: data) - UInt(layout.geometry.codeSize)
             layout.initializeData(data, chunkBase: chunkBase)

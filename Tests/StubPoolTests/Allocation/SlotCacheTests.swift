@@ -92,7 +92,8 @@ import Testing
     }
 
     @Test func emptyChunksGoBackWithHysteresis() throws {
-        let pool = try StubPool(.init(shards: 1))
+        let delay = Duration.milliseconds(200)
+        let pool = try StubPool(.init(shards: 1, idleChunkDelay: delay))
         let stubs = try pool.allocate(count: 100_000, target: CTargets.weighted3)
         let mapped = pool.statistics().chunks
         try pool.release(stubs)
@@ -103,12 +104,17 @@ import Testing
         try pool.release(again)
         pool.reclaim()
         #expect(pool.statistics().chunks == mapped)
-        // Still empty and unused at the next reclaim: returned, one spare kept.
+        // Still empty and unused at the next reclaim, but too soon: kept.
+        pool.reclaim()
+        #expect(pool.statistics().chunks == mapped, "a chunk idle for less than the delay stays mapped")
+        // Still empty and unused a delay later: returned, one spare kept.
+        Thread.sleep(forTimeInterval: Double(delay.components.attoseconds) / 1e18 + 0.05)
         pool.reclaim()
         let statistics = pool.statistics()
         #expect(statistics.chunks == PoolShared.spareChunks)
         #expect(statistics.returnedChunks == mapped - PoolShared.spareChunks)
         #expect(statistics.returnedBytes == statistics.returnedChunks * pool.layout.geometry.chunkSize)
+        #expect(throws: StubPoolError.self) { try StubPool(.init(idleChunkDelay: .seconds(-1))) }
         // Returned chunks' indices are reused; everything still works.
         let more = try pool.allocate(count: 50_000, target: CTargets.weighted3)
         #expect(ct_call3(more[49_999].entry, 1, 0, 0) == 1)
