@@ -53,6 +53,8 @@ static stubpool_pool_t *pool;
 static prep_closure_loc_t system_prep_closure_loc;
 static closure_free_t system_closure_free;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
+/// Set (release) once `initialize` ran: the hot paths test it inline instead of calling pthread_once.
+static int initialized;
 static size_t quarantine_limit = 1024;
 
 // Counters per thread, written by their thread with plain (relaxed) stores: a locked increment of
@@ -117,6 +119,11 @@ static void initialize(void) {
         pool = NULL;
     }
     if (!system_prep_closure_loc) fprintf(stderr, "stubpool-ffi: the system libffi's ffi_prep_closure_loc was not found\n");
+    __atomic_store_n(&initialized, 1, __ATOMIC_RELEASE);
+}
+
+static inline void ensure_initialized(void) {
+    if (__builtin_expect(!__atomic_load_n(&initialized, __ATOMIC_ACQUIRE), 0)) pthread_once(&once, initialize);
 }
 
 /// The calling thread's counters (a static fallback if its block cannot be allocated: counts
@@ -139,7 +146,7 @@ static thread_counters_t *counters(void) {
 static void count(size_t *counter) { __atomic_store_n(counter, *counter + 1, __ATOMIC_RELAXED); }
 
 void *stubpool_ffi_closure_alloc(size_t size, void **code) {
-    pthread_once(&once, initialize);
+    ensure_initialized();
     if (!pool || size > SIZE_MAX - sizeof(closure_header_t)) return NULL;
     closure_header_t *header;
     void *stub;
@@ -204,7 +211,7 @@ static int is_libffi_entry(void *entry) {
 
 ffi_status stubpool_ffi_prep_closure_loc(ffi_closure *closure, ffi_cif *cif, void (*fun)(ffi_cif *, void *, void **, void *),
                                 void *user_data, void *codeloc) {
-    pthread_once(&once, initialize);
+    ensure_initialized();
     if (!system_prep_closure_loc) return FFI_BAD_ABI;
     closure_header_t *header = header_of(closure, NULL);
     if (!header || header->stub != codeloc) {
@@ -239,7 +246,7 @@ ffi_status stubpool_ffi_prep_closure(ffi_closure *closure, ffi_cif *cif, void (*
 
 void stubpool_ffi_closure_free(void *closure) {
     if (!closure) return;
-    pthread_once(&once, initialize);
+    ensure_initialized();
     enum placement where;
     closure_header_t *header = header_of(closure, &where);
     thread_counters_t *mine = counters();

@@ -151,6 +151,18 @@ struct SlotAllocator: Sendable {
         setRoom(address.chunk, true)
     }
 
+    /// Returns every slot of `slots` in `chunk` that is not free yet; returns how many.
+    mutating func free(chunk: Int, slots: UnsafeBufferPointer<Int32>) -> Int {
+        // Moved out while it changes, so its buffers are uniquely referenced.
+        var bitmap = chunks[chunk]
+        chunks[chunk] = SlotBitmap.placeholder
+        let freed = bitmap.putAll(slots)
+        chunks[chunk] = bitmap
+        freeSlots += freed
+        if freed > 0 { setRoom(chunk, true) }
+        return freed
+    }
+
     /// Bytes of allocator metadata (bitmaps and summaries) of the active chunks.
     var metadataBytes: Int {
         chunks.indices.reduce(withRoom.count * 8) { isRetired($1) ? $0 : $0 + chunks[$1].metadataBytes }

@@ -18,6 +18,16 @@ struct SlotBitmap: Sendable {
         freeCount = capacity
     }
 
+    /// A bitmap of no slots, owning no memory: what an allocator's entry holds while its bitmap
+    /// is moved out to change.
+    static let placeholder = SlotBitmap()
+    private init() {
+        capacity = 0
+        words = []
+        summary = []
+        freeCount = 0
+    }
+
     var isEmpty: Bool { freeCount == capacity }
     var isFull: Bool { freeCount == 0 }
 
@@ -101,5 +111,28 @@ struct SlotBitmap: Sendable {
         words[word] |= 1 << UInt64(slot & 63)
         summary[word >> 6] |= 1 << UInt64(word & 63)
         freeCount += 1
+    }
+
+    /// Marks every slot of `slots` free that is not free yet (a slot listed twice counts once);
+    /// returns how many became free. One pass over raw buffers: per-slot `put` paid two
+    /// uniqueness checks and a bounds check per slot, ≈40% of a reclaim.
+    mutating func putAll(_ slots: UnsafeBufferPointer<Int32>) -> Int {
+        var freed = 0
+        let capacity = self.capacity
+        words.withUnsafeMutableBufferPointer { words in
+            summary.withUnsafeMutableBufferPointer { summary in
+                for raw in slots {
+                    let slot = Int(raw)
+                    precondition(slot >= 0 && slot < capacity, "slot \(slot) out of range")
+                    let word = slot >> 6, bit: UInt64 = 1 << UInt64(slot & 63)
+                    guard words[word] & bit == 0 else { continue }
+                    words[word] |= bit
+                    summary[word >> 6] |= 1 << UInt64(word & 63)
+                    freed += 1
+                }
+            }
+        }
+        freeCount += freed
+        return freed
     }
 }

@@ -110,11 +110,11 @@ struct PoolLayout: Sendable {
 
     /// The (target, context) a released or never-allocated stub at `entry` holds: the stub then
     /// reaches the trap, which can tell which stub it was.
+    /// (From the precomputed constants: the trap of a stub found through its return address is
+    /// the slot's own released entry; the others get the trap and their entry as context.)
+    @inline(__always)
     func releasedState(entry: UInt) -> (target: UInt, context: UInt) {
-        switch variant.kind.releasedTrapSource {
-        case .returnAddress: (entry + UInt(releasedEntryOffset!), 0)
-        case .contextRegister, .firstArgument: (releasedTrap, entry)
-        }
+        releasedTargetIsRelative ? (entry &+ releasedTargetValue, 0) : (releasedTargetValue, entry)
     }
 
     @inlinable @inline(__always)

@@ -191,19 +191,23 @@ final class PoolShared: Sendable {
                 for cache in directory.caches.values { cache.drainReleased { quarantine.add($0) } }
                 var freed = 0
                 let runs = quarantine.runs
+                // Slots go back chunk by chunk, in groups of consecutive keys of one chunk (release
+                // order usually keeps a chunk's slots together). A slot released twice by racing
+                // threads is queued twice: freed once.
+                var group = SlotGroup()
                 for shard in shards {
                     shard.state.withLock { state in
-                        // A slot released twice by racing threads is queued twice: freed once.
-                        func free(_ address: SlotAddress) {
-                            if state.allocator.isFree(address) { return }
-                            state.allocator.free(address)
-                            freed += 1
+                        for key in quarantine.keys[shard.index] {
+                            let address = SlotKey(raw: key).address
+                            freed += group.add(address.slot, of: address.chunk, to: &state.allocator)
                         }
-                        for key in quarantine.keys[shard.index] { free(SlotKey(raw: key).address) }
                         for run in runs where run.first.shard == shard.index {
                             let first = run.first.address
-                            for slot in first.slot..<(first.slot + run.count) { free(SlotAddress(chunk: first.chunk, slot: slot)) }
+                            for slot in first.slot..<(first.slot + run.count) {
+                                freed += group.add(slot, of: first.chunk, to: &state.allocator)
+                            }
                         }
+                        freed += group.flush(to: &state.allocator)
                         giveBack(&state, onlyIdle: true)
                     }
                     // Keep the buffer for the next round unless a burst made it large.
@@ -215,6 +219,34 @@ final class PoolShared: Sendable {
                 quarantine.count = 0
                 return freed
             }
+        }
+    }
+
+    /// Consecutive slots of one chunk on their way back to the allocator, freed together.
+    struct SlotGroup {
+        private var chunk = -1
+        private var slots: [Int32] = []
+
+        init() { slots.reserveCapacity(Self.limit) }
+
+        static let limit = 1_024
+
+        /// Adds `slot` of `chunk`; frees the group first if it holds another chunk's slots or is
+        /// full. Returns how many slots that freed.
+        mutating func add(_ slot: Int, of chunk: Int, to allocator: inout SlotAllocator) -> Int {
+            let freed = chunk != self.chunk || slots.count == Self.limit ? flush(to: &allocator) : 0
+            self.chunk = chunk
+            slots.append(Int32(truncatingIfNeeded: slot))
+            return freed
+        }
+
+        /// Frees the group's slots (those not free yet); returns how many.
+        mutating func flush(to allocator: inout SlotAllocator) -> Int {
+            guard !slots.isEmpty else { return 0 }
+            let chunk = self.chunk
+            let freed = slots.withUnsafeBufferPointer { allocator.free(chunk: chunk, slots: $0) }
+            slots.removeAll(keepingCapacity: true)
+            return freed
         }
     }
 

@@ -335,10 +335,13 @@ extension StubPool {
         return statistics
     }
 
-    /// Address ranges of this pool's code and data regions (for audits and diagnostics).
+    /// Address ranges of this pool's code regions and writable regions (data slots, then the
+    /// payloads if any), for audits and diagnostics.
     public func mappedRegions() -> [(code: Range<UInt>, data: Range<UInt>)] {
         shared.shards.flatMap { shard in
-            shard.state.withLock { state in state.chunks.compactMap { $0.map { ($0.codeRange, $0.dataRange) } } }
+            shard.state.withLock { state in
+                state.chunks.compactMap { $0.map { ($0.codeRange, $0.dataRange.lowerBound..<$0.payloadRange.upperBound) } }
+            }
         }
     }
 }

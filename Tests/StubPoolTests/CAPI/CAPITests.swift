@@ -52,6 +52,38 @@ final class CAPITests: XCTestCase {
         XCTAssertEqual(stats.mappings, stats.chunks * 2)
     }
 
+    func testPayloadsAreWritableBytesBesideEachStub() throws {
+        let pool = try makePool { $0.kind = STUBPOOL_KIND_CONTEXT; $0.payload_size = 48 }
+        defer { stubpool_pool_destroy(pool) }
+        var stub: UnsafeMutableRawPointer?, payload: UnsafeMutableRawPointer?
+        XCTAssertEqual(stubpool_allocate_with_payload(pool, target, 9, &stub, &payload), STUBPOOL_OK)
+        let entry = try XCTUnwrap(stub), bytes = try XCTUnwrap(payload)
+        XCTAssertEqual(ct_call0(entry), 9)
+        XCTAssertEqual(UInt(bitPattern: bytes) % 16, 0)
+        bytes.storeBytes(of: 0x1234, toByteOffset: 40, as: UInt64.self)
+        var again: UnsafeMutableRawPointer?
+        XCTAssertEqual(stubpool_payload(pool, entry, &again), STUBPOOL_OK)
+        XCTAssertEqual(again, bytes)
+        XCTAssertEqual(again!.load(fromByteOffset: 40, as: UInt64.self), 0x1234)
+        // A pool without payloads, or a stub of another pool: a status, nothing allocated.
+        let plain = try makePool { $0.kind = STUBPOOL_KIND_CONTEXT }
+        defer { stubpool_pool_destroy(plain) }
+        expect(stubpool_allocate_with_payload(plain, target, 0, &stub, &payload), STUBPOOL_E_INVALID_CONFIGURATION, mentioning: "payload")
+        var stats = stubpool_pool_stats_t()
+        XCTAssertEqual(stubpool_pool_statistics(plain, &stats), STUBPOOL_OK)
+        XCTAssertEqual(stats.live_stubs, 0)
+        expect(stubpool_payload(plain, entry, &again), STUBPOOL_E_FOREIGN_STUB, mentioning: "not a stub of this pool")
+        var own: UnsafeMutableRawPointer?
+        XCTAssertEqual(stubpool_allocate(plain, target, 0, &own), STUBPOOL_OK)
+        expect(stubpool_payload(plain, own, &again), STUBPOOL_E_INVALID_CONFIGURATION, mentioning: "payload")
+        var config = stubpool_config_t()
+        stubpool_config_init(&config)
+        config.payload_size = 24
+        var bad: OpaquePointer?
+        expect(stubpool_pool_create(&config, &bad), STUBPOOL_E_INVALID_CONFIGURATION, mentioning: "payload size")
+        XCTAssertNil(bad)
+    }
+
     func testBadInputIsAStatusAndAMessageAndChangesNothing() throws {
         let pool = try makePool { $0.kind = STUBPOOL_KIND_CONTEXT }
         defer { stubpool_pool_destroy(pool) }

@@ -51,6 +51,9 @@ import Glibc
         let peer = LibffiPeer()
         let (closure, code) = peer.make()
         defer { peer.free(closure) }
+        // Debian's libffi keeps this closure's page writable+executable: not StubPool's (W^X audit).
+        LibffiClosureRegistry.note(UInt(bitPattern: closure))
+        LibffiClosureRegistry.note(UInt(bitPattern: code))
         #expect(callLoop(code, count: 4) == callLoop(benchmarkTargetAddress, count: 4))
     }
 }

@@ -30,6 +30,7 @@ import Testing
         for kind in StubKind.allCases {
             pools.append(try StubPool(.init(kind: kind, landingPads: kind == .context, strategy: strategy)))
         }
+        pools.append(try StubPool(.init(kind: .context, strategy: strategy, payloadSize: 80)))  // payloads: read+write
         audit("create", pools: pools)
         var stubs = try pools.map { try $0.allocate(target: CTargets.weighted3) }
         audit("allocate", pools: pools)
