@@ -89,6 +89,21 @@ static void pools(void) {
     EXPECT(times(41) == 42);
 
     stubpool_pool_destroy(pool);
+
+    // Payloads: the closure's environment lives beside its stub, no malloc; freed with the stub.
+    config.payload_size = sizeof(multiplier_t) <= 16 ? 16 : 32;
+    CHECK(stubpool_pool_create(&config, &pool));
+    void *payload;
+    CHECK(stubpool_allocate_with_payload(pool, (const void *)multiply, 0, &stub, &payload));
+    multiplier_t *environment = payload;
+    environment->scale = 6;
+    CHECK(stubpool_set_context(pool, stub, (uintptr_t)environment));
+    EXPECT(((int64_t (*)(int64_t))stub)(7) == 42);
+    void *again;
+    CHECK(stubpool_payload(pool, stub, &again));
+    EXPECT(again == payload);
+    CHECK(stubpool_release(pool, stub));
+    stubpool_pool_destroy(pool);
 }
 
 // --- 2. Lazy stubs: nothing is generated until the first call of any of them; then one batch.
