@@ -106,6 +106,7 @@ long stubpool_page_size(void) {
 
 __thread void *stubpool_thread_slot_caches __attribute__((tls_model("initial-exec")));
 
+// Storage only (the chunk index itself is Swift): a plain symbol, so lookups need no swift_once.
 uintptr_t stubpool_chunk_index_top[1 << 16];
 
 int stubpool_current_cpu(void) {
