@@ -96,10 +96,6 @@ struct SlotAllocator: Sendable {
         chunks.indices.filter { chunks[$0].isEmpty && !isRetired($0) }
     }
 
-    func isFree(_ address: SlotAddress) -> Bool {
-        chunks[address.chunk].isFree(address.slot)
-    }
-
     private mutating func didTake(from chunk: Int, count: Int) {
         freeSlots -= count
         takes[chunk] &+= 1

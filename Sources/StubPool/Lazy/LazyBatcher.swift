@@ -83,8 +83,8 @@ final class LazyBatcher<Spec: Sendable>: LazyController {
         return outcome
     }
 
-    func resolve(entry: UInt) -> stubpool_lazy_continuation_t {
-        let data = DataSlot(address: dataSlot(ofEntry: entry))
+    func resolve(entry: UInt, dataSlot: UInt) -> stubpool_lazy_continuation_t {
+        let data = DataSlot(address: dataSlot)
         while true {
             let step: Step = state.withLock { state in
                 let target = data.target, context = data.context
@@ -114,11 +114,6 @@ final class LazyBatcher<Spec: Sendable>: LazyController {
                 }
             }
         }
-    }
-
-    /// The data slot of the stub whose entry is `entry`.
-    private func dataSlot(ofEntry entry: UInt) -> UInt {
-        ChunkRegistry.withChunk(containing: entry) { $0.slot(ofEntry: entry)?.dataSlot }!
     }
 
     private func continuation(_ resolution: LazyResolution) -> stubpool_lazy_continuation_t {

@@ -8,9 +8,9 @@ import Musl
 
 /// What the lazy resolver needs from a pool's lazy batches, independent of their spec type.
 protocol LazyController: AnyObject, Sendable {
-    /// Materializes the batch containing the stub at `entry` (or waits for it) and returns where
-    /// the call continues.
-    func resolve(entry: UInt) -> stubpool_lazy_continuation_t
+    /// Materializes the batch containing the stub at `entry`, whose data slot is at `dataSlot`
+    /// (or waits for it), and returns where the call continues.
+    func resolve(entry: UInt, dataSlot: UInt) -> stubpool_lazy_continuation_t
     /// Drops `stub` from the pending set: it was retargeted or released by its owner.
     func forget(_ stub: Stub)
     /// Drops every stub of `stubs` from the pending set, under one lock.
@@ -45,12 +45,12 @@ enum LazyDispatch {
     }
 
     private static func resolve(slot: UInt) -> stubpool_lazy_continuation_t {
-        guard let chunk = ChunkRegistry.chunk(containing: slot),
+        guard let chunk = ChunkRegistry.chunk(containing: slot), let dataSlot = chunk.slot(ofEntry: slot)?.dataSlot,
               let controller = controller(forToken: chunk.layout.token) else {
             var text = "stubpool: lazy entry at 0x\(String(slot, radix: 16)) reached, but no pool with lazy batches owns it\n"
             text.withUTF8 { bytes in _ = write(2, bytes.baseAddress, bytes.count) }
             abort()
         }
-        return controller.resolve(entry: slot)
+        return controller.resolve(entry: slot, dataSlot: dataSlot)
     }
 }

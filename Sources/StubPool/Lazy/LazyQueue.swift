@@ -63,14 +63,8 @@ struct LazyQueue {
         pendingCount += stubs.count
         let lazyOffset = UInt(layout.lazyEntryOffset!)
         let ticketBase = UInt(block) << 32
-        let dataStride = UInt(stubs.slotStride) * UInt(ChunkGeometry.dataSlotSize)
-        for run in stubs.runs {
-            let firstData = layout.dataSlot(of: stubs.stub(0, of: run))
-            for position in 0..<run.count {
-                let entry = run.first &+ UInt(position) &* stubs.stride
-                DataSlot(address: firstData &+ UInt(position) &* dataStride)
-                    .publish(target: entry &+ lazyOffset, context: ticketBase | UInt(run.offset + position))
-            }
+        layout.forEachDataSlot(of: stubs) { index, entry, data in
+            data.publish(target: entry &+ lazyOffset, context: ticketBase | UInt(index))
         }
         return block
     }
@@ -156,28 +150,27 @@ struct LazyQueue {
             statistics.generatorNanoseconds += generatorNanoseconds
         }
         var freed: [Int] = []
-        guard let results else {
+        if let results {
+            for (member, result) in zip(running, results) where status(of: member) == .running {
+                // Published under the batcher's lock, so a concurrent retarget or release wins.
+                DataSlot(address: layout.dataSlot(of: member.stub)).publish(target: result.target, context: result.context)
+                if settle(member) { freed.append(Int(member.block)) }
+            }
+            statistics.batches += 1
+            statistics.materialized += running.count
+            statistics.largestBatch = max(statistics.largestBatch, running.count)
+        } else {
             let back = running.filter { status(of: $0) == .running }
             for member in back { blocks[Int(member.block)]!.status[Int(member.position)] = .pending }
             retry.insert(contentsOf: back, at: 0)
             pendingCount += back.count
             statistics.failedBatches += 1
-            freed = settledDuringBatch.filter { blocks[$0]?.remaining == 0 }
-            for block in freed { freeBlock(block) }
-            settledDuringBatch.removeAll()
-            return freed
         }
-        for (member, result) in zip(running, results) where status(of: member) == .running {
-            // Published under the batcher's lock, so a concurrent retarget or release wins.
-            DataSlot(address: layout.dataSlot(of: member.stub)).publish(target: result.target, context: result.context)
-            if settle(member) { freed.append(Int(member.block)) }
-        }
-        for block in settledDuringBatch where blocks[block]?.remaining == 0 && !freed.contains(block) { freed.append(block) }
+        // Blocks whose last stubs were retargeted or released while the batch ran (all their
+        // members settled then, so none is among those settled above).
+        freed += settledDuringBatch
         settledDuringBatch.removeAll()
         for block in freed { freeBlock(block) }
-        statistics.batches += 1
-        statistics.materialized += running.count
-        statistics.largestBatch = max(statistics.largestBatch, running.count)
         return freed
     }
 

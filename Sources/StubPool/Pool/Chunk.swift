@@ -71,8 +71,8 @@ final class Chunk: Sendable {
 /// A two-level radix table over 64 KiB granules of the address space: 2^16 leaf pointers (static
 /// storage in the shim), each leaf 2^16 chunk pointers (512 KiB of zeroed memory, allocated on
 /// first use, never freed; only the pages holding entries become resident). A chunk is entered
-/// under every granule its code touches. No two chunks' code shares a granule: every chunk's code is followed by its data
-/// region, at least 64 KiB long. Addresses at or above 2^48 (AArch64 52-bit address spaces) fall
+/// under every granule its code touches. No two chunks' code shares a granule: every chunk's code
+/// is followed by its data region, at least 64 KiB long. Addresses at or above 2^48 (AArch64 52-bit address spaces) fall
 /// back to a scan of the registered chunks.
 ///
 /// A lookup racing the unregistration of the chunk it finds (its pool being destroyed) is a

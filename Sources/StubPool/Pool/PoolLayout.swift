@@ -9,10 +9,6 @@ struct PoolLayout: Sendable {
     let variant: StubVariant
     let geometry: ChunkGeometry
     let placement: SlotPlacement
-    /// Offset of a forward stub's released entry inside its slot.
-    let releasedEntryOffset: Int?
-    /// Address of the host trap entry a released stub of this kind reaches.
-    let releasedTrap: UInt
     /// Address the anchor word holds: the trap entry reached through a return address.
     let anchorTrap: UInt
     /// Offset of a lazy-capable context stub's lazy entry inside its slot.
@@ -47,8 +43,6 @@ struct PoolLayout: Sendable {
         self.codeSizeBytes = UInt(geometry.codeSize)
         let releasedEntryOffset = encoder.releasedEntryOffset(for: variant)
         let releasedTrap = Self.trapEntry(variant.kind.releasedTrapSource)
-        self.releasedEntryOffset = releasedEntryOffset
-        self.releasedTrap = releasedTrap
         self.releasedTargetIsRelative = releasedEntryOffset != nil
         self.releasedTargetValue = releasedEntryOffset.map { UInt($0) } ?? releasedTrap
         self.anchorTrap = Self.trapEntry(.returnAddress)
@@ -106,6 +100,20 @@ struct PoolLayout: Sendable {
     func payload(of stub: Stub) -> UInt {
         let physical = UInt(stub.slot)
         return stub.address &- (physical &<< slotShift) &+ UInt(geometry.chunkSize) &+ physical &* payloadSize
+    }
+
+    /// Runs `body` on every stub of `stubs` (its index in the range, its entry and its data
+    /// slot), in order, by arithmetic: a run is one chunk's, so its data slots are evenly spaced.
+    @inline(__always)
+    func forEachDataSlot(of stubs: StubRange, _ body: (_ index: Int, _ entry: UInt, _ data: DataSlot) -> Void) {
+        let dataStride = UInt(stubs.slotStride) &* UInt(ChunkGeometry.dataSlotSize)
+        for run in stubs.runs {
+            let firstData = dataSlot(of: stubs.stub(0, of: run))
+            for position in 0..<run.count {
+                body(run.offset + position, run.first &+ UInt(position) &* stubs.stride,
+                     DataSlot(address: firstData &+ UInt(position) &* dataStride))
+            }
+        }
     }
 
     /// The (target, context) a released or never-allocated stub at `entry` holds: the stub then

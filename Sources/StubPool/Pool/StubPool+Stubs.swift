@@ -162,12 +162,11 @@ extension StubPool {
     }
 
     /// Throws unless every stub of `stubs` is a live stub of this pool (the ends of each run
-    /// checked against the chunk index); returns each run's first data slot and the quarantine
-    /// keys of its ends.
+    /// checked against the chunk index); returns the quarantine keys of each run's ends.
     @discardableResult
-    private func checkLive(_ stubs: StubRange) throws(StubPoolError) -> [(data: UInt, head: PoolShared.SlotKey, tail: PoolShared.SlotKey)] {
+    private func checkLive(_ stubs: StubRange) throws(StubPoolError) -> [(head: PoolShared.SlotKey, tail: PoolShared.SlotKey)] {
         let dataStride = Int(stubs.slotStride) * ChunkGeometry.dataSlotSize
-        var checked: [(data: UInt, head: PoolShared.SlotKey, tail: PoolShared.SlotKey)] = []
+        var checked: [(head: PoolShared.SlotKey, tail: PoolShared.SlotKey)] = []
         checked.reserveCapacity(stubs.runs.count)
         for run in stubs.runs {
             let head = try checkedSlot(of: stubs.stub(0, of: run))
@@ -179,7 +178,7 @@ extension StubPool {
                     throw .released(id: stubs.stub(position, of: run).id)
                 }
             }
-            checked.append((first, head.key, tail.key))
+            checked.append((head.key, tail.key))
         }
         return checked
     }
@@ -228,12 +227,9 @@ extension StubPool {
             }
         }
         forgetLazy(stubs)
-        let dataStride = Int(stubs.slotStride) * ChunkGeometry.dataSlotSize
-        for (run, ends) in zip(stubs.runs, checked) {
-            for position in 0..<run.count {
-                let released = layout.releasedState(entry: run.first + UInt(position) * stubs.stride)
-                DataSlot(address: ends.data + UInt(position * dataStride)).publish(target: released.target, context: released.context)
-            }
+        layout.forEachDataSlot(of: stubs) { _, entry, data in
+            let released = layout.releasedState(entry: entry)
+            data.publish(target: released.target, context: released.context)
         }
         shared.quarantine.withLock { quarantine in
             for run in runs { quarantine.add(run) }

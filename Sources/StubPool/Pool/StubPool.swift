@@ -331,13 +331,7 @@ public final class StubPool: Sendable {
     /// Writes target and context into every data slot of `stubs` (a run is one chunk's: its data
     /// slots are evenly spaced too).
     func publish(_ stubs: StubRange, target: UInt, context: UInt) {
-        let dataStride = Int(stubs.slotStride) * ChunkGeometry.dataSlotSize
-        for run in stubs.runs {
-            let first = layout.dataSlot(of: stubs.stub(0, of: run))
-            for position in 0..<run.count {
-                DataSlot(address: first + UInt(position * dataStride)).publish(target: target, context: context)
-            }
-        }
+        layout.forEachDataSlot(of: stubs) { _, _, data in data.publish(target: target, context: context) }
     }
 
     /// Targets in the first page (null plus a small offset: a missing function pointer, an
