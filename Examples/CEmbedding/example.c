@@ -1,4 +1,4 @@
-// StubPool from C: a pool of closures, lazy stubs materialized in one batch, and generated code
+// StubPool from C: a pool of closures, lazy closures materialized in one batch, and generated code
 // in the W^X arena. Every step is checked; the program exits non-zero on the first surprise.
 //
 // Build (from the package root, after `swift build`):
@@ -106,11 +106,14 @@ static void pools(void) {
     stubpool_pool_destroy(pool);
 }
 
-// --- 2. Lazy stubs: nothing is generated until the first call of any of them; then one batch.
+// --- 2. Lazy closures: nothing is generated until the first call of any of them; then one batch
+//        materializes all. The pool's stubs bind their context as the first argument, so each
+//        resolved stub is a C closure: stub(x) calls scale(&factors[spec], x), first call included.
 
-static int64_t square(int64_t x) { return x * x; }
-static int64_t negate(int64_t x) { return -x; }
+static int64_t scale(const int64_t *factor, int64_t x) { return *factor * x; }
+static int64_t offset(const int64_t *amount, int64_t x) { return x + *amount; }
 
+static int64_t factors[100];
 static size_t batches_seen;
 
 static int generate(void *user, const stubpool_lazy_request_t *requests, size_t count,
@@ -118,8 +121,9 @@ static int generate(void *user, const stubpool_lazy_request_t *requests, size_t 
     (void)user;
     batches_seen++;
     for (size_t i = 0; i < count; i++) {
-        results[i].target = requests[i].spec % 2 == 0 ? (const void *)square : (const void *)negate;
-        results[i].context = 0;
+        uintptr_t spec = requests[i].spec;
+        results[i].target = spec % 2 == 0 ? (const void *)scale : (const void *)offset;
+        results[i].context = (uintptr_t)&factors[spec];
     }
     return 0;
 }
@@ -127,7 +131,7 @@ static int generate(void *user, const stubpool_lazy_request_t *requests, size_t 
 static void lazy_stubs(void) {
     stubpool_config_t config;
     stubpool_config_init(&config);
-    config.kind = STUBPOOL_KIND_CONTEXT;
+    config.kind = STUBPOOL_KIND_BIND_FIRST_ARGUMENT;
     config.lazy_batches = 1;
     stubpool_pool_t *pool;
     CHECK(stubpool_pool_create(&config, &pool));
@@ -136,19 +140,23 @@ static void lazy_stubs(void) {
 
     uintptr_t specs[100];
     void *stubs[100];
-    for (int i = 0; i < 100; i++) specs[i] = (uintptr_t)i;
+    for (int i = 0; i < 100; i++) {
+        specs[i] = (uintptr_t)i;
+        factors[i] = 10 + i;
+    }
     CHECK(stubpool_lazy_request_n(lazy, 100, specs, stubs));
     EXPECT(batches_seen == 0);
 
-    EXPECT(((int64_t (*)(int64_t))stubs[2])(9) == 81);  // first call: one batch for all 100
+    EXPECT(((int64_t (*)(int64_t))stubs[2])(9) == 12 * 9);  // first call: one batch for all 100
     EXPECT(batches_seen == 1);
-    EXPECT(((int64_t (*)(int64_t))stubs[3])(9) == -9);  // already materialized
+    EXPECT(((int64_t (*)(int64_t))stubs[3])(9) == 9 + 13);  // already materialized
+    EXPECT(((int64_t (*)(int64_t))stubs[2])(5) == 12 * 5);
     EXPECT(batches_seen == 1);
 
     stubpool_lazy_stats_t stats;
     CHECK(stubpool_lazy_statistics(lazy, &stats));
     EXPECT(stats.batches == 1 && stats.materialized == 100 && stats.pending == 0);
-    printf("lazy: 100 stubs materialized by %zu batch\n", stats.batches);
+    printf("lazy: 100 closures materialized by %zu batch\n", stats.batches);
     stubpool_pool_destroy(pool);  // also frees the lazy stubs
 }
 

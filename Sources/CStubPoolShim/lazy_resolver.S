@@ -1,21 +1,29 @@
-// The generic lazy resolver. A pending lazy stub's target is its own slot's lazy entry, which
-// puts the slot's address in r11 / x17 and jumps here. The resolver saves the complete argument
+// The generic lazy resolvers. A pending lazy stub's target is its own slot's lazy entry, which
+// puts the slot's address in r11 / x17 and jumps here. A resolver saves the complete argument
 // state, calls stubpool_lazy_dispatch(slot) once (which materializes the pending batch and returns
 // the stub's target and context), restores everything and continues the original call into the
-// target with the context in the context register (r10 / x17). Stack arguments and the return
-// address are never touched.
-
+// target. Stack arguments and the return address are never touched.
+//
+// One entry per place a stub kind carries its context, because a pending stub has already done
+// its kind's work before reaching its lazy entry (a bindFirstArgument stub has shifted the
+// arguments and loaded its pending context into the first one):
+//   _static_chain    context stubs: the context goes to r10 / x17 (libffi's closure register);
+//   _first_argument  bindFirstArgument stubs: the context replaces rdi / x0;
+//   _none            forward stubs: every argument register reaches the target as it arrived.
 #if defined(__x86_64__)
+// Frame: the saved rbp at rbp, then rdi rsi rdx rcx r8 r9 rax (varargs vector count) r10 r11
+// (the slot) at rbp-8 .. rbp-72. `context` is where the continuation's context is stored before
+// the registers are restored (empty: nowhere).
+.macro LAZY_RESOLVER name, context
     .text
-    .globl stubpool_lazy_resolver
-    .hidden stubpool_lazy_resolver
-    .type stubpool_lazy_resolver, @function
+    .globl \name
+    .hidden \name
+    .type \name, @function
     .p2align 4
-stubpool_lazy_resolver:
+\name:
     endbr64
     pushq %rbp
     movq %rsp, %rbp
-    // Integer argument registers, rax (varargs vector count), r10, r11 (the slot): rbp-8 .. rbp-72.
     pushq %rdi
     pushq %rsi
     pushq %rdx
@@ -47,7 +55,9 @@ stubpool_lazy_resolver:
     movq -72(%rbp), %rdi            // the slot
     call stubpool_lazy_dispatch
     movq %rax, -72(%rbp)            // r11 := target
-    movq %rdx, -64(%rbp)            // r10 := context
+.ifnb \context
+    movq %rdx, \context(%rbp)
+.endif
     movl stubpool_vector_state_mask(%rip), %eax
     movl stubpool_vector_state_mask+4(%rip), %edx
     cmpb $0, stubpool_vector_state_kind(%rip)
@@ -68,18 +78,27 @@ stubpool_lazy_resolver:
     popq %rdi
     popq %rbp
     jmp *%r11
+    .size \name, . - \name
+.endm
+
+    LAZY_RESOLVER stubpool_lazy_resolver_static_chain, -64   // r10
+    LAZY_RESOLVER stubpool_lazy_resolver_first_argument, -8  // rdi
+    LAZY_RESOLVER stubpool_lazy_resolver_none
 
 #elif defined(__aarch64__)
+// x0-x7, x8 (indirect result) and q0-q7 are saved. SVE state is not preserved (as in glibc's
+// resolver). `context` is the register that receives the continuation's context after the
+// restore (x17 is IP1, which the lazy entry has already used for the slot).
+.macro LAZY_RESOLVER name, context
     .text
-    .globl stubpool_lazy_resolver
-    .hidden stubpool_lazy_resolver
-    .type stubpool_lazy_resolver, %function
+    .globl \name
+    .hidden \name
+    .type \name, %function
     .p2align 4
-stubpool_lazy_resolver:
+\name:
     hint #34                        // bti c
     stp x29, x30, [sp, #-16]!
     mov x29, sp
-    // x0-x7, x8 (indirect result) and q0-q7. SVE state is not preserved (as in glibc's resolver).
     sub sp, sp, #208
     stp x0, x1, [sp, #0]
     stp x2, x3, [sp, #16]
@@ -105,7 +124,16 @@ stubpool_lazy_resolver:
     ldp x0, x1, [sp, #0]
     add sp, sp, #208
     ldp x29, x30, [sp], #16
+.ifnb \context
+    mov \context, x17
+.endif
     br x16
+    .size \name, . - \name
+.endm
+
+    LAZY_RESOLVER stubpool_lazy_resolver_static_chain    // x17 already holds the context
+    LAZY_RESOLVER stubpool_lazy_resolver_first_argument, x0
+    LAZY_RESOLVER stubpool_lazy_resolver_none
 #endif
 
     .section .note.GNU-stack,"",%progbits

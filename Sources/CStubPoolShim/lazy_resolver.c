@@ -9,7 +9,8 @@
 #include <cpuid.h>
 #endif
 
-extern char stubpool_lazy_resolver[];
+extern char stubpool_lazy_resolver_static_chain[], stubpool_lazy_resolver_first_argument[],
+    stubpool_lazy_resolver_none[];
 
 // Read by the x86-64 resolver: bytes to reserve (multiple of 64, at least 576), the XSAVE
 // component mask, and the instruction (0 fxsave, 1 xsave, 2 xsavec).
@@ -68,9 +69,14 @@ void stubpool_set_lazy_handler(stubpool_lazy_handler_t handler) {
     __atomic_store_n(&lazy_handler, handler, __ATOMIC_RELEASE);
 }
 
-uintptr_t stubpool_lazy_resolver_entry(void) {
+uintptr_t stubpool_lazy_resolver_entry(stubpool_lazy_context_t context) {
 #if defined(__x86_64__) || defined(__aarch64__)
-    return (uintptr_t)stubpool_lazy_resolver;
+    switch (context) {
+    case STUBPOOL_LAZY_CONTEXT_STATIC_CHAIN: return (uintptr_t)stubpool_lazy_resolver_static_chain;
+    case STUBPOOL_LAZY_CONTEXT_FIRST_ARGUMENT: return (uintptr_t)stubpool_lazy_resolver_first_argument;
+    case STUBPOOL_LAZY_CONTEXT_NONE: return (uintptr_t)stubpool_lazy_resolver_none;
+    }
+    return 0;
 #else
     return 0;
 #endif

@@ -19,7 +19,7 @@ struct TemplateCommand: ParsableCommand {
     @Flag(help: "Begin the stub with a landing pad (endbr64 / bti c).")
     var landingPad = false
 
-    @Flag(help: "Context stubs of a pool with lazy batches (each slot also holds a lazy entry).")
+    @Flag(help: "Stubs of a pool with lazy batches (each slot also holds a lazy entry).")
     var lazy = false
 
     @Option(help: "Slot index inside the chunk (PC-relative offsets depend on it).")

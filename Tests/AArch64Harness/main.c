@@ -70,7 +70,12 @@ static struct harness_chunk map_chunk(int fd, enum harness_kind kind, size_t slo
     for (size_t slot = 0; slot + 1 < c.slots; slot++) release_slot(&c, slot);
     // The anchor: the released-stub trap, then the lazy resolver.
     harness_data(&c, c.slots - 1)[0] = stubpool_released_trap_entry(STUBPOOL_TRAP_FROM_RETURN_ADDRESS);
-    harness_data(&c, c.slots - 1)[1] = stubpool_lazy_resolver_entry();
+    static const stubpool_lazy_context_t lazy_context[] = {
+        [KIND_FORWARD] = STUBPOOL_LAZY_CONTEXT_NONE,
+        [KIND_CONTEXT] = STUBPOOL_LAZY_CONTEXT_STATIC_CHAIN,
+        [KIND_BIND] = STUBPOOL_LAZY_CONTEXT_FIRST_ARGUMENT,
+    };
+    harness_data(&c, c.slots - 1)[1] = stubpool_lazy_resolver_entry(lazy_context[kind]);
     int protection = STUBPOOL_PROT_READ | STUBPOOL_PROT_EXEC | (bti ? STUBPOOL_PROT_BTI : 0);
     void *code;
     if ((error = stubpool_mmap(base, code_size, protection, STUBPOOL_MAP_SHARED | STUBPOOL_MAP_FIXED, fd, 0, &code))) die("mmap template", error);

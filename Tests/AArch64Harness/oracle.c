@@ -107,6 +107,9 @@ unsigned harness_register_oracle(const struct harness_chunk *c, size_t slot, uns
         harness_prepare_call(c, slot, (uint64_t)ct_recorder, context);
         ct_call_with_registers(harness_stub(c, slot), &in);
         struct ct_register_record got = *ct_last_record();
+        // A pending stub's lazy entry hands its slot to the resolver in x17 (IP1, which any veneer
+        // may clobber as well): only materialized forward and bind stubs leave x17 alone.
+        if (c->lazy_offset) expected.context = got.context;
         switch (c->kind) {
         case KIND_FORWARD: break;
         case KIND_CONTEXT: expected.context = context; break;

@@ -43,7 +43,7 @@ typedef enum stubpool_status {
     STUBPOOL_OK = 0,
     /** A required pointer was NULL, or a value was out of its documented range. */
     STUBPOOL_E_INVALID_ARGUMENT = 1,
-    /** The pool configuration cannot be built (bad shard count, code size, kind/lazy mix...). */
+    /** The pool configuration cannot be built (bad shard count, code size, payload size...). */
     STUBPOOL_E_INVALID_CONFIGURATION = 2,
     /** The address is not the entry of a stub of this pool. */
     STUBPOOL_E_FOREIGN_STUB = 3,
@@ -123,7 +123,12 @@ typedef struct stubpool_config {
     uint64_t random_seed;
     /** Begin each stub with endbr64 / bti c. */
     int landing_pads;
-    /** Whether the pool hands out lazy stubs (stubpool_lazy_attach). */
+    /**
+     * Whether the pool hands out lazy stubs (stubpool_lazy_attach), of any kind: a pending stub's
+     * first call reaches its target exactly as a call through the materialized stub would (a
+     * BIND_FIRST_ARGUMENT stub's target gets the resolved context first), having only used the
+     * scratch register r11 (x86-64) / x17 (AArch64). Each slot also holds a lazy entry.
+     */
     int lazy_batches;
     /** Allocation shards, 1...64; 0 = one per CPU (packed) or 1 (other placements). */
     uint32_t shards;

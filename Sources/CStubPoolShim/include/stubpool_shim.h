@@ -96,7 +96,8 @@ uintptr_t stubpool_released_trap_entry(stubpool_trap_source_t source);
 typedef void (*stubpool_released_handler_t)(uintptr_t address_in_stub);
 void stubpool_set_released_handler(stubpool_released_handler_t handler);
 
-/// Where a lazy call continues: the stub's target, and the context for the context register.
+/// Where a lazy call continues: the stub's target, and the context for the register its kind
+/// carries the context in.
 typedef struct {
     uintptr_t target;
     uintptr_t context;
@@ -105,8 +106,15 @@ typedef struct {
 /// address. Must return where the call continues.
 typedef stubpool_lazy_continuation_t (*stubpool_lazy_handler_t)(uintptr_t slot);
 void stubpool_set_lazy_handler(stubpool_lazy_handler_t handler);
-/// Address of the host's assembly lazy resolver, or 0 on an unsupported host.
-uintptr_t stubpool_lazy_resolver_entry(void);
+/// Where a stub kind carries its context, which tells the lazy resolvers apart.
+typedef enum {
+    STUBPOOL_LAZY_CONTEXT_NONE = 0,            ///< forward stubs: no context register
+    STUBPOOL_LAZY_CONTEXT_STATIC_CHAIN = 1,    ///< context stubs: r10 / x17
+    STUBPOOL_LAZY_CONTEXT_FIRST_ARGUMENT = 2,  ///< bindFirstArgument stubs: rdi / x0
+} stubpool_lazy_context_t;
+/// Address of the host's assembly lazy resolver for stubs carrying their context in `context`,
+/// or 0 on an unsupported host.
+uintptr_t stubpool_lazy_resolver_entry(stubpool_lazy_context_t context);
 /// x86-64: bytes of vector state the resolver saves per call and the XSAVE component mask
 /// (CPUID leaf 0xD); 576 and 0 where only fxsave is available or on AArch64.
 size_t stubpool_lazy_vector_state_size(void);

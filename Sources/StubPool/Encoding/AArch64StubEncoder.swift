@@ -10,14 +10,16 @@
 /// context, then the target with a release store, so a call that reaches a new target always
 /// carries that target's context. Outgoing branches go through x16, which `bti c` accepts.
 /// A forward slot also holds a released entry, `ldr x16, anchor; blr x16`, reached only once the
-/// stub is released (the trap finds the stub through x30). With `lazyEntry`, a context slot ends
-/// with a lazy entry, `adr x17, slot; ldr x16, lazy anchor; br x16`, which hands the slot's address
-/// to the lazy resolver in x17 without touching x30. Padding is `brk #0`.
+/// stub is released (the trap finds the stub through x30). With `lazyEntry`, a slot of any kind
+/// ends with a lazy entry, `adr x17, slot; ldr x16, lazy anchor; br x16`, which hands the slot's
+/// address to the lazy resolver in x17 without touching x30. Padding is `brk #0`.
 struct AArch64StubEncoder: StubEncoder {
     typealias Register = AArch64Assembler.Register
 
     /// The register context stubs load their context into (libffi's closure register, IP1).
     static let contextRegister = Register.x17
+    /// The register a lazy entry hands its slot's address to the resolver in (IP1).
+    static let lazySlotRegister = Register.x17
     /// The register outgoing branches go through (IP0).
     static let branchRegister = Register.x16
     /// Integer argument registers x0–x7; bindFirstArgument shifts all but the last up by one.
@@ -31,16 +33,6 @@ struct AArch64StubEncoder: StubEncoder {
         var assembler = AArch64Assembler(origin: layout.slot)
         emit(variant, into: &assembler, layout: layout)
         return assembler.bytes
-    }
-
-    func lazyEntryOffset(for variant: StubVariant) -> Int? {
-        guard variant.kind == .context, variant.lazyEntry else { return nil }
-        // The lazy entry follows the landing pad and the context stub proper.
-        var assembler = AArch64Assembler(origin: 0)
-        if variant.landingPad { assembler.btiC() }
-        emitTargetThenContext(into: &assembler, layout: SlotLayout(slot: 0, context: 0, target: 0, anchor: 0),
-                              contextRegister: Self.contextRegister)
-        return assembler.words.count * 4
     }
 
     func releasedEntryOffset(for variant: StubVariant) -> Int? {
@@ -66,18 +58,18 @@ struct AArch64StubEncoder: StubEncoder {
             assembler.branchAndLink(to: branch)
         case .context:
             emitTargetThenContext(into: &assembler, layout: layout, contextRegister: Self.contextRegister)
-            if variant.lazyEntry {
-                if variant.landingPad { assembler.btiC() }
-                assembler.address(Self.contextRegister, ofOffset: layout.slot)
-                assembler.load(branch, fromOffset: layout.lazyAnchor)
-                assembler.branch(to: branch)
-            }
         case .bindFirstArgument:
             let registers = Self.argumentRegisters
             for index in stride(from: registers.count - 1, to: 0, by: -1) {
                 assembler.mov(registers[index], registers[index - 1])
             }
             emitTargetThenContext(into: &assembler, layout: layout, contextRegister: registers[0])
+        }
+        if variant.lazyEntry {
+            if variant.landingPad { assembler.btiC() }
+            assembler.address(Self.lazySlotRegister, ofOffset: layout.slot)
+            assembler.load(branch, fromOffset: layout.lazyAnchor)
+            assembler.branch(to: branch)
         }
     }
 

@@ -10,6 +10,9 @@ struct SlotLayout: Sendable, Hashable {
     var anchor: Int
     /// Offset of the chunk's lazy-resolver word (the anchor slot's second word).
     var lazyAnchor: Int { anchor + ChunkGeometry.targetOffset }
+
+    /// Every offset 0: for measuring code, whose length does not depend on the layout.
+    static let origin = SlotLayout(slot: 0, context: 0, target: 0, anchor: 0)
 }
 
 /// Produces the machine code of stubs for one architecture.
@@ -26,19 +29,24 @@ protocol StubEncoder: Sendable {
     /// Offset inside the slot of the released entry (which calls the trap through the anchor), for
     /// kinds that trap through the return address; `nil` for the others.
     func releasedEntryOffset(for variant: StubVariant) -> Int?
-    /// Offset inside the slot of the lazy entry (which passes the slot's address to the lazy
-    /// resolver), for variants that have one.
-    func lazyEntryOffset(for variant: StubVariant) -> Int?
 }
 
 extension StubEncoder {
     /// Size of one code slot of `variant`: the stub's code rounded up to a power of two, at
     /// least 16 bytes (the code length does not depend on the layout).
     func slotSize(for variant: StubVariant) -> Int {
-        let length = code(variant, layout: SlotLayout(slot: 0, context: 0, target: 0, anchor: 0)).count
+        let length = code(variant, layout: .origin).count
         var size = 16
         while size < length { size *= 2 }
         return size
+    }
+
+    /// Offset inside the slot of the lazy entry (which passes the slot's address to the lazy
+    /// resolver), for variants that have one: it follows the stub's own code (and the released
+    /// entry of kinds that have one) for every kind.
+    func lazyEntryOffset(for variant: StubVariant) -> Int? {
+        guard variant.lazyEntry else { return nil }
+        return code(StubVariant(kind: variant.kind, landingPad: variant.landingPad), layout: .origin).count
     }
 
     /// Exactly `slotSize(for: variant)` bytes: the stub, then trap fill.

@@ -10,9 +10,6 @@ public struct TemplateInspection: Sendable {
     /// - Throws: `StubPoolError.invalidConfiguration` for a code size no chunk can have.
     public init(architecture: Architecture, variant: StubVariant,
                 codeSize: Int = ChunkGeometry.defaultCodeSize, pageSize: Int = 4096) throws(StubPoolError) {
-        guard !variant.lazyEntry || variant.kind == .context else {
-            throw .invalidConfiguration("lazy entries exist for context stubs only")
-        }
         let encoder = architecture.encoder
         let slotSize = encoder.slotSize(for: variant)
         if let problem = ChunkGeometry.problem(codeSize: codeSize, slotSize: slotSize) { throw .invalidConfiguration(problem) }

@@ -9,9 +9,9 @@
 /// retargeting thread writes the context, then the target with a release store, so a call that
 /// reaches a new target always carries that target's context. `r11` is scratch in the psABI and
 /// never carries an argument. A forward slot also holds a released entry, `call [anchor]`,
-/// reached only once the stub is released. With `lazyEntry`, a context slot ends with a lazy entry,
-/// `lea r11, [rip+slot]; jmp [lazy anchor]`, which hands the slot's address to the lazy resolver
-/// whatever context the racing load put in r10. Padding is `int3`.
+/// reached only once the stub is released. With `lazyEntry`, a slot of any kind ends with a lazy
+/// entry, `lea r11, [rip+slot]; jmp [lazy anchor]`, which hands the slot's address to the lazy
+/// resolver whatever context the racing load put in the context register. Padding is `int3`.
 struct X86_64StubEncoder: StubEncoder {
     typealias Register = X86_64Assembler.Register
 
@@ -37,17 +37,17 @@ struct X86_64StubEncoder: StubEncoder {
             asm.callIndirect(throughOffset: layout.anchor)
         case .context:
             emitTargetThenContext(into: &asm, layout: layout, contextRegister: Self.contextRegister)
-            if variant.lazyEntry {
-                if variant.landingPad { asm.endbr64() }
-                asm.loadAddress(Self.branchRegister, ofOffset: layout.slot)
-                asm.jumpIndirect(throughOffset: layout.lazyAnchor)
-            }
         case .bindFirstArgument:
             let registers = Self.argumentRegisters
             for index in stride(from: registers.count - 1, to: 0, by: -1) {
                 asm.mov(registers[index], registers[index - 1])
             }
             emitTargetThenContext(into: &asm, layout: layout, contextRegister: registers[0])
+        }
+        if variant.lazyEntry {
+            if variant.landingPad { asm.endbr64() }
+            asm.loadAddress(Self.branchRegister, ofOffset: layout.slot)
+            asm.jumpIndirect(throughOffset: layout.lazyAnchor)
         }
         return asm.bytes
     }
@@ -56,15 +56,6 @@ struct X86_64StubEncoder: StubEncoder {
         asm.load(Self.branchRegister, fromOffset: layout.target)
         asm.load(contextRegister, fromOffset: layout.context)
         asm.jump(to: Self.branchRegister)
-    }
-
-    func lazyEntryOffset(for variant: StubVariant) -> Int? {
-        guard variant.kind == .context, variant.lazyEntry else { return nil }
-        var asm = X86_64Assembler(origin: 0)
-        if variant.landingPad { asm.endbr64() }
-        emitTargetThenContext(into: &asm, layout: SlotLayout(slot: 0, context: 0, target: 0, anchor: 0),
-                              contextRegister: Self.contextRegister)
-        return asm.bytes.count
     }
 
     func releasedEntryOffset(for variant: StubVariant) -> Int? {

@@ -11,7 +11,11 @@ import Musl
 /// publishes every result, and continues the call with every argument intact.
 ///
 /// Create it with ``StubPool/lazyStubs(of:batchLimit:generator:onFailure:)`` on a pool configured
-/// with `kind: .context, lazyBatches: true`.
+/// with `lazyBatches: true`, of any kind: the first call of a pending stub arrives at its target
+/// exactly as a call through the materialized stub would (a `bindFirstArgument` stub's target gets
+/// the resolved context first and the caller's arguments after it). A pending stub's first call
+/// uses the scratch register the lazy entry hands its slot in (x86-64 `r11`, AArch64 `x17`),
+/// which matters only to forward stubs: materialized ones write no register.
 public struct LazyStubs<Spec: Sendable>: Sendable {
     /// The pool the stubs live in.
     public let pool: StubPool

@@ -47,11 +47,23 @@ struct PoolLayout: Sendable {
         self.releasedTargetValue = releasedEntryOffset.map { UInt($0) } ?? releasedTrap
         self.anchorTrap = Self.trapEntry(.returnAddress)
         self.lazyEntryOffset = encoder.lazyEntryOffset(for: variant)
-        self.anchorLazy = variant.lazyEntry ? UInt(stubpool_lazy_resolver_entry()) : anchorTrap
+        self.anchorLazy = variant.lazyEntry ? Self.lazyResolverEntry(variant.kind) : anchorTrap
     }
 
     /// The target of a pending lazy stub: its own lazy entry.
     func lazyEntry(of entry: UInt) -> UInt? { lazyEntryOffset.map { entry + UInt($0) } }
+
+    /// The shim's lazy resolver for stubs of `kind` (0 on a host without one): each continues the
+    /// call with the context in the register the kind carries it in.
+    static func lazyResolverEntry(_ kind: StubKind) -> UInt {
+        let context: stubpool_lazy_context_t
+        switch kind {
+        case .forward: context = STUBPOOL_LAZY_CONTEXT_NONE
+        case .context: context = STUBPOOL_LAZY_CONTEXT_STATIC_CHAIN
+        case .bindFirstArgument: context = STUBPOOL_LAZY_CONTEXT_FIRST_ARGUMENT
+        }
+        return UInt(stubpool_lazy_resolver_entry(context))
+    }
 
     static func trapEntry(_ source: ReleasedTrapSource) -> UInt {
         let raw: stubpool_trap_source_t

@@ -40,7 +40,7 @@ public final class StubPool: Sendable {
         /// Bytes of code per chunk: a multiple of 64 KiB, at most 512 KiB.
         public var codeSize: Int
         /// Whether the pool hands out lazy stubs (``StubPool/lazyStubs(of:batchLimit:generator:onFailure:)``).
-        /// Requires `kind: .context`; each slot then also holds a lazy entry.
+        /// Any kind; each slot then also holds a lazy entry (which can make the slot larger).
         public var lazyBatches: Bool
         /// Bytes of writable memory beside each stub (0, or a multiple of 16 up to 4,096): the
         /// stub's payload (``StubPool/payload(of:)``), for state that lives as long as the stub,
@@ -99,10 +99,7 @@ public final class StubPool: Sendable {
     /// Creates a pool. Builds (once per process) the code template of its stub variant.
     public init(_ configuration: Configuration = Configuration()) throws(StubPoolError) {
         let encoder = Architecture.host.encoder
-        guard !configuration.lazyBatches || configuration.kind == .context else {
-            throw .invalidConfiguration("lazy batches need context stubs, not \(configuration.kind)")
-        }
-        guard !configuration.lazyBatches || stubpool_lazy_resolver_entry() != 0 else {
+        guard !configuration.lazyBatches || PoolLayout.lazyResolverEntry(configuration.kind) != 0 else {
             throw .invalidConfiguration("no lazy resolver for this host")
         }
         let variant = StubVariant(kind: configuration.kind, landingPad: configuration.landingPads,

@@ -35,7 +35,7 @@ final class CExampleTests: XCTestCase {
                               missing: "a C compiler")
         let outcome = try ChildProcess.run(binary, arguments: [], timeout: 120)
         XCTAssertEqual(outcome.terminationStatus, 0, outcome.standardError)
-        XCTAssertTrue(outcome.standardOutput.contains("lazy: 100 stubs materialized by 1 batch"), outcome.standardOutput)
+        XCTAssertTrue(outcome.standardOutput.contains("lazy: 100 closures materialized by 1 batch"), outcome.standardOutput)
         XCTAssertTrue(outcome.standardOutput.hasSuffix("stubpool C example: ok\n"), outcome.standardOutput)
     }
 

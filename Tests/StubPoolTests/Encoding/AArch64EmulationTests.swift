@@ -109,11 +109,12 @@ import Testing
         return try ChildProcess.run(qemu, arguments: arguments, timeout: 180)
     }
 
-    /// Every kind with and without landing pads, and lazy context stubs (their pending calls go
-    /// through the shim's aarch64 lazy resolver).
+    /// Every kind with and without landing pads, eager and lazy (pending calls go through the
+    /// shim's aarch64 lazy resolver of their kind).
     static var variants: [StubVariant] {
-        StubKind.allCases.flatMap { kind in [false, true].map { StubVariant(kind: kind, landingPad: $0) } }
-            + [false, true].map { StubVariant(kind: .context, landingPad: $0, lazyEntry: true) }
+        StubKind.allCases.flatMap { kind in
+            [false, true].flatMap { pad in [false, true].map { StubVariant(kind: kind, landingPad: pad, lazyEntry: $0) } }
+        }
     }
 
     @Test("AArch64: every slot of every variant calls through, releases trap, under 4/16/64 KiB pages",

@@ -16,27 +16,27 @@ import Testing
         switch architecture {
         case .x86_64:
             let pad = variant.landingPad ? ["endbr64"] : []
+            let lazy = variant.lazyEntry ? pad + ["lea r11, [rip + \(slot)]", "jmp qword ptr [rip + \(lazyAnchor)]"] : []
             switch variant.kind {
             case .forward:
-                return pad + ["jmp qword ptr [rip + \(target)]"] + pad + ["call qword ptr [rip + \(anchor)]"]
+                return pad + ["jmp qword ptr [rip + \(target)]"] + pad + ["call qword ptr [rip + \(anchor)]"] + lazy
             case .context:
-                return pad + ["mov r11, qword ptr [rip + \(target)]", "mov r10, qword ptr [rip + \(context)]", "jmp r11"]
-                    + (variant.lazyEntry ? pad + ["lea r11, [rip + \(slot)]", "jmp qword ptr [rip + \(lazyAnchor)]"] : [])
+                return pad + ["mov r11, qword ptr [rip + \(target)]", "mov r10, qword ptr [rip + \(context)]", "jmp r11"] + lazy
             case .bindFirstArgument:
                 return pad + ["mov r9, r8", "mov r8, rcx", "mov rcx, rdx", "mov rdx, rsi", "mov rsi, rdi",
-                              "mov r11, qword ptr [rip + \(target)]", "mov rdi, qword ptr [rip + \(context)]", "jmp r11"]
+                              "mov r11, qword ptr [rip + \(target)]", "mov rdi, qword ptr [rip + \(context)]", "jmp r11"] + lazy
             }
         case .arm64:
             let pad = variant.landingPad ? ["bti c"] : []
+            let lazy = variant.lazyEntry ? pad + ["adr x17, \(slot)", "ldr x16, \(lazyAnchor)", "br x16"] : []
             switch variant.kind {
             case .forward:
-                return pad + ["ldr x16, \(target)", "br x16"] + pad + ["ldr x16, \(anchor)", "blr x16"]
+                return pad + ["ldr x16, \(target)", "br x16"] + pad + ["ldr x16, \(anchor)", "blr x16"] + lazy
             case .context:
-                return pad + ["adr x16, \(target)", "ldar x16, [x16]", "ldr x17, \(context)", "br x16"]
-                    + (variant.lazyEntry ? pad + ["adr x17, \(slot)", "ldr x16, \(lazyAnchor)", "br x16"] : [])
+                return pad + ["adr x16, \(target)", "ldar x16, [x16]", "ldr x17, \(context)", "br x16"] + lazy
             case .bindFirstArgument:
                 return pad + (1...7).reversed().map { "mov x\($0), x\($0 - 1)" }
-                    + ["adr x16, \(target)", "ldar x16, [x16]", "ldr x0, \(context)", "br x16"]
+                    + ["adr x16, \(target)", "ldar x16, [x16]", "ldr x0, \(context)", "br x16"] + lazy
             }
         }
     }
@@ -44,8 +44,8 @@ import Testing
     /// Slot sizes users can rely on.
     static func expectedSlotSize(_ variant: StubVariant, on architecture: Architecture) -> Int {
         switch (architecture, variant.kind, variant.landingPad) {
-        case (_, .context, true) where variant.lazyEntry: 64
-        case (_, .context, false) where variant.lazyEntry: 32
+        case (_, .forward, false) where variant.lazyEntry, (_, .context, false) where variant.lazyEntry: 32
+        case (_, _, _) where variant.lazyEntry: 64
         case (_, .forward, false): 16
         case (_, .forward, true): 32
         case (.x86_64, .context, _): 32
@@ -58,7 +58,7 @@ import Testing
 
     static var variants: [StubVariant] {
         StubKind.allCases.flatMap { kind in [false, true].map { StubVariant(kind: kind, landingPad: $0) } }
-            + [false, true].map { StubVariant(kind: .context, landingPad: $0, lazyEntry: true) }
+            + StubKind.allCases.flatMap { kind in [false, true].map { StubVariant(kind: kind, landingPad: $0, lazyEntry: true) } }
     }
 
     /// Assembles `lines` at chunk offset `layout.slot` and returns the instruction bytes.

@@ -6,29 +6,35 @@ import CTestVectors512
 import Testing
 @testable import StubPool
 
-/// The resolver is transparent: the first call of each lazy stub goes through it (batch limit 1,
-/// so every stub gets its own first call), and the callee must not be able to tell. Generators
-/// overwrite every vector register the CPU has before returning, so anything the resolver failed
-/// to save would show.
+/// The resolvers are transparent: the first call of each lazy stub goes through one (batch limit
+/// 1, so every stub gets its own first call), and the callee must not be able to tell — for every
+/// kind, the first call arrives exactly as a call through a materialized stub of that kind would.
+/// Generators overwrite every vector register the CPU has before returning, so anything a
+/// resolver failed to save would show.
 @Suite(.serialized) struct LazyOracleTests {
     static let signatureCount = 2_000
 
     /// The widest vector registers this CPU has: 2 (zmm), 1 (ymm) or 0 (xmm).
     static let vectorLevel: Int32 = ct_cpu_supports_avx512f() != 0 ? 2 : ct_cpu_supports_avx() != 0 ? 1 : 0
 
-    static func lazyStubs(context: @escaping @Sendable (UInt) -> UInt = { $0 &* 0x9E37_79B9 }) throws -> LazyStubs<UInt> {
-        let pool = try StubPool(.init(kind: .context, lazyBatches: true))
+    static func lazyStubs(
+        kind: StubKind = .context, landingPads: Bool = false, context: @escaping @Sendable (UInt) -> UInt = { $0 &* 0x9E37_79B9 }
+    ) throws -> LazyStubs<UInt> {
+        let pool = try StubPool(.init(kind: kind, landingPads: landingPads, lazyBatches: true))
         return try pool.lazyStubs(of: UInt.self, batchLimit: 1) { requests in
             ct_clobber_vector_registers(vectorLevel)
             return requests.map { LazyResolution(target: UnsafeRawPointer(bitPattern: $0.spec)!, context: context($0.spec)) }
         }
     }
 
-    @Test func randomSignaturesThroughTheResolver() throws {
-        let seed = testSeed("lazy FFI oracle")
+    /// Forward and context stubs into libffi closures (bindFirstArgument changes the signature; the
+    /// register-state test covers it).
+    @Test(arguments: [StubKind.forward, .context])
+    func randomSignaturesThroughTheResolver(kind: StubKind) throws {
+        let seed = testSeed("lazy FFI oracle \(kind)")
         var random = SplitMix64(seed: seed)
         let factory = FFISignatureFactory()
-        let lazy = try Self.lazyStubs()
+        let lazy = try Self.lazyStubs(kind: kind)
         let log = UnsafeMutablePointer<ct_closure_log>.allocate(capacity: 1)
         let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: 8192)
         defer { log.deallocate(); buffer.deallocate() }
@@ -58,30 +64,44 @@ import Testing
             }
         }
         let statistics = lazy.statistics()
-        print("lazy FFI oracle: \(Self.signatureCount) signatures (\(variadic) variadic, \(stack) with stack arguments), first call of each through the resolver, \(mismatches) mismatches; \(statistics.batches) batches")
+        print("lazy FFI oracle, \(kind) stubs: \(Self.signatureCount) signatures (\(variadic) variadic, \(stack) with stack arguments), first call of each through the resolver, \(mismatches) mismatches; \(statistics.batches) batches")
         #expect(mismatches == 0)
         #expect(statistics.batches == Self.signatureCount)
     }
 
-    @Test func fullRegisterStateSurvivesTheResolver() throws {
-        let seed = testSeed("lazy register state")
+    /// Every kind, with and without landing pads: what the target receives on the first call
+    /// (through the kind's resolver) is what a materialized stub of that kind hands it.
+    @Test(arguments: StubKind.allCases, [false, true])
+    func fullRegisterStateSurvivesTheResolver(kind: StubKind, landingPads: Bool) throws {
+        let seed = testSeed("lazy register state \(kind) \(landingPads)")
         var random = SplitMix64(seed: seed)
-        let lazy = try Self.lazyStubs(context: { _ in 0xC0_FFEE })
+        let context: UInt = 0xC0_FFEE
+        let lazy = try Self.lazyStubs(kind: kind, landingPads: landingPads, context: { _ in context })
         var mismatches = 0
-        for round in 0..<Self.signatureCount {
+        for round in 0..<Self.signatureCount / 2 {
             var input = ct_register_record.random(using: &random)
             ct_call_with_registers(CTargets.recorder, &input)
             var expected = ct_last_record().pointee
-            expected.context = 0xC0_FFEE
+            switch kind {
+            case .forward: break
+            case .context: expected.context = UInt64(context)
+            case .bindFirstArgument:
+                expected.integer = (UInt64(context), input.integer.0, input.integer.1,
+                                    input.integer.2, input.integer.3, input.integer.4)
+            }
             let stub = try lazy.request(UInt(bitPattern: CTargets.recorder))
             ct_call_with_registers(stub.entry, &input)
-            if ct_last_record().pointee.bytes != expected.bytes {
+            let first = ct_last_record().pointee
+            ct_call_with_registers(stub.entry, &input)
+            let again = ct_last_record().pointee
+            if first.bytes != expected.bytes || again.bytes != expected.bytes {
                 mismatches += 1
-                Issue.record("round \(round): the resolver changed the register state")
+                Issue.record("round \(round): the \(kind) resolver changed the register state (first call: \(first.bytes != expected.bytes), materialized: \(again.bytes != expected.bytes))")
             }
         }
-        print("lazy register state: \(Self.signatureCount) random states through the resolver, \(mismatches) mismatches")
+        print("lazy register state, \(kind) stubs (landing pads: \(landingPads)): \(Self.signatureCount / 2) random states through the resolver, \(mismatches) mismatches")
         #expect(mismatches == 0)
+        #expect(lazy.statistics().batches == Self.signatureCount / 2)
     }
 
     static func vectorCheck(_ target: UnsafeRawPointer, _ check: (UnsafeRawPointer, UInt32) -> Int32) throws {

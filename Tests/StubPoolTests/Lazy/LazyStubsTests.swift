@@ -225,8 +225,6 @@ import Testing
     }
 
     @Test func badConfigurationsAreTypedErrors() throws {
-        #expect(throws: StubPoolError.self) { try StubPool(.init(kind: .forward, lazyBatches: true)) }
-        #expect(throws: StubPoolError.self) { try StubPool(.init(kind: .bindFirstArgument, lazyBatches: true)) }
         let plain = try StubPool(.init(kind: .context))
         #expect(throws: StubPoolError.self) { try plain.lazyStubs(of: UInt.self) { _ in [] } }
         let pool = try Self.lazyPool()
