@@ -11,8 +11,8 @@ import Synchronization
 ///   (relaxed load + store, no read-modify-write), read by statistics.
 final class SlotCache: @unchecked Sendable {
     /// Free slots one cache holds at most, and how many a refill takes from a shard.
-    static let capacity = 64
-    static let refillCount = 32
+    static let capacity = 128
+    static let refillCount = 64
     /// Released entries the ring holds before the owner drains it (a power of two).
     static let ringCapacity = 256
 
@@ -79,14 +79,17 @@ final class SlotCache: @unchecked Sendable {
 
     // MARK: Any thread
 
-    /// Hands every queued released entry to `body`. Caller holds the pool's quarantine lock.
-    func drainReleased(_ body: (UInt) -> Void) {
+    /// Moves every queued released entry into `quarantine` (at most two copies: the ring may
+    /// wrap). Caller holds the pool's quarantine lock.
+    func drainReleased(into quarantine: inout PoolShared.Quarantine) {
         let head = ringHead.load(ordering: .relaxed)
         let tail = ringTail.load(ordering: .acquiring)
+        let mask = Self.ringCapacity - 1
         var index = head
         while index != tail {
-            body(ring[index & (Self.ringCapacity - 1)])
-            index &+= 1
+            let run = min(tail &- index, Self.ringCapacity - (index & mask))
+            quarantine.add(contentsOf: UnsafeBufferPointer(start: ring + (index & mask), count: run))
+            index &+= run
         }
         ringHead.store(tail, ordering: .releasing)
     }

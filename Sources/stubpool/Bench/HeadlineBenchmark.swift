@@ -67,14 +67,30 @@ struct HeadlineBenchmark {
 
         progress("allocate one stub…")
         let singles = 100_000
-        results.record("alloc_single_ns", "stubpool", try nanosecondsPerOperation(operations: singles) {
+        // Allocation alone, timed, into warm memory for both: each round keeps every result in an
+        // array, then releases (and for StubPool reclaims) them untimed. A libffi closure is
+        // usable once prepared, so its allocation is ffi_closure_alloc + ffi_prep_closure_loc.
+        do {
             let pool = try StubPool()
-            for _ in 0..<singles { blackHole(try pool.allocate(target: target)) }
-        })
-        results.record("alloc_single_ns", "libffi", nanosecondsPerOperation(operations: singles) {
-            let closures = (0..<singles).map { _ in libffi.make().0 }
+            var stubs: [Stub] = []
+            stubs.reserveCapacity(singles)
+            results.record("alloc_single_ns", "stubpool", try nanosecondsPerOperation(operations: singles, untimed: {
+                for stub in stubs { try pool.release(stub) }
+                pool.reclaim()
+                stubs.removeAll(keepingCapacity: true)
+            }) {
+                for _ in 0..<singles { stubs.append(try pool.allocate(target: target)) }
+            })
+            var closures: [UnsafeMutableRawPointer] = []
+            closures.reserveCapacity(singles)
+            results.record("alloc_single_ns", "libffi", nanosecondsPerOperation(operations: singles, untimed: {
+                closures.forEach(libffi.free)
+                closures.removeAll(keepingCapacity: true)
+            }) {
+                for _ in 0..<singles { closures.append(libffi.make().0) }
+            })
             closures.forEach(libffi.free)
-        })
+        }
         let pages = 5_000
         results.record("alloc_single_ns", "page_per_stub", nanosecondsPerOperation(operations: pages, repeats: 3) {
             let made = (0..<pages).map { _ in PagePerStubPeer.make(target: target) }

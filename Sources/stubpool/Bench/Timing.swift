@@ -5,12 +5,21 @@ import Glibc
 /// Nanoseconds per operation of `body`, which performs `operations` operations: the median of
 /// `repeats` runs after one warm-up.
 func nanosecondsPerOperation(operations: Int, repeats: Int = 5, _ body: () throws -> Void) rethrows -> Double {
+    try nanosecondsPerOperation(operations: operations, repeats: repeats, untimed: {}, body)
+}
+
+/// As above, with `untimed` run after each run, outside the measurement (to undo what `body` did).
+func nanosecondsPerOperation(
+    operations: Int, repeats: Int = 5, untimed: () throws -> Void, _ body: () throws -> Void
+) rethrows -> Double {
     try body()
+    try untimed()
     var samples: [Double] = []
     for _ in 0..<repeats {
         let start = ContinuousClock.now
         try body()
         let elapsed = ContinuousClock.now - start
+        try untimed()
         let (seconds, attoseconds) = elapsed.components
         samples.append((Double(seconds) * 1e9 + Double(attoseconds) / 1e9) / Double(operations))
     }
