@@ -5,6 +5,7 @@
 //   then calls it. The default lazy failure handler must abort naming the stub and the error.
 // - `fault-walk`: the fault-injection walk (FaultWalk.swift).
 // - `exhaustion`: allocation under a lowered RLIMIT_AS (ResourceExhaustion.swift).
+// - `fork`, `fork-latency`: arenas and pools across fork() (ForkProbe.swift).
 import CTestHelpers
 import StubPool
 
@@ -26,6 +27,16 @@ struct ProbeGeneratorError: Error, CustomStringConvertible {
 if arguments.count == 2 && arguments[1] == "exhaustion" {
     ResourceExhaustion.run()
     exit(0)
+}
+
+if arguments.count == 2 && (arguments[1] == "fork" || arguments[1] == "fork-latency") {
+    do {
+        try arguments[1] == "fork" ? ForkProbe.run() : ForkProbe.latency()
+        exit(0)
+    } catch {
+        writeError("probe failed: \(error)\n")
+        exit(3)
+    }
 }
 
 if arguments.count == 2 && arguments[1] == "fault-walk" {

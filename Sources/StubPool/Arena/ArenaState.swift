@@ -11,6 +11,8 @@ struct ArenaState {
     private var nextLargeID = 0
     private var live: [UInt: CodeBlob] = [:]
     var statistics = CodeArenaStatistics()
+    /// The fork generation in which every region was last made this process's own.
+    private var privateGeneration = ForkGeneration.current
 
     init(classCount: Int) { classes = Array(repeating: SizeClass(), count: classCount) }
 
@@ -29,6 +31,17 @@ struct ArenaState {
             let shift = max(1, Placement.cacheLineSize / size)
             return page * pageSize + (round + page * shift) % perPage * size
         }
+    }
+
+    /// After a `fork()`, gives every region a memory file of its own before anything is written
+    /// (``ArenaRegion/makePrivate()``); O(1) when no fork happened. On failure the regions done so
+    /// far stay private (harmless) and the next call continues.
+    mutating func makePrivateAfterFork() throws(SystemError) {
+        let current = ForkGeneration.current
+        guard privateGeneration != current else { return }
+        for region in allRegions { try region.makePrivate() }
+        privateGeneration = current
+        statistics.privateCopiesAfterFork += 1
     }
 
     // MARK: Placing

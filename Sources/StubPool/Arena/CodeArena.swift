@@ -6,6 +6,15 @@
 /// region is a memory file mapped twice: written only through a read+write view, run only through
 /// a read+execute view; live code never changes protection. ``commit(_:)`` copies a whole batch
 /// and performs instruction-cache maintenance once for it.
+///
+/// **fork.** After `fork()` neither process can change code the other runs: the first commit,
+/// write or free in either process (under the arena's lock) gives every region a memory file of
+/// its own — a copy of the shared one, mapped at the same executable addresses — and the other
+/// process keeps the old files. `fork()` itself copies nothing (cost of a first write after a fork:
+/// proportional to the arena; `fork` + `exec` and `posix_spawn` pay nothing for it). If that copy
+/// fails (no descriptor or memory), the operation throws ``CodeArenaError/system(_:during:)`` and
+/// changes nothing. A fork while another thread is inside an arena operation leaves the child's
+/// arena locked, as for any lock.
 public final class CodeArena: Sendable {
     /// Where blobs of one class go inside its regions.
     public enum BlobPlacement: Sendable, Hashable {
@@ -49,6 +58,7 @@ public final class CodeArena: Sendable {
         }
         let (placed, checkpoint) = try state.withLock { (state) throws(CodeArenaError) -> ([CodeBlob], ArenaState.Checkpoint) in
             var placed: [CodeBlob] = []
+            do throws(SystemError) { try state.makePrivateAfterFork() } catch { throw .system(error, during: .commit) }
             let checkpoint = state.checkpoint()
             do throws(SystemError) {
                 for blob in blobs {
@@ -108,6 +118,7 @@ public final class CodeArena: Sendable {
                     throw .outOfBounds(offset: patch.offset, count: patch.bytes.count, size: patch.blob.size)
                 }
             }
+            do throws(SystemError) { try state.makePrivateAfterFork() } catch { throw .system(error, during: .write) }
             for patch in patches {
                 patch.bytes.withUnsafeBytes { state.region(of: patch.blob).write($0, at: patch.blob.offset + patch.offset) }
             }
@@ -126,6 +137,7 @@ public final class CodeArena: Sendable {
     public func free(_ blob: CodeBlob) throws(CodeArenaError) {
         try state.withLock { (state) throws(CodeArenaError) in
             guard state.isLive(blob) else { throw .notLive(blob.address) }
+            do throws(SystemError) { try state.makePrivateAfterFork() } catch { throw .system(error, during: .free) }
             state.region(of: blob).fill(trapFill, at: blob.offset, count: blob.capacity)
             state.release(blob)
         }
@@ -202,6 +214,8 @@ public struct CodeArenaStatistics: Sendable, Hashable {
     public var commits = 0
     /// Instruction-cache maintenance passes: one per commit or write.
     public var cacheMaintenancePasses = 0
+    /// Times this process gave the arena memory files of its own after a `fork()`.
+    public var privateCopiesAfterFork = 0
 }
 
 /// Why an arena operation failed. A failed operation changes nothing.
@@ -214,7 +228,9 @@ public enum CodeArenaError: Error, Sendable, Hashable, CustomStringConvertible {
     case outOfBounds(offset: Int, count: Int, size: Int)
     case system(SystemError, during: ArenaOperation)
 
-    public enum ArenaOperation: String, Sendable, Hashable { case commit }
+    /// The operation that failed: a commit, or a write or free that first had to give the arena
+    /// memory files of its own after a `fork()` (see ``CodeArena``).
+    public enum ArenaOperation: String, Sendable, Hashable { case commit, write, free }
 
     public var description: String {
         switch self {

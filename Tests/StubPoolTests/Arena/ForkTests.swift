@@ -1,0 +1,47 @@
+import Testing
+@testable import StubPool
+
+/// fork(): neither process can change code the other runs, and both keep working. Runs in a
+/// single-threaded child process (StubPoolCrashProbe `fork`), which forks again and sequences
+/// parent and grandchild through pipes.
+@Suite struct ForkTests {
+    static func fields(_ arguments: [String]) throws -> [String: String] {
+        let outcome = try ChildProcess.run("StubPoolCrashProbe", arguments: arguments)
+        #expect(!outcome.terminatedBySignal && outcome.terminationStatus == 0, "\(outcome.standardError)")
+        let pairs = outcome.standardOutput.split(separator: "\n").compactMap { line -> (String, String)? in
+            let parts = line.split(separator: "=", maxSplits: 1)
+            return parts.count == 2 ? (String(parts[0]), String(parts[1])) : nil
+        }
+        return Dictionary(pairs, uniquingKeysWith: { $1 })
+    }
+
+    @Test func arenaCodeAndStubsStayPerProcessAfterFork() throws {
+        let fields = try Self.fields(["fork"])
+        // The child freed blob A and committed into the very same slot, rewrote B and retargeted
+        // the stub: it sees its own code...
+        #expect(fields["child_reused_slot"] == "true", "the child's commit should reuse the freed slot: \(fields)")
+        #expect(fields["child_new_blob"] == "222")
+        #expect(fields["child_b"] == "666")
+        #expect(fields["child_stub"] == "222")
+        // ...and the parent still runs its own.
+        #expect(fields["parent_a"] == "111")
+        #expect(fields["parent_b"] == "555")
+        #expect(fields["parent_stub"] == "111")
+        // The other direction: the parent rewrote D after the fork; the child's D is unchanged.
+        #expect(fields["parent_d"] == "888")
+        #expect(fields["child_d_after_parent_write"] == "444")
+        // Both keep committing; each made one private copy.
+        #expect(fields["parent_commit_after_fork"] == "777")
+        #expect(fields["child_commit_after_fork"] == "999")
+        #expect(fields["parent_private_copies"] == "1" && fields["child_private_copies"] == "1")
+        #expect(fields["child_status"] == "0")
+    }
+
+    @Test func forkLatencyIsReported() throws {
+        let fields = try Self.fields(["fork-latency"])
+        for key in ["fork_us_1mb", "fork_us_64mb", "first_commit_after_fork_us_1mb", "first_commit_after_fork_us_64mb"] {
+            #expect(Double(fields[key] ?? "") != nil, "\(key) missing: \(fields)")
+        }
+        print("fork latency: 1 MB arena \(fields["fork_us_1mb"] ?? "?") µs, 64 MB arena \(fields["fork_us_64mb"] ?? "?") µs (\(fields["regions_64mb"] ?? "?") regions); first commit after fork (private copy): \(fields["first_commit_after_fork_us_1mb"] ?? "?") µs / \(fields["first_commit_after_fork_us_64mb"] ?? "?") µs")
+    }
+}
