@@ -36,9 +36,6 @@ final class ArenaRegion: @unchecked Sendable {
         self.generation = generation
     }
 
-    /// Whether a fork happened since this process last made the file its own.
-    var isSharedAfterFork: Bool { generation != ForkGeneration.current }
-
     /// Gives the region a memory file of its own if a fork happened since it last had one (see the
     /// type's documentation). On failure nothing changed: the region still uses the shared file,
     /// and the caller must not write.
@@ -57,15 +54,18 @@ final class ArenaRegion: @unchecked Sendable {
         generation = current
     }
 
-    /// Copies `bytes` to `offset` through the writable view.
+    /// Copies `bytes` to `offset` through the writable view. The arena calls ``makePrivate()``
+    /// (under its lock) first. Not checked here: another thread may fork while this write runs,
+    /// and trapping the parent for it would be worse than the write reaching the child's view of a
+    /// file whose arena the child inherits locked (see ``CodeArena``).
     func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
-        precondition(offset >= 0 && offset <= size && bytes.count <= size - offset && !isSharedAfterFork)
+        precondition(offset >= 0 && offset <= size && bytes.count <= size - offset)
         UnsafeMutableRawPointer(bitPattern: writable + UInt(offset))!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
     }
 
     /// Fills `count` bytes at `offset` with the repeated `pattern`.
     func fill(_ pattern: [UInt8], at offset: Int, count: Int) {
-        precondition(offset >= 0 && offset <= size && count <= size - offset && !isSharedAfterFork)
+        precondition(offset >= 0 && offset <= size && count <= size - offset)
         let base = UnsafeMutableRawPointer(bitPattern: writable + UInt(offset))!
         for index in 0..<count { base.storeBytes(of: pattern[index % pattern.count], toByteOffset: index, as: UInt8.self) }
     }

@@ -14,7 +14,8 @@
 /// proportional to the arena; `fork` + `exec` and `posix_spawn` pay nothing for it). If that copy
 /// fails (no descriptor or memory), the operation throws ``CodeArenaError/system(_:during:)`` and
 /// changes nothing. A fork while another thread is inside an arena operation leaves the child's
-/// arena locked, as for any lock.
+/// arena locked, as for any lock, and that one operation's bytes may still reach the file the
+/// child maps.
 public final class CodeArena: Sendable {
     /// Where blobs of one class go inside its regions.
     public enum BlobPlacement: Sendable, Hashable {
