@@ -125,19 +125,29 @@ struct SlotAllocator: Sendable {
         return SlotAddress(chunk: chunk, slot: slot)
     }
 
-    /// Takes `count` slots lowest-first, or none if fewer are free.
-    mutating func allocateLowest(count: Int, _ body: (SlotAddress) -> Void) -> Bool {
+    /// Takes `count` slots lowest-first as runs of consecutive slots of one chunk (`first`,
+    /// `length`), or none if fewer are free.
+    mutating func allocateLowest(count: Int, runs body: (_ first: SlotAddress, _ length: Int) -> Void) -> Bool {
         guard count <= freeSlots else { return false }
         var remaining = count
         var from = 0
         while remaining > 0, let chunk = nextChunkWithRoom(from: from) {
-            let taken = chunks[chunk].takeLowest(count: remaining) { body(SlotAddress(chunk: chunk, slot: $0)) }
+            let taken = chunks[chunk].takeLowest(count: remaining) { (first: Int, length: Int) in
+                body(SlotAddress(chunk: chunk, slot: first), length)
+            }
             didTake(from: chunk, count: taken)
             remaining -= taken
             from = chunk + 1
         }
         precondition(remaining == 0, "free-slot count out of step with the bitmaps")
         return true
+    }
+
+    /// Takes `count` slots lowest-first, one call per slot, or none if fewer are free.
+    mutating func allocateLowest(count: Int, _ body: (SlotAddress) -> Void) -> Bool {
+        allocateLowest(count: count) { (first: SlotAddress, length: Int) in
+            for slot in first.slot..<(first.slot + length) { body(SlotAddress(chunk: first.chunk, slot: slot)) }
+        }
     }
 
     /// Returns `address` to the free slots.

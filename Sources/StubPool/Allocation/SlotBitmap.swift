@@ -83,25 +83,35 @@ struct SlotBitmap: Sendable {
         return slot
     }
 
-    /// Takes up to `count` free slots, lowest first, a word at a time; returns how many it took.
-    mutating func takeLowest(count: Int, _ body: (Int) -> Void) -> Int {
+    /// Takes up to `count` free slots, lowest first, a word at a time, handing them over as runs
+    /// of consecutive slots (`first`, `length`); returns how many it took. A run is found with two
+    /// count-trailing-zeros, so a fresh chunk is taken 64 slots per step.
+    mutating func takeLowest(count: Int, runs body: (_ first: Int, _ length: Int) -> Void) -> Int {
         var taken = 0
         var word = 0
         while taken < count, let next = nextWordWithRoom(from: word) {
             word = next
-            var bits = words[word]
+            let original = words[word]
+            var bits = original
             while bits != 0 && taken < count {
                 let bit = bits.trailingZeroBitCount
-                bits &= bits - 1
-                body(word << 6 | bit)
-                taken += 1
+                let length = min((~(bits >> UInt64(bit))).trailingZeroBitCount, count - taken)
+                body(word << 6 | bit, length)
+                bits &= length == 64 ? 0 : ~(((1 << UInt64(length)) - 1) << UInt64(bit))
+                taken += length
             }
-            let remaining = bits
-            freeCount -= words[word].nonzeroBitCount - remaining.nonzeroBitCount
-            words[word] = remaining
-            if remaining == 0 { summary[word >> 6] &= ~(1 << UInt64(word & 63)) }
+            freeCount -= original.nonzeroBitCount - bits.nonzeroBitCount
+            words[word] = bits
+            if bits == 0 { summary[word >> 6] &= ~(1 << UInt64(word & 63)) }
         }
         return taken
+    }
+
+    /// Takes up to `count` free slots, lowest first, one call per slot; returns how many it took.
+    mutating func takeLowest(count: Int, _ body: (Int) -> Void) -> Int {
+        takeLowest(count: count) { (first: Int, length: Int) in
+            for slot in first..<(first + length) { body(slot) }
+        }
     }
 
     /// Marks `slot` free again.

@@ -11,10 +11,12 @@ struct DataSlot {
     @inlinable init(address: UInt) { self.address = address }
 
     @inlinable var contextWord: UnsafeMutablePointer<Atomic<UInt>> {
-        UnsafeMutablePointer(bitPattern: address)!  // ChunkGeometry.contextOffset (0), as a literal for inlining
+        // ChunkGeometry.contextOffset (0), as a literal for inlining; never null (a slot address),
+        // so unchecked: the null test was two of the inlined retarget's ≈30 instructions.
+        UnsafeMutablePointer(bitPattern: address).unsafelyUnwrapped
     }
     @inlinable var targetWord: UnsafeMutablePointer<Atomic<UInt>> {
-        UnsafeMutablePointer(bitPattern: address &+ 8)!  // ChunkGeometry.targetOffset
+        UnsafeMutablePointer(bitPattern: address &+ 8).unsafelyUnwrapped  // ChunkGeometry.targetOffset
     }
 
     @inlinable func publish(target: UInt, context: UInt) {

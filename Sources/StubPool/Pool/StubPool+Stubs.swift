@@ -78,10 +78,12 @@ extension StubPool {
     }
 
     /// The data slot of a live handle of this pool, or nil (then the out-of-line path says why);
-    /// also nil for lazy pools, whose retargets must drop pending requests.
+    /// also nil for lazy pools, whose retargets must drop pending requests. The slot bound of
+    /// ``PoolLayout/owns(_:)`` is left to the out-of-line checks: handles are made only by the
+    /// pool, so one carrying this pool's token has a stub slot.
     @inlinable @inline(__always)
     func inlinedLiveDataSlot(of stub: Stub) -> DataSlot? {
-        guard !configuration.lazyBatches, layout.owns(stub) else { return nil }
+        guard UInt64(stub.poolToken) == inlineRetargetToken else { return nil }
         let slot = DataSlot(address: layout.dataSlot(of: stub))
         return layout.isReleased(target: slot.target, entry: stub.address) ? nil : slot
     }
@@ -165,18 +167,21 @@ extension StubPool {
     /// checked against the chunk index); returns the quarantine keys of each run's ends.
     @discardableResult
     private func checkLive(_ stubs: StubRange) throws(StubPoolError) -> [(head: PoolShared.SlotKey, tail: PoolShared.SlotKey)] {
-        let dataStride = Int(stubs.slotStride) * ChunkGeometry.dataSlotSize
+        let dataStride = UInt(stubs.slotStride) &* UInt(ChunkGeometry.dataSlotSize)
         var checked: [(head: PoolShared.SlotKey, tail: PoolShared.SlotKey)] = []
         checked.reserveCapacity(stubs.runs.count)
         for run in stubs.runs {
             let head = try checkedSlot(of: stubs.stub(0, of: run))
             let tail = try checkedSlot(of: stubs.stub(run.count - 1, of: run))
-            let first = head.data.address
+            // Wrapping arithmetic: head and tail were checked, so every slot between is the pool's.
+            var data = head.data.address
+            var entry = run.first
             for position in 0..<run.count {
-                let entry = run.first + UInt(position) * stubs.stride
-                if layout.isReleased(target: DataSlot(address: first + UInt(position * dataStride)).target, entry: entry) {
+                if layout.isReleased(target: DataSlot(address: data).target, entry: entry) {
                     throw .released(id: stubs.stub(position, of: run).id)
                 }
+                data &+= dataStride
+                entry &+= stubs.stride
             }
             checked.append((head.key, tail.key))
         }

@@ -93,6 +93,10 @@ public final class StubPool: Sendable {
     private let slotStride: UInt32
     /// The page size: targets below it are rejected (a stored copy: no lazy global on the hot path).
     @usableFromInline let lowestTarget: UInt
+    /// The token the inlined retarget accepts: the pool's own, widened, or a value no 32-bit
+    /// token can equal for lazy pools (whose retargets must take the out-of-line path to drop
+    /// pending requests). One compare serves both tests.
+    @usableFromInline let inlineRetargetToken: UInt64
 
     private static let nextToken = Atomic<UInt32>(1)
 
@@ -153,6 +157,7 @@ public final class StubPool: Sendable {
                             idleDelay: configuration.idleChunkDelay)
         usesCaches = configuration.placement == .packed
         lowestTarget = UInt(pageSize)
+        inlineRetargetToken = configuration.lazyBatches ? .max : UInt64(token)
         slotStride = UInt32(layout.placement.physical(1) - layout.placement.physical(0))
         runStride = UInt(slotStride) * UInt(slotSize)
     }
@@ -315,7 +320,12 @@ public final class StubPool: Sendable {
                     let address = takeSlot(&state)!
                     builder.append(layout.stub(base: bases[address.chunk], logical: address.slot))
                 }
-            case .packed, .pageStart, .staggered:
+            case .packed:
+                // Logical slots are physical ones: a run of free bits is a run of stubs.
+                _ = state.allocator.allocateLowest(count: count) { (first: SlotAddress, length: Int) in
+                    builder.append(layout.stub(base: bases[first.chunk], logical: first.slot), count: length)
+                }
+            case .pageStart, .staggered:
                 _ = state.allocator.allocateLowest(count: count) { address in
                     builder.append(layout.stub(base: bases[address.chunk], logical: address.slot))
                 }
