@@ -28,9 +28,17 @@ import Testing
             case 2:
                 let want = Int(random.next() % 130)
                 var got: [Int] = []
-                let taken = bitmap.takeLowest(count: want) { got.append($0) }
+                var runs: [(first: Int, length: Int)] = []
+                let taken = bitmap.takeLowest(count: want) { (first: Int, length: Int) in
+                    runs.append((first, length))
+                    got.append(contentsOf: first..<(first + length))
+                }
                 let expected = Array((0..<capacity).filter { !used.contains($0) }.prefix(want))
                 #expect(taken == expected.count && got == expected)
+                // Runs are maximal within a word: two runs touch only across a word boundary.
+                for (previous, next) in zip(runs, runs.dropFirst()) where previous.first + previous.length == next.first {
+                    #expect(next.first % 64 == 0)
+                }
                 used.formUnion(got)
             default:
                 if let slot = used.randomElement(using: &random) {
