@@ -30,7 +30,7 @@ struct TemplateCommand: ParsableCommand {
 
     func run() throws {
         let inspection = try TemplateInspection(architecture: arch, variant: StubVariant(kind: kind, landingPad: landingPad, lazyEntry: lazy))
-        let bytes = inspection.slot(slot)
+        let bytes = try inspection.slot(slot)
         let chunk = inspection.geometry
         print("\(arch.rawValue) \(inspection.variant): \(inspection.slotSize)-byte slots, \(chunk.anchorSlot) stubs per \(chunk.codeSize / 1024) KiB chunk, data region \(chunk.dataSize / 1024) KiB")
         for row in stride(from: 0, to: bytes.count, by: 16) {

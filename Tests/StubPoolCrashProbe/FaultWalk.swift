@@ -149,10 +149,11 @@ enum FaultWalk {
             }
         }
         // Operations that make no system call: any armed failure stays unconsumed.
-        for name in ["retarget", "release", "reclaim", "lazyBatch"] {
+        for name in ["retarget", "release", "reclaim", "lazyBatch", "retargetRange", "releaseRange"] {
             walk(name) { type, arm in
                 guard let pool = try? StubPool(.init(kind: .context, shards: 1, lazyBatches: true)),
-                      let stub = try? pool.allocate(target: weighted3, context: 2) else { return ["setup"] }
+                      let stub = try? pool.allocate(target: weighted3, context: 2),
+                      let range = try? pool.allocate(count: 300, target: weighted3, context: 2) else { return ["setup"] }
                 let lazy = try? pool.lazyStubs(of: Int.self) { requests in
                     requests.map { LazyResolution(targetAddress: UInt(bitPattern: weighted3), context: UInt($0.spec)) }
                 }
@@ -163,10 +164,48 @@ enum FaultWalk {
                 case "retarget": _ = try? pool.retarget(stub, to: weighted3, context: 3)
                 case "release": _ = try? pool.release(stub)
                 case "reclaim": _ = try? pool.release(stub); pool.reclaim()
+                case "retargetRange": _ = try? pool.retarget(range, to: weighted3, context: 3)
+                case "releaseRange": _ = try? pool.release(range); pool.reclaim()
                 default: _ = ct_call3(pending![1].entry, 1, 1, 1)
                 }
                 return stubpool_syscall_count(type) == countBefore ? nil : ["made a system call"]
             }
+        }
+        // A thread that allocated and released through its slot cache exits with a failure armed
+        // on it: retiring its cache (free slots back to the shards, queued releases to the
+        // quarantine) must need no system call, and the pool's accounting must come out whole.
+        // (The retirement runs in a TLS destructor after the thread's body: its system call count
+        // cannot be read there, so each call type is armed once and the effects are checked.)
+        var threadExitArmed: Set<UInt32> = []
+        walk("threadExit") { type, _ in
+            guard threadExitArmed.insert(type.rawValue).inserted else { return nil }
+            guard let pool = try? StubPool(.init(kind: .context, shards: 1)),
+                  let warm = try? pool.allocate(count: 2_000, target: weighted3) else { return ["setup"] }
+            _ = try? pool.release(warm)
+            pool.reclaim()
+            onExitingThread {}  // glibc keeps an exited thread's stack mapped for the next thread
+            let before = Mappings.now(), statistics = pool.statistics()
+            let outcome = Mutex<[Stub]>([])
+            onExitingThread {
+                var stubs: [Stub] = []
+                for context in 0..<200 { if let stub = try? pool.allocate(target: weighted3, context: UInt(context)) { stubs.append(stub) } }
+                for stub in stubs.prefix(150) { _ = try? pool.release(stub) }
+                outcome.withLock { $0 = stubs }
+                _ = stubpool_fault_arm(type, 1, ENOMEM)
+            }
+            var problems: [String] = []
+            let stubs = outcome.withLock { $0 }
+            let after = pool.statistics()
+            if stubs.count != 200 { problems.append("only \(stubs.count) of 200 allocated") }
+            if after.cachedSlots != statistics.cachedSlots { problems.append("cached slots \(statistics.cachedSlots) → \(after.cachedSlots)") }
+            if after.liveStubs != 50 || after.quarantinedStubs != 150 { problems.append("live \(after.liveStubs), quarantined \(after.quarantinedStubs): expected 50, 150") }
+            if Mappings.now() != before { problems.append("mappings \(before) → \(Mappings.now())") }
+            for (context, stub) in stubs.enumerated().dropFirst(150) where ct_call3(stub.entry, 1, 2, 3) != 1 + 6 + 21 {
+                problems.append("stub \(context) broken")
+            }
+            if pool.reclaim() != 150 { problems.append("reclaim did not free the exited thread's releases") }
+            if !poolStillWorks(pool) { problems.append("pool unusable afterwards") }
+            return problems
         }
         // A lazy batch whose generator commits the stubs' bodies to an arena: a failing system
         // call inside the commit fails the batch. The call goes to the failure handler, the stubs
@@ -236,4 +275,20 @@ enum FaultWalk {
             }
         }
     }
+}
+
+/// Runs `body` on a new thread and returns once that thread has exited (TLS destructors included).
+func onExitingThread(_ body: @escaping @Sendable () -> Void) {
+    final class Box: @unchecked Sendable {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+    var thread = pthread_t()
+    let box = Unmanaged.passRetained(Box(body)).toOpaque()
+    let status = pthread_create(&thread, nil, { raw in
+        Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
+        return nil
+    }, box)
+    precondition(status == 0, "pthread_create failed (\(status))")
+    pthread_join(thread, nil)
 }

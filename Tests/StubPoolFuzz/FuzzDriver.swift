@@ -34,6 +34,9 @@ final class FuzzDriver {
     let generatedBodies = Counter()
     /// Stubs handed out and still live, with the value a call must return.
     var live: [(stub: Stub, value: UInt64)] = []
+    /// Bulk allocations kept whole (every stub live, all returning one value), for the range API.
+    var ranges: [(stubs: StubRange, value: UInt64)] = []
+    var liveCount: Int { ranges.reduce(live.count) { $0 + $1.stubs.count } }
     /// Released and not yet reclaimed. (Handles of reclaimed stubs are stale: their slots may be
     /// handed out again, and using them is the caller's error, as documented.)
     var quarantined: [Stub] = []
@@ -97,7 +100,7 @@ final class FuzzDriver {
         defer { stubpool_fault_disarm() }
         let before = pool.statistics()
         let arenaBefore = arena.statistics()
-        switch input.below(14) {
+        switch input.below(17) {
         case 0:
             let value = fresh()
             do {
@@ -111,7 +114,7 @@ final class FuzzDriver {
             do {
                 let stubs = try pool.allocate(count: count, target: Self.returnContext, context: UInt(value))
                 if stubs.count != count { Self.violation("bulk returned \(stubs.count) of \(count)") }
-                live += stubs.map { ($0, value) }
+                if input.byte() % 2 == 0 { live += stubs.map { ($0, value) } } else { ranges.append((stubs, value)) }
             } catch {
                 expectUnchanged(before, arenaBefore, after: "failed bulk of \(count) (\(error))")
             }
@@ -212,18 +215,133 @@ final class FuzzDriver {
                         "allocate with target 0x1")
             expectTyped({ _ = try arena.commit([[]]) }, "commit of an empty blob")
             expectUnchanged(before, arenaBefore, after: "rejected bad input")
-        default:
+        case 13:
             _ = try? lazy.materializeAll()
+        case 14:
+            rangeOperation(&input, before, arenaBefore)
+        case 15:
+            threadExit(&input)
+        default:
+            extremeIntegers(&input, before, arenaBefore)
         }
         stubpool_fault_disarm()
         checkAccounting()
         // Spot-check a few live stubs and blobs after every operation.
         for _ in 0..<2 {
             if let i = index(&input, live.count) { callChecked(live[i]) }
+            if let i = index(&input, ranges.count) { callChecked((ranges[i].stubs[input.below(ranges[i].stubs.count)], ranges[i].value)) }
             if let i = index(&input, blobs.count), ct_call0(blobs[i].blob.entry) != blobs[i].value {
                 Self.violation("\(blobs[i].blob) lost its body")
             }
         }
+    }
+
+    /// Retargets or releases a whole range, or releases one of its stubs first so that releasing
+    /// the range must fail and change nothing (its other stubs then become single live stubs).
+    func rangeOperation(_ input: inout FuzzInput, _ before: StubPool.Statistics, _ arenaBefore: CodeArenaStatistics) {
+        guard let i = index(&input, ranges.count) else { return }
+        let (stubs, _) = ranges[i]
+        switch input.below(3) {
+        case 0:
+            let value = fresh()
+            do {
+                try pool.retarget(stubs, to: Self.returnContext, context: UInt(value))
+                ranges[i].value = value
+            } catch {
+                Self.violation("retarget of a live range failed: \(error)")
+            }
+        case 1:
+            do {
+                try pool.release(stubs)
+                quarantined += stubs
+                releasedTotal += stubs.count
+                ranges.remove(at: i)
+            } catch {
+                Self.violation("release of a live range failed: \(error)")
+            }
+        default:
+            let victim = input.below(stubs.count)
+            do { try pool.release(stubs[victim]) } catch { Self.violation("release of a range member failed: \(error)") }
+            quarantined.append(stubs[victim])
+            releasedTotal += 1
+            let (value, afterSingle, arenaAfterSingle) = (ranges[i].value, pool.statistics(), arena.statistics())
+            expectTyped({ try pool.release(stubs) }, "release of a range with a released member")
+            expectTyped({ try pool.retarget(stubs, to: Self.returnContext, context: 1) }, "retarget of a range with a released member")
+            expectUnchanged(afterSingle, arenaAfterSingle, after: "rejected range operations")
+            for (position, stub) in stubs.enumerated() where position != victim {
+                callChecked((stub, value))  // all-or-none: none was retargeted
+                live.append((stub, value))
+            }
+            ranges.remove(at: i)
+        }
+    }
+
+    /// A thread allocates through its own slot cache, releases some, and exits: its cached free
+    /// slots go back to the shards and its queued releases to the quarantine.
+    func threadExit(_ input: inout FuzzInput) {
+        let count = 1 + input.below(40)
+        let releasing = input.below(count + 1)
+        let values = (0..<count).map { _ in fresh() }
+        let pool = self.pool
+        let cachedBefore = pool.statistics().cachedSlots
+        let made = Mutex<Result<[Stub], StubPoolError>?>(nil)
+        runOnThread {
+            do throws(StubPoolError) {
+                var stubs: [Stub] = []
+                for value in values { stubs.append(try pool.allocate(target: Self.returnContext, context: UInt(value))) }
+                for stub in stubs.prefix(releasing) { try pool.release(stub) }
+                made.withLock { $0 = .success(stubs) }
+            } catch {
+                made.withLock { $0 = .failure(error) }
+            }
+        }
+        switch made.withLock({ $0 })! {
+        case .success(let stubs):
+            quarantined += stubs.prefix(releasing)
+            releasedTotal += releasing
+            live += zip(stubs, values).dropFirst(releasing).map { ($0, $1) }
+        case .failure(let error):
+            // Faults are injected on the fuzzing thread only: nothing may fail here.
+            Self.violation("allocation on an exiting thread failed: \(error)")
+        }
+        let cachedAfter = pool.statistics().cachedSlots
+        if cachedAfter != cachedBefore { Self.violation("\(cachedAfter) slots cached after a thread exited, \(cachedBefore) before it started") }
+    }
+
+    /// Integers at the edges on every entry point that takes one: typed errors, nothing changed.
+    func extremeIntegers(_ input: inout FuzzInput, _ before: StubPool.Statistics, _ arenaBefore: CodeArenaStatistics) {
+        let integers = [Int.min, Int.min + 1, -1, 0, Int(Int32.max) + 1, Int.max - 16, Int.max]
+        let addresses: [UInt] = [0, 1, UInt.max, UInt.max - 15, 1 << 63, UInt(bitPattern: Int.max)]
+        let integer = integers[input.below(integers.count)]
+        let address = addresses[input.below(addresses.count)]
+        if integer <= 0 || integer > StubPool.maximumBulkCount {
+            expectTyped({ _ = try pool.allocate(count: integer, target: Self.returnContext) }, "bulk of \(integer)")
+        }
+        expectTyped({ _ = try pool.stub(entry: address) }, "stub(entry: 0x\(String(address, radix: 16)))")
+        expectTyped({ try pool.release(address: address) }, "release(address: 0x\(String(address, radix: 16)))")
+        expectTyped({ try arena.free(address: address) }, "arena free at 0x\(String(address, radix: 16))")
+        if pool.stub(containing: address) != nil || arena.blob(at: address) != nil {
+            Self.violation("0x\(String(address, radix: 16)) resolved to a stub or blob")
+        }
+        if let i = index(&input, blobs.count), integer != 0 {
+            let blob = blobs[i].blob
+            expectTyped({ try arena.write([0xC3], into: blob, at: integer) }, "write at \(integer)")
+            expectTyped({ try arena.write([CodePatch(blob: blob, offset: integer, bytes: [0xC3])]) }, "patch at \(integer)")
+        }
+        if integer < 1 {
+            expectTyped({ _ = try pool.lazyStubs(of: Int.self, batchLimit: integer, generator: { _ in [] }) }, "batch limit \(integer)")
+        }
+        expectTyped({ _ = try ChunkGeometry(pageSize: integer, slotSize: integer, codeSize: integer) }, "geometry of \(integer)")
+        expectTyped({ _ = try StubPool(.init(codeSize: integer)) }, "pool with code size \(integer)")
+        expectTyped({ _ = try StubPool(.init(shards: integer)) }, "pool with \(integer) shards")
+        expectTyped({ _ = try StubPool(.init(payloadSize: integer == 0 ? 8 : integer)) }, "pool with payload \(integer)")
+        do {
+            _ = try CodeEmitter.bindConstants([1], afterArguments: integer, target: 0x1000, architecture: .host)
+            if integer < 0 || integer >= CodeEmitter.argumentRegisterCount(.host) { Self.violation("bindConstants after \(integer) arguments succeeded") }
+        } catch {}
+        let inspection = try! TemplateInspection(architecture: .host, variant: .init(kind: .context))
+        expectTyped({ _ = try inspection.slot(integer == 0 ? -1 : integer) }, "template slot \(integer)")
+        expectUnchanged(before, arenaBefore, after: "extreme integers")
     }
 
     func lookUp(_ input: inout FuzzInput) {
@@ -266,7 +384,7 @@ final class FuzzDriver {
 
     func checkAccounting() {
         let statistics = pool.statistics()
-        if statistics.liveStubs != live.count { Self.violation("pool counts \(statistics.liveStubs) live stubs, \(live.count) handed out") }
+        if statistics.liveStubs != liveCount { Self.violation("pool counts \(statistics.liveStubs) live stubs, \(liveCount) handed out") }
         if statistics.quarantinedStubs != quarantined.count || quarantined.count + reclaimed != releasedTotal {
             Self.violation("\(statistics.quarantinedStubs) quarantined + \(reclaimed) reclaimed ≠ \(releasedTotal) released")
         }
@@ -279,8 +397,26 @@ final class FuzzDriver {
     /// Every live stub and blob, at the end of the input.
     func finish() {
         for entry in live { callChecked(entry) }
+        for (stubs, value) in ranges { for stub in stubs { callChecked((stub, value)) } }
         for (blob, value) in blobs where ct_call0(blob.entry) != value { Self.violation("\(blob) lost its body") }
         if lazy.statistics().pending != 0 { Self.violation("lazy stubs still pending after every live stub was called") }
         checkAccounting()
     }
+}
+
+/// Runs `body` on a new thread and waits for it to exit (its thread-local caches retired).
+private final class ThreadBox: @unchecked Sendable {
+    let body: @Sendable () -> Void
+    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+}
+
+func runOnThread(_ body: @escaping @Sendable () -> Void) {
+    var thread = pthread_t()
+    let box = Unmanaged.passRetained(ThreadBox(body)).toOpaque()
+    let status = pthread_create(&thread, nil, { raw in
+        Unmanaged<ThreadBox>.fromOpaque(raw!).takeRetainedValue().body()
+        return nil
+    }, box)
+    precondition(status == 0, "pthread_create failed (\(status))")
+    pthread_join(thread, nil)
 }

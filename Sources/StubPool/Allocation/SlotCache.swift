@@ -9,10 +9,11 @@ import Synchronization
 ///   so there is one consumer at a time. On x86-64 every fast-path access is a plain load or store.
 /// - Counters of stubs handed out and released through this cache, written only by the owner
 ///   (relaxed load + store, no read-modify-write), read by statistics.
+@usableFromInline
 final class SlotCache: @unchecked Sendable {
     /// Free slots one cache holds at most, and how many a refill takes from a shard.
-    static let capacity = 128
-    static let refillCount = 64
+    static let capacity = 512
+    static let refillCount = 256
     /// Released entries the ring holds before the owner drains it (a power of two).
     static let ringCapacity = 256
 
@@ -20,11 +21,11 @@ final class SlotCache: @unchecked Sendable {
     /// The pool's shared side (shards, quarantine, directory); kept alive by the cache so that a
     /// thread exiting after its pool can still tell that the pool is gone.
     let shared: PoolShared
-    private let slots: UnsafeMutablePointer<Stub>
+    @usableFromInline let slots: UnsafeMutablePointer<Stub>
     // Owner-only; exclusivity is guaranteed by construction (one owning thread, or the
     // directory lock after that thread is gone), so no dynamic checks on the fast path.
-    @exclusivity(unchecked) private(set) var freeCount = 0
-    private let allocated = Atomic<Int>(0)
+    @exclusivity(unchecked) @usableFromInline private(set) var freeCount = 0
+    @usableFromInline let allocated = Atomic<Int>(0)
     private let released = Atomic<Int>(0)
     private let ring: UnsafeMutablePointer<UInt>
     private let ringHead = Atomic<Int>(0)
@@ -44,8 +45,8 @@ final class SlotCache: @unchecked Sendable {
 
     // MARK: Owner side
 
-    /// Takes a cached free slot.
-    @inline(__always)
+    /// Takes a cached free slot (inlined into callers of ``StubPool/allocate(target:context:)``).
+    @inlinable @inline(__always)
     func pop() -> Stub? {
         let count = freeCount
         guard count > 0 else { return nil }

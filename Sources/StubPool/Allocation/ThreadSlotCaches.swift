@@ -13,20 +13,28 @@ import Musl
 /// never reused, so an entry of a destroyed pool never matches again and is pruned on the next
 /// slow path. When the thread exits, a `pthread` key destructor retires every cache: free slots go
 /// back to their shards, queued releases to their pools' quarantines.
+@usableFromInline
 enum ThreadSlotCaches {
+    @usableFromInline
     struct Entry {
-        var token: UInt32
-        var cache: Unmanaged<SlotCache>
+        @usableFromInline var token: UInt32
+        @usableFromInline var cache: Unmanaged<SlotCache>
+
+        init(token: UInt32, cache: Unmanaged<SlotCache>) {
+            self.token = token
+            self.cache = cache
+        }
     }
 
+    @usableFromInline
     struct Table {
-        var count: Int
+        @usableFromInline var count: Int
         var capacity: Int
-        var entries: UnsafeMutablePointer<Entry>
+        @usableFromInline var entries: UnsafeMutablePointer<Entry>
     }
 
     /// Runs `body` on this thread's cache for the pool with `token`, if it has one.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func withCache<Result>(token: UInt32, _ body: (SlotCache) -> Result) -> Result? {
         guard let raw = stubpool_thread_caches_get() else { return nil }
         let table = raw.assumingMemoryBound(to: Table.self)
@@ -37,8 +45,8 @@ enum ThreadSlotCaches {
     }
 
     /// Moves the entry for `token` to the front; nil if there is none.
-    @inline(never)
-    private static func promote(token: UInt32, in table: UnsafeMutablePointer<Table>) -> Unmanaged<SlotCache>? {
+    @usableFromInline @inline(never)
+    static func promote(token: UInt32, in table: UnsafeMutablePointer<Table>) -> Unmanaged<SlotCache>? {
         let entries = table.pointee.entries
         for index in 1..<max(1, table.pointee.count) where entries[index].token == token {
             swap(entries, 0, index)

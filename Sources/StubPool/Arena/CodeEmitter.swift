@@ -26,7 +26,8 @@ public enum CodeEmitter {
     public static func bindConstants(_ constants: [UInt64], afterArguments callerArguments: Int, target: UInt,
                                      architecture: Architecture) throws(Problem) -> [UInt8] {
         let registers = argumentRegisterCount(architecture)
-        guard constants.count <= 6, callerArguments >= 0, callerArguments + constants.count <= registers else {
+        // Compared without adding: `callerArguments` may be anything up to Int.max.
+        guard constants.count <= 6, callerArguments >= 0, callerArguments <= registers - constants.count else {
             throw .tooManyArguments(callerArguments: callerArguments, constants: constants.count, registers: registers)
         }
         switch architecture {

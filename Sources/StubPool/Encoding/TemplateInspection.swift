@@ -19,15 +19,18 @@ public struct TemplateInspection: Sendable {
         self.architecture = architecture
         self.variant = variant
         self.encoder = encoder
-        self.geometry = ChunkGeometry(pageSize: pageSize, slotSize: slotSize, codeSize: codeSize)
+        self.geometry = try ChunkGeometry(pageSize: pageSize, slotSize: slotSize, codeSize: codeSize)
     }
 
     /// Bytes of one code slot.
     public var slotSize: Int { geometry.slotSize }
 
     /// The bytes of code slot `index` of the chunk, trap fill included.
-    public func slot(_ index: Int = 0) -> [UInt8] {
-        precondition((0..<geometry.anchorSlot).contains(index), "slot \(index) is not a stub slot")
+    /// - Throws: ``StubPoolError/invalidConfiguration(_:)`` for an index that is not a stub slot.
+    public func slot(_ index: Int = 0) throws(StubPoolError) -> [UInt8] {
+        guard (0..<geometry.anchorSlot).contains(index) else {
+            throw .invalidConfiguration("slot \(index) is not a stub slot (0..<\(geometry.anchorSlot))")
+        }
         return encoder.encodeSlot(variant, layout: geometry.layout(ofSlot: index))
     }
 

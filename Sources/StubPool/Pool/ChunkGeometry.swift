@@ -30,10 +30,16 @@ public struct ChunkGeometry: Sendable, Hashable {
     public let codeSize: Int
     public let dataSize: Int
 
-    public init(pageSize: Int, slotSize: Int, codeSize: Int = ChunkGeometry.defaultCodeSize) {
-        precondition(slotSize > 0 && slotSize & (slotSize - 1) == 0, "slot size must be a power of two")
-        precondition(Self.regionGranularity % pageSize == 0, "unsupported page size \(pageSize)")
-        precondition(Self.problem(codeSize: codeSize, slotSize: slotSize) == nil, "invalid code size \(codeSize)")
+    /// - Throws: ``StubPoolError/invalidConfiguration(_:)`` for a slot size that is not a power of
+    ///   two (16...4096), a page size that does not divide 64 KiB, or a code size no chunk can have.
+    public init(pageSize: Int, slotSize: Int, codeSize: Int = ChunkGeometry.defaultCodeSize) throws(StubPoolError) {
+        guard (16...4096).contains(slotSize), slotSize & (slotSize - 1) == 0 else {
+            throw .invalidConfiguration("slot size must be a power of two in 16...4096, not \(slotSize)")
+        }
+        guard pageSize >= 4096, Self.regionGranularity % pageSize == 0 else {
+            throw .invalidConfiguration("page size \(pageSize) does not divide the 64 KiB region granularity (supported: \(Self.supportedPageSizes))")
+        }
+        if let problem = Self.problem(codeSize: codeSize, slotSize: slotSize) { throw .invalidConfiguration(problem) }
         self.pageSize = pageSize
         self.slotSize = slotSize
         self.codeSize = codeSize

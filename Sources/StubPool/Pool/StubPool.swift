@@ -86,7 +86,7 @@ public final class StubPool: Sendable {
     private let nextSerial = Atomic<Int>(0)
     /// Single allocations go through thread caches (packed pools: the other placements keep
     /// their exact layouts by allocating under the shard lock).
-    private let usesCaches: Bool
+    @usableFromInline let usesCaches: Bool
     /// Bytes (and physical slots) between the entries of consecutive logical slots: the stride of
     /// bulk runs.
     private let runStride: UInt
@@ -135,7 +135,7 @@ public final class StubPool: Sendable {
         case (nil, _):
             shardCount = 1
         }
-        let geometry = ChunkGeometry(pageSize: pageSize, slotSize: slotSize, codeSize: configuration.codeSize)
+        let geometry = try ChunkGeometry(pageSize: pageSize, slotSize: slotSize, codeSize: configuration.codeSize)
         guard geometry.farthestDataReference <= encoder.dataReach else {
             throw .invalidConfiguration("code size \(configuration.codeSize) puts data beyond the \(encoder.dataReach)-byte reach of \(encoder.architecture.rawValue) stubs")
         }
@@ -234,17 +234,22 @@ public final class StubPool: Sendable {
 
     /// Allocates one stub that jumps to `target` with `context`. A target in the first page
     /// throws ``StubPoolError/invalidTarget(_:)``.
+    // @inlinable: the fast path (thread-local table, cached slot, two stores) inlined into the
+    // caller; as a cross-module call it measured ≈9.5 ns, inlined ≈NN ns. Everything else (a bad
+    // target, an empty cache, other placements) takes the out-of-line path.
+    @inlinable
     public func allocate(target: UnsafeRawPointer, context: UInt = 0) throws(StubPoolError) -> Stub {
-        try checkTarget(target)
-        if usesCaches, let stub = ThreadSlotCaches.withCache(token: layout.token, { $0.pop() }) ?? nil {
-            DataSlot(address: layout.dataSlot(of: stub)).publish(target: UInt(bitPattern: target), context: context)
+        let address = UInt(bitPattern: target)
+        if usesCaches, address >= lowestTarget, let stub = ThreadSlotCaches.withCache(token: layout.token, { $0.pop() }) ?? nil {
+            DataSlot(address: layout.dataSlot(of: stub)).publish(target: address, context: context)
             return stub
         }
         return try allocateSlowly(target: target, context: context)
     }
 
-    @inline(never)
-    private func allocateSlowly(target: UnsafeRawPointer, context: UInt) throws(StubPoolError) -> Stub {
+    @usableFromInline @inline(never)
+    func allocateSlowly(target: UnsafeRawPointer, context: UInt) throws(StubPoolError) -> Stub {
+        try checkTarget(target)
         let shard = currentShard
         let stub: Stub
         if usesCaches {
@@ -278,17 +283,23 @@ public final class StubPool: Sendable {
             }
             let count = min(SlotCache.refillCount, state.allocator.freeSlots)
             let layout = self.layout
+            let slotSize = UInt(layout.geometry.slotSize)
             cache.refill { slots, limit in
-                var written = 0
+                // All or none, so exactly `taken` slots arrive, as runs (cached pools are packed:
+                // logical slots are physical ones). Written from the top down: popped from the
+                // top, the cache hands its slots out lowest first.
+                let taken = min(count, limit)
+                var next = taken
                 let bases = state.bases
-                _ = state.allocator.allocateLowest(count: min(count, limit)) { address in
-                    slots[written] = layout.stub(base: bases[address.chunk], logical: address.slot)
-                    written += 1
+                _ = state.allocator.allocateLowest(count: taken) { (first: SlotAddress, length: Int) in
+                    let head = layout.stub(base: bases[first.chunk], logical: first.slot)
+                    for position in 0..<length {
+                        next -= 1
+                        slots[next] = Stub(address: head.address &+ UInt(position) &* slotSize, poolToken: head.poolToken,
+                                           slot: head.slot &+ UInt32(truncatingIfNeeded: position))
+                    }
                 }
-                // Popped from the top: reversed, the cache hands its slots out lowest first.
-                var fresh = UnsafeMutableBufferPointer(start: slots, count: written)
-                fresh.reverse()
-                return written
+                return taken
             }
         }
     }

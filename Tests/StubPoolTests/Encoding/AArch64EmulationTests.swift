@@ -72,7 +72,7 @@ import Testing
     static func harnessArguments(_ variant: StubVariant, codeSize: Int, emulatedPageSize: Int?, bti: Bool,
                                  signatures: URL?, seed: UInt64, registerRounds: Int) throws -> [String] {
         let encoder = AArch64StubEncoder()
-        let geometry = ChunkGeometry(pageSize: emulatedPageSize ?? 4096, slotSize: encoder.slotSize(for: variant), codeSize: codeSize)
+        let geometry = try ChunkGeometry(pageSize: emulatedPageSize ?? 4096, slotSize: encoder.slotSize(for: variant), codeSize: codeSize)
         let file = try templateFile(for: variant, geometry: geometry)
         let kind = switch variant.kind { case .forward: "forward"; case .context: "context"; case .bindFirstArgument: "bind" }
         var qemuArguments = ["-L", ExternalTools.aarch64Sysroot]

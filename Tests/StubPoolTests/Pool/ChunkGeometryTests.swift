@@ -14,7 +14,7 @@ import Testing
                     let variant = StubVariant(kind: kind, landingPad: pads)
                     for codeSize in Self.codeSizes {
                         for pageSize in ChunkGeometry.supportedPageSizes {
-                            let geometry = ChunkGeometry(pageSize: pageSize, slotSize: encoder.slotSize(for: variant), codeSize: codeSize)
+                            let geometry = try ChunkGeometry(pageSize: pageSize, slotSize: encoder.slotSize(for: variant), codeSize: codeSize)
                             #expect(geometry.codeSize % pageSize == 0 && geometry.dataSize % pageSize == 0)
                             #expect(geometry.dataSize >= geometry.physicalSlots * ChunkGeometry.dataSlotSize)
                             #expect(geometry.farthestDataReference <= encoder.dataReach, "\(architecture) \(variant) \(codeSize)")
@@ -42,7 +42,7 @@ import Testing
         // The first forward stub's released entry loads the anchor, almost 1 MiB away.
         let inspection = try TemplateInspection(architecture: .arm64, variant: .init(kind: .forward),
                                                 codeSize: ChunkGeometry.maximumCodeSize)
-        let word = inspection.slot(0)[8..<12].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        let word = try inspection.slot(0)[8..<12].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
         let imm19 = Int(Int32(bitPattern: (word >> 5 & 0x7_FFFF) << 13) >> 13)
         #expect(word & 0xFF00_001F == 0x5800_0010, "ldr x16, literal")
         #expect(8 + imm19 * 4 == inspection.geometry.dataOffset(ofSlot: inspection.geometry.anchorSlot))

@@ -27,7 +27,8 @@ import Testing
         for (operation, least) in minimum {
             #expect((points[operation] ?? 0) >= least, "\(operation): \(points[operation] ?? 0) fault sites walked")
         }
-        for operation in ["retarget", "release", "reclaim", "lazyBatch"] {
+        #expect(points["threadExit"] == 7, "thread exit walked once per system call type")
+        for operation in ["retarget", "release", "reclaim", "lazyBatch", "retargetRange", "releaseRange"] {
             #expect(points[operation] == 0, "\(operation) makes no system call")
         }
         let total = points.values.reduce(0, +)
