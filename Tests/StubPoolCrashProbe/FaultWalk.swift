@@ -249,29 +249,33 @@ enum FaultWalk {
             if stubs.map({ ct_call3($0.entry, 0, 0, 0) }) != [41, 42, 43] { problems.append("stubs not materialized on retry") }
             return problems
         }
-        walk("arenaCommit") { _, arm in
-            let arena = CodeArena()
-            guard let kept = try? arena.commit([[0xC3]]) else { return ["setup"] }
-            let before = Mappings.now(), statistics = arena.statistics()
-            // A new class (a new region) and a page-granular blob (another region).
-            let blobs: [[UInt8]] = [[UInt8](repeating: 0xC3, count: 700), [UInt8](repeating: 0xC3, count: 9_000)]
-            arm()
-            do {
-                _ = try arena.commit(blobs)
-                return nil
-            } catch {
-                stubpool_fault_disarm()
-                var problems: [String] = []
-                if case .system(let system, during: .commit)? = error as? CodeArenaError {
-                    if system.errno != ENOMEM { problems.append("errno \(system.errno)") }
-                } else {
-                    problems.append("untyped or wrong error: \(error)")
+        // A first commit creates the arena's memory file and its first piece; a commit that
+        // overflows a piece maps the next one (the file grows).
+        for (name, prefill) in [("arenaCommit(first)", 0), ("arenaCommit(piece)", 63)] {
+            walk(name) { _, arm in
+                let arena = CodeArena()
+                let big = [UInt8](repeating: 0xC3, count: CodeArena.maximumBlobSize)
+                guard prefill == 0 || (try? arena.commit(Array(repeating: big, count: prefill))) != nil else { return ["setup"] }
+                let before = Mappings.now(), statistics = arena.statistics()
+                // A new class (a new region) and a page-granular blob that no longer fits the piece.
+                let blobs: [[UInt8]] = [[UInt8](repeating: 0xC3, count: 700), big]
+                arm()
+                do {
+                    _ = try arena.commit(blobs)
+                    return nil
+                } catch {
+                    stubpool_fault_disarm()
+                    var problems: [String] = []
+                    if case .system(let system, during: .commit)? = error as? CodeArenaError {
+                        if system.errno != ENOMEM { problems.append("errno \(system.errno)") }
+                    } else {
+                        problems.append("untyped or wrong error: \(error)")
+                    }
+                    if Mappings.now() != before { problems.append("mappings \(before) → \(Mappings.now())") }
+                    if arena.statistics() != statistics { problems.append("statistics \(statistics) → \(arena.statistics())") }
+                    if (try? arena.commit(blobs)) == nil { problems.append("arena unusable afterwards") }
+                    return problems
                 }
-                if Mappings.now() != before { problems.append("mappings \(before) → \(Mappings.now())") }
-                if arena.statistics() != statistics { problems.append("statistics changed") }
-                if arena.blob(at: kept[0].address) != kept[0] { problems.append("earlier blob lost") }
-                if (try? arena.commit(blobs)) == nil { problems.append("arena unusable afterwards") }
-                return problems
             }
         }
     }

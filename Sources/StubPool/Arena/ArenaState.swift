@@ -1,13 +1,17 @@
-/// The code arena's bookkeeping (guarded by the arena's lock): per size class, regions and their
-/// occupancy bitmaps; page-granular regions; live blobs by address.
+/// The code arena's bookkeeping (guarded by the arena's lock): its memory (one file, see
+/// ``ArenaSpace``); per size class, 64 KiB regions carved from it and their occupancy bitmaps;
+/// page-granular extents for large blobs; live blobs by address.
 struct ArenaState {
     struct SizeClass {
         var allocator = SlotAllocator()
-        var regions: [ArenaRegion] = []
+        /// File offsets of the class's regions.
+        var regions: [Int] = []
     }
 
+    let space = ArenaSpace()
     private var classes: [SizeClass]
-    private var large: [Int: ArenaRegion] = [:]
+    /// Large blobs' extents (file offset, bytes) by id.
+    private var large: [Int: (offset: Int, size: Int)] = [:]
     private var nextLargeID = 0
     private var live: [UInt: CodeBlob] = [:]
     var statistics = CodeArenaStatistics()
@@ -33,13 +37,12 @@ struct ArenaState {
         }
     }
 
-    /// After a `fork()`, gives every region a memory file of its own before anything is written
-    /// (``ArenaRegion/makePrivate()``); O(1) when no fork happened. On failure the regions done so
-    /// far stay private (harmless) and the next call continues.
+    /// After a `fork()`, gives the arena a memory file of its own before anything is written
+    /// (``ArenaSpace/makePrivate()``); O(1) when no fork happened. On failure nothing changed.
     mutating func makePrivateAfterFork() throws(SystemError) {
         let current = ForkGeneration.current
         guard privateGeneration != current else { return }
-        for region in allRegions { try region.makePrivate() }
+        try space.makePrivate()
         privateGeneration = current
         statistics.privateCopiesAfterFork += 1
     }
@@ -50,36 +53,37 @@ struct ArenaState {
     mutating func place(size: Int, placement: CodeArena.BlobPlacement) throws(SystemError) -> CodeBlob {
         guard size <= SizeClasses.largest else {
             let bytes = (size + Self.pageSize - 1) / Self.pageSize * Self.pageSize
-            let region = try ArenaRegion(size: bytes)
+            let extent = try space.carve(bytes)
             let id = nextLargeID
             nextLargeID += 1
-            large[id] = region
-            return CodeBlob(address: region.executable, size: size, capacity: bytes, sizeClass: -1, region: id, slot: 0, offset: 0)
+            large[id] = (extent, bytes)
+            return CodeBlob(address: space.executableAddress(extent), size: size, capacity: bytes, sizeClass: -1,
+                            region: id, slot: 0, offset: 0)
         }
         let index = SizeClasses.index(for: size)
         let classSize = SizeClasses.sizes[index]
         if classes[index].allocator.freeSlots == 0 {
-            let region = try ArenaRegion(size: CodeArena.regionSize)
-            classes[index].regions.append(region)
+            classes[index].regions.append(try space.carve(CodeArena.regionSize))
             _ = classes[index].allocator.addChunk(capacity: Self.pagesPerRegion * Self.slotsPerPage(classSize))
         }
         let address = classes[index].allocator.allocateLowest()!
         let offset = Self.offset(ofSlot: address.slot, size: classSize, placement: placement)
         let region = classes[index].regions[address.chunk]
-        return CodeBlob(address: region.executable + UInt(offset), size: size, capacity: classSize,
+        return CodeBlob(address: space.executableAddress(region + offset), size: size, capacity: classSize,
                         sizeClass: index, region: address.chunk, slot: address.slot, offset: offset)
     }
 
     struct Checkpoint {
         var regionCounts: [Int]
+        var pieces: Int
     }
 
     func checkpoint() -> Checkpoint {
-        Checkpoint(regionCounts: classes.map(\.regions.count))
+        Checkpoint(regionCounts: classes.map(\.regions.count), pieces: space.pieceCount)
     }
 
-    /// Undoes `place` calls made since `checkpoint`: frees their slots and unmaps regions
-    /// mapped since.
+    /// Undoes `place` calls made since `checkpoint`: frees their slots, returns regions carved
+    /// since and unmaps pieces mapped since.
     mutating func rollBack(to checkpoint: Checkpoint, placed: [CodeBlob]) {
         for blob in placed where blob.sizeClass >= 0 {
             classes[blob.sizeClass].allocator.free(SlotAddress(chunk: blob.region, slot: blob.slot))
@@ -89,15 +93,19 @@ struct ArenaState {
             // have mapped (and filled) regions after ours.
             while classes[index].regions.count > checkpoint.regionCounts[index],
                   classes[index].allocator.chunks.last?.isEmpty == true {
-                classes[index].regions.removeLast()
+                space.release(classes[index].regions.removeLast(), size: CodeArena.regionSize)
                 classes[index].allocator.removeLastChunk()
             }
         }
-        for blob in placed where blob.sizeClass < 0 { large.removeValue(forKey: blob.region) }
+        for blob in placed where blob.sizeClass < 0 {
+            if let extent = large.removeValue(forKey: blob.region) { space.release(extent.offset, size: extent.size) }
+        }
+        space.trimPieces(to: checkpoint.pieces)
     }
 
-    func region(of blob: CodeBlob) -> ArenaRegion {
-        blob.sizeClass < 0 ? large[blob.region]! : classes[blob.sizeClass].regions[blob.region]
+    /// The file offset of `blob`'s first byte (in ``space``).
+    func fileOffset(of blob: CodeBlob) -> Int {
+        blob.sizeClass < 0 ? large[blob.region]!.offset : classes[blob.sizeClass].regions[blob.region] + blob.offset
     }
 
     // MARK: Live blobs
@@ -106,7 +114,7 @@ struct ArenaState {
         live[blob.address] = blob
         statistics.liveBlobs += 1
         statistics.liveBytes += requested
-        statistics.wastedBytesByClass[wasteKey(blob), default: 0] += blob.capacity - requested
+        if blob.capacity > requested { statistics.wastedBytesByClass[wasteKey(blob), default: 0] += blob.capacity - requested }
     }
 
     func isLive(_ blob: CodeBlob) -> Bool { live[blob.address] == blob }
@@ -115,7 +123,7 @@ struct ArenaState {
     mutating func release(_ blob: CodeBlob) {
         unaccount(blob)
         if blob.sizeClass < 0 {
-            large.removeValue(forKey: blob.region)  // unmapped
+            if let extent = large.removeValue(forKey: blob.region) { space.release(extent.offset, size: extent.size) }
         } else {
             classes[blob.sizeClass].allocator.free(SlotAddress(chunk: blob.region, slot: blob.slot))
         }
@@ -126,19 +134,21 @@ struct ArenaState {
         live.removeValue(forKey: blob.address)
         statistics.liveBlobs -= 1
         statistics.liveBytes -= blob.size
-        statistics.wastedBytesByClass[wasteKey(blob), default: 0] -= blob.capacity - blob.size
-        if statistics.wastedBytesByClass[wasteKey(blob)] == 0 { statistics.wastedBytesByClass.removeValue(forKey: wasteKey(blob)) }
+        if blob.capacity > blob.size {
+            statistics.wastedBytesByClass[wasteKey(blob), default: 0] -= blob.capacity - blob.size
+            if statistics.wastedBytesByClass[wasteKey(blob)] == 0 { statistics.wastedBytesByClass.removeValue(forKey: wasteKey(blob)) }
+        }
     }
 
     private func wasteKey(_ blob: CodeBlob) -> Int { blob.sizeClass < 0 ? 0 : SizeClasses.sizes[blob.sizeClass] }
 
-    var allRegions: [ArenaRegion] { classes.flatMap(\.regions) + large.keys.sorted().map { large[$0]! } }
-
     func currentStatistics() -> CodeArenaStatistics {
         var statistics = self.statistics
-        let regions = allRegions
-        statistics.regions = regions.count
-        statistics.mappedBytes = regions.reduce(0) { $0 + $1.size }
+        statistics.regions = classes.reduce(large.count) { $0 + $1.regions.count }
+        statistics.mappedBytes = space.carvedBytes
+        statistics.reservedBytes = space.pieceCount * ArenaSpace.pieceSize
+        statistics.mappings = space.mappingCount
+        statistics.fileDescriptors = space.fileDescriptorCount
         return statistics
     }
 }

@@ -2,20 +2,22 @@
 ///
 /// Small blobs (up to 4 KiB) are served by size class (classes at most 25% apart); each class
 /// has its own 64 KiB regions and an occupancy bitmap per region, kept outside executable
-/// memory (the pool's ``SlotAllocator``). Larger blobs get a region of whole pages each. Every
-/// region is a memory file mapped twice: written only through a read+write view, run only through
-/// a read+execute view; live code never changes protection. ``commit(_:)`` copies a whole batch
-/// and performs instruction-cache maintenance once for it.
+/// memory (the pool's ``SlotAllocator``). Larger blobs get whole pages each. All of it lives in
+/// **one** memory file per arena, mapped in 64 MiB pieces, twice each: written only through a
+/// read+write view, run only through a read+execute view; live code never changes protection. An
+/// arena holds one file descriptor and two mappings per 64 MiB whatever its blobs (see
+/// ``ArenaSpace``). ``commit(_:)`` copies a whole batch and performs instruction-cache maintenance
+/// once for it.
 ///
 /// **fork.** After `fork()` neither process can change code the other runs: the first commit,
-/// write or free in either process (under the arena's lock) gives every region a memory file of
-/// its own — a copy of the shared one, mapped at the same executable addresses — and the other
-/// process keeps the old files. `fork()` itself copies nothing (cost of a first write after a fork:
-/// proportional to the arena; `fork` + `exec` and `posix_spawn` pay nothing for it). If that copy
-/// fails (no descriptor or memory), the operation throws ``CodeArenaError/system(_:during:)`` and
-/// changes nothing. A fork while another thread is inside an arena operation leaves the child's
-/// arena locked, as for any lock, and that one operation's bytes may still reach the file the
-/// child maps.
+/// write or free in either process (under the arena's lock) gives the arena a memory file of its
+/// own — a copy of the shared one, mapped at the same executable addresses — and the other
+/// process keeps the old file. `fork()` itself copies nothing (cost of a first write after a fork:
+/// proportional to the code written; `fork` + `exec` and `posix_spawn` pay nothing for it). If that
+/// copy fails (no descriptor or memory), the operation throws ``CodeArenaError/system(_:during:)``
+/// and changes nothing. A fork while another thread is inside an arena operation leaves the
+/// child's arena locked, as for any lock, and that one operation's bytes may still reach the file
+/// the child maps.
 public final class CodeArena: Sendable {
     /// Where blobs of one class go inside its regions.
     public enum BlobPlacement: Sendable, Hashable {
@@ -70,9 +72,9 @@ public final class CodeArena: Sendable {
                 throw .system(error, during: .commit)
             }
             for (blob, handle) in zip(blobs, placed) {
-                let region = state.region(of: handle)
-                blob.withUnsafeBytes { region.write($0, at: handle.offset) }
-                region.fill(trapFill, at: handle.offset + blob.count, count: handle.capacity - blob.count)
+                let offset = state.fileOffset(of: handle)
+                blob.withUnsafeBytes { state.space.write($0, at: offset) }
+                state.space.fill(trapFill, at: offset + blob.count, count: handle.capacity - blob.count)
                 state.account(handle, requested: blob.count)
             }
             state.statistics.commits += 1
@@ -86,7 +88,7 @@ public final class CodeArena: Sendable {
                 // Other threads might not see the new code: take the whole batch back.
                 state.withLock { state in
                     for blob in placed {
-                        state.region(of: blob).fill(trapFill, at: blob.offset, count: blob.capacity)
+                        state.space.fill(trapFill, at: state.fileOffset(of: blob), count: blob.capacity)
                         state.unaccount(blob)
                     }
                     state.rollBack(to: checkpoint, placed: placed)
@@ -121,7 +123,7 @@ public final class CodeArena: Sendable {
             }
             do throws(SystemError) { try state.makePrivateAfterFork() } catch { throw .system(error, during: .write) }
             for patch in patches {
-                patch.bytes.withUnsafeBytes { state.region(of: patch.blob).write($0, at: patch.blob.offset + patch.offset) }
+                patch.bytes.withUnsafeBytes { state.space.write($0, at: state.fileOffset(of: patch.blob) + patch.offset) }
             }
         }
         for patch in patches {
@@ -139,7 +141,7 @@ public final class CodeArena: Sendable {
         try state.withLock { (state) throws(CodeArenaError) in
             guard state.isLive(blob) else { throw .notLive(blob.address) }
             do throws(SystemError) { try state.makePrivateAfterFork() } catch { throw .system(error, during: .free) }
-            state.region(of: blob).fill(trapFill, at: blob.offset, count: blob.capacity)
+            state.space.fill(trapFill, at: state.fileOffset(of: blob), count: blob.capacity)
             state.release(blob)
         }
     }
@@ -159,9 +161,10 @@ public final class CodeArena: Sendable {
 
     public func statistics() -> CodeArenaStatistics { state.withLock { $0.currentStatistics() } }
 
-    /// Executable and writable address ranges of every region.
+    /// Executable and writable address ranges of every mapped piece (64 MiB each; see
+    /// ``CodeArenaStatistics/mappings``).
     public func mappedRegions() -> [(executable: Range<UInt>, writable: Range<UInt>)] {
-        state.withLock { state in state.allRegions.map { ($0.executableRange, $0.writable..<$0.writable + UInt($0.size)) } }
+        state.withLock { $0.space.views }
     }
 }
 
@@ -205,13 +208,19 @@ public struct CodeArenaStatistics: Sendable, Hashable {
     /// Bytes reserved for live blobs beyond what they requested, per size class (class size →
     /// bytes); page-granular blobs under key 0.
     public var wastedBytesByClass: [Int: Int] = [:]
-    /// Bytes of all regions.
+    /// Bytes carved for code: every size-class region and page-granular blob (live or free inside).
     public var mappedBytes = 0
+    /// Address space reserved: the arena's memory file is mapped in 64 MiB pieces (sparse: pages
+    /// never written use no memory).
+    public var reservedBytes = 0
     /// 1 − live bytes / mapped bytes: how much of the mapped memory holds no live code.
     public var fragmentation: Double { mappedBytes == 0 ? 0 : 1 - Double(liveBytes) / Double(mappedBytes) }
+    /// Size-class regions (64 KiB) and page-granular blobs.
     public var regions = 0
-    /// Two per region (the writable and the executable view).
-    public var mappings: Int { regions * 2 }
+    /// Two per 64 MiB piece (the writable and the executable view), whatever the regions.
+    public var mappings = 0
+    /// Open file descriptors: one memory file per arena once it holds code, else 0.
+    public var fileDescriptors = 0
     public var commits = 0
     /// Instruction-cache maintenance passes: one per commit or write.
     public var cacheMaintenancePasses = 0

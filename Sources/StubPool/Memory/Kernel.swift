@@ -22,20 +22,20 @@ enum Kernel {
         return UInt(bitPattern: out)
     }
 
-    /// Maps `size` bytes of `fd` from offset 0, shared, over the existing range at `address`.
-    static func mapSharedFile(at address: UInt, size: Int, protection: Int32, fd: Int32) throws(SystemError) {
+    /// Maps `size` bytes of `fd` from `offset`, shared, over the existing range at `address`.
+    static func mapSharedFile(at address: UInt, size: Int, protection: Int32, fd: Int32, offset: Int = 0) throws(SystemError) {
         var out: UnsafeMutableRawPointer?
         try check(
             stubpool_mmap(
                 UnsafeMutableRawPointer(bitPattern: address), size, protection,
-                Int32(STUBPOOL_MAP_SHARED | STUBPOOL_MAP_FIXED), fd, 0, &out),
+                Int32(STUBPOOL_MAP_SHARED | STUBPOOL_MAP_FIXED), fd, off_t(offset), &out),
             .mmap)
     }
 
-    /// Maps `size` bytes of `fd` shared at an address of the kernel's choosing.
-    static func mapSharedFile(size: Int, protection: Int32, fd: Int32) throws(SystemError) -> UInt {
+    /// Maps `size` bytes of `fd` from `offset`, shared, at an address of the kernel's choosing.
+    static func mapSharedFile(size: Int, protection: Int32, fd: Int32, offset: Int = 0) throws(SystemError) -> UInt {
         var out: UnsafeMutableRawPointer?
-        try check(stubpool_mmap(nil, size, protection, Int32(STUBPOOL_MAP_SHARED), fd, 0, &out), .mmap)
+        try check(stubpool_mmap(nil, size, protection, Int32(STUBPOOL_MAP_SHARED), fd, off_t(offset), &out), .mmap)
         return UInt(bitPattern: out)
     }
 

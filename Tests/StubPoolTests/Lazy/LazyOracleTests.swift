@@ -80,8 +80,7 @@ import Testing
         var mismatches = 0
         for round in 0..<Self.signatureCount / 2 {
             var input = ct_register_record.random(using: &random)
-            ct_call_with_registers(CTargets.recorder, &input)
-            var expected = ct_last_record().pointee
+            var expected = ct_register_record.recordedCall(CTargets.recorder, &input)
             switch kind {
             case .forward: break
             case .context: expected.context = UInt64(context)
@@ -90,10 +89,8 @@ import Testing
                                     input.integer.2, input.integer.3, input.integer.4)
             }
             let stub = try lazy.request(UInt(bitPattern: CTargets.recorder))
-            ct_call_with_registers(stub.entry, &input)
-            let first = ct_last_record().pointee
-            ct_call_with_registers(stub.entry, &input)
-            let again = ct_last_record().pointee
+            let first = ct_register_record.recordedCall(stub.entry, &input)
+            let again = ct_register_record.recordedCall(stub.entry, &input)
             if first.bytes != expected.bytes || again.bytes != expected.bytes {
                 mismatches += 1
                 Issue.record("round \(round): the \(kind) resolver changed the register state (first call: \(first.bytes != expected.bytes), materialized: \(again.bytes != expected.bytes))")

@@ -86,14 +86,12 @@ import Testing
         var mismatches = 0
         for round in 0..<Self.signatureCount {
             var input = ct_register_record.random(using: &random)
-            ct_call_with_registers(CTargets.recorder, &input)
-            let direct = ct_last_record().pointee
+            let direct = ct_register_record.recordedCall(CTargets.recorder, &input)
             var expectedDirect = input
             expectedDirect.return_address = direct.return_address
             #expect(direct.bytes == expectedDirect.bytes, "the harness itself must be transparent")
             for subject in subjects {
-                ct_call_with_registers(subject.stub.entry, &input)
-                let through = ct_last_record().pointee
+                let through = ct_register_record.recordedCall(subject.stub.entry, &input)
                 var expected = expectedDirect
                 switch subject.kind {
                 case .forward: break

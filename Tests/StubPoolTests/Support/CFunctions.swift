@@ -1,4 +1,5 @@
 import CTestHelpers
+import Synchronization
 @testable import StubPool
 
 typealias Weighted3 = @convention(c) (Int64, Int64, Int64) -> Int64
@@ -20,7 +21,19 @@ extension ct_register_record {
 
     /// The record's bytes, for comparing whole records.
     var bytes: [UInt8] { withUnsafeBytes(of: self, Array.init) }
+
+    /// Calls `entry` with the registers of `input` and returns what the recorder saw. The
+    /// recorder writes one process-wide record, and suites run in parallel: the call and the
+    /// read happen under one lock.
+    static func recordedCall(_ entry: UnsafeRawPointer, _ input: inout ct_register_record) -> ct_register_record {
+        recorderLock.withLock { _ in
+            ct_call_with_registers(entry, &input)
+            return ct_last_record().pointee
+        }
+    }
 }
+
+private let recorderLock = Mutex<Void>(())
 
 /// Addresses of the C test targets.
 enum CTargets {
