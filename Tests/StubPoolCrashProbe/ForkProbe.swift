@@ -90,6 +90,7 @@ enum ForkProbe {
             report("fork_us_\(megabytes)mb", forks.sorted()[5])
             report("first_commit_after_fork_us_\(megabytes)mb", firstWrites.sorted()[5])
             report("regions_\(megabytes)mb", arena.statistics().regions)
+            report("mappings_\(megabytes)mb", arena.statistics().mappings)
         }
     }
 }

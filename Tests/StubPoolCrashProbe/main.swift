@@ -6,6 +6,7 @@
 // - `fault-walk`: the fault-injection walk (FaultWalk.swift).
 // - `exhaustion`: allocation under a lowered RLIMIT_AS (ResourceExhaustion.swift).
 // - `fork`, `fork-latency`: arenas and pools across fork() (ForkProbe.swift).
+// - `arena-limits`: an arena under RLIMIT_NOFILE = 64 and at 100 MB (ArenaLimitsProbe.swift).
 import CTestHelpers
 import StubPool
 
@@ -29,9 +30,13 @@ if arguments.count == 2 && arguments[1] == "exhaustion" {
     exit(0)
 }
 
-if arguments.count == 2 && (arguments[1] == "fork" || arguments[1] == "fork-latency") {
+if arguments.count == 2 && ["fork", "fork-latency", "arena-limits"].contains(arguments[1]) {
     do {
-        try arguments[1] == "fork" ? ForkProbe.run() : ForkProbe.latency()
+        switch arguments[1] {
+        case "fork": try ForkProbe.run()
+        case "fork-latency": try ForkProbe.latency()
+        default: try ArenaLimitsProbe.run()
+        }
         exit(0)
     } catch {
         writeError("probe failed: \(error)\n")

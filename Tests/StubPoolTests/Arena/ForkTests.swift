@@ -42,6 +42,6 @@ import Testing
         for key in ["fork_us_1mb", "fork_us_64mb", "first_commit_after_fork_us_1mb", "first_commit_after_fork_us_64mb"] {
             #expect(Double(fields[key] ?? "") != nil, "\(key) missing: \(fields)")
         }
-        print("fork latency: 1 MB arena \(fields["fork_us_1mb"] ?? "?") µs, 64 MB arena \(fields["fork_us_64mb"] ?? "?") µs (\(fields["regions_64mb"] ?? "?") regions); first commit after fork (private copy): \(fields["first_commit_after_fork_us_1mb"] ?? "?") µs / \(fields["first_commit_after_fork_us_64mb"] ?? "?") µs")
+        print("fork latency: 1 MB arena \(fields["fork_us_1mb"] ?? "?") µs, 64 MB arena \(fields["fork_us_64mb"] ?? "?") µs (\(fields["regions_64mb"] ?? "?") regions in \(fields["mappings_64mb"] ?? "?") mappings); first commit after fork (private copy): \(fields["first_commit_after_fork_us_1mb"] ?? "?") µs / \(fields["first_commit_after_fork_us_64mb"] ?? "?") µs")
     }
 }
