@@ -1,32 +1,70 @@
 /// The code arena's bookkeeping (guarded by the arena's lock): its memory (one file, see
 /// ``ArenaSpace``); per size class, 64 KiB regions carved from it and their occupancy bitmaps;
-/// page-granular extents for large blobs; live blobs by address.
+/// page-granular extents for large blobs. A small blob's liveness is its slot's entry in its
+/// class's `requested` sizes (no hashing on commit or free); an address is resolved through the
+/// owner of its file page. Large blobs are kept by address.
 struct ArenaState {
     struct SizeClass {
+        /// Blob size, blobs per page and per region (precomputed: divisions were ≈9% of a commit).
+        let size: Int
+        let perPage: Int
+        let perRegion: Int
         var allocator = SlotAllocator()
         /// File offsets of the class's regions.
         var regions: [Int] = []
+        /// Bytes requested by the live blob of each slot (0: none), region after region.
+        var requested: [UInt32] = []
+        /// Bytes reserved by live blobs beyond what they requested.
+        var wasted = 0
     }
 
     let space = ArenaSpace()
+    let placement: CodeArena.BlobPlacement
     private var classes: [SizeClass]
-    /// Large blobs' extents (file offset, bytes) by id.
+    /// Per page of the arena's file: 0, or 1 + (class index << 24 | region index) for a page of a
+    /// size class's region.
+    private var pageOwners: [UInt32] = []
+    /// Large blobs' extents (file offset, bytes) by id, and the live ones by address.
     private var large: [Int: (offset: Int, size: Int)] = [:]
+    private var largeLive: [UInt: CodeBlob] = [:]
+    private var largeWasted = 0
     private var nextLargeID = 0
-    private var live: [UInt: CodeBlob] = [:]
     var statistics = CodeArenaStatistics()
     /// The fork generation in which every region was last made this process's own.
     private var privateGeneration = ForkGeneration.current
 
-    init(classCount: Int) { classes = Array(repeating: SizeClass(), count: classCount) }
+    init(classCount: Int, placement: CodeArena.BlobPlacement) {
+        classes = SizeClasses.sizes.prefix(classCount).map { size in
+            SizeClass(size: size, perPage: Self.pageSize / size, perRegion: Self.pagesPerRegion * (Self.pageSize / size))
+        }
+        self.placement = placement
+    }
 
-    private static var pageSize: Int { Kernel.pageSize }
+    /// The logical slot whose blob starts `offset` bytes into a region of a class of `size`
+    /// bytes, if one does (the inverse of `offset(ofSlot:size:placement:)`).
+    private static func slot(atOffset offset: Int, size: Int, perPage: Int, placement: CodeArena.BlobPlacement) -> Int? {
+        let page = offset / pageSize, inPage = offset % pageSize
+        guard offset >= 0, page < pagesPerRegion, inPage % size == 0, inPage / size < perPage else { return nil }
+        let position = inPage / size
+        let slot: Int
+        switch placement {
+        case .packed:
+            slot = page * perPage + position
+        case .staggered:
+            let shift = max(1, Placement.cacheLineSize / size)
+            let round = ((position - page * shift) % perPage + perPage) % perPage
+            slot = round * pagesPerRegion + page
+        }
+        return slot < perPage * pagesPerRegion && Self.offset(ofSlot: slot, size: size, perPage: perPage, placement: placement) == offset ? slot : nil
+    }
+
+    /// Read once: `Kernel.pageSize` is a lazy global, checked on every access.
+    private static let pageSize = Kernel.pageSize
     private static var pagesPerRegion: Int { CodeArena.regionSize / pageSize }
-    private static func slotsPerPage(_ size: Int) -> Int { pageSize / size }
 
     /// Byte offset inside a region of logical slot `slot` of a class of `size` bytes.
-    private static func offset(ofSlot slot: Int, size: Int, placement: CodeArena.BlobPlacement) -> Int {
-        let perPage = slotsPerPage(size), pages = pagesPerRegion
+    private static func offset(ofSlot slot: Int, size: Int, perPage: Int, placement: CodeArena.BlobPlacement) -> Int {
+        let pages = pagesPerRegion
         switch placement {
         case .packed:
             return slot / perPage * pageSize + slot % perPage * size
@@ -63,11 +101,14 @@ struct ArenaState {
         let index = SizeClasses.index(for: size)
         let classSize = SizeClasses.sizes[index]
         if classes[index].allocator.freeSlots == 0 {
-            classes[index].regions.append(try space.carve(CodeArena.regionSize))
-            _ = classes[index].allocator.addChunk(capacity: Self.pagesPerRegion * Self.slotsPerPage(classSize))
+            let region = try space.carve(CodeArena.regionSize)
+            setOwner(of: region, to: UInt32(1 + (index << 24 | classes[index].regions.count)))
+            classes[index].regions.append(region)
+            classes[index].requested.append(contentsOf: repeatElement(0, count: classes[index].perRegion))
+            _ = classes[index].allocator.addChunk(capacity: classes[index].perRegion)
         }
         let address = classes[index].allocator.allocateLowest()!
-        let offset = Self.offset(ofSlot: address.slot, size: classSize, placement: placement)
+        let offset = Self.offset(ofSlot: address.slot, size: classSize, perPage: classes[index].perPage, placement: placement)
         let region = classes[index].regions[address.chunk]
         return CodeBlob(address: space.executableAddress(region + offset), size: size, capacity: classSize,
                         sizeClass: index, region: address.chunk, slot: address.slot, offset: offset)
@@ -93,7 +134,10 @@ struct ArenaState {
             // have mapped (and filled) regions after ours.
             while classes[index].regions.count > checkpoint.regionCounts[index],
                   classes[index].allocator.chunks.last?.isEmpty == true {
-                space.release(classes[index].regions.removeLast(), size: CodeArena.regionSize)
+                let region = classes[index].regions.removeLast()
+                setOwner(of: region, to: 0)
+                space.release(region, size: CodeArena.regionSize)
+                classes[index].requested.removeLast(classes[index].perRegion)
                 classes[index].allocator.removeLastChunk()
             }
         }
@@ -101,6 +145,12 @@ struct ArenaState {
             if let extent = large.removeValue(forKey: blob.region) { space.release(extent.offset, size: extent.size) }
         }
         space.trimPieces(to: checkpoint.pieces)
+    }
+
+    private mutating func setOwner(of region: Int, to owner: UInt32) {
+        let first = region / Self.pageSize, end = first + Self.pagesPerRegion
+        if pageOwners.count < end { pageOwners.append(contentsOf: repeatElement(0, count: end - pageOwners.count)) }
+        for page in first..<end { pageOwners[page] = owner }
     }
 
     /// The file offset of `blob`'s first byte (in ``space``).
@@ -111,14 +161,43 @@ struct ArenaState {
     // MARK: Live blobs
 
     mutating func account(_ blob: CodeBlob, requested: Int) {
-        live[blob.address] = blob
         statistics.liveBlobs += 1
         statistics.liveBytes += requested
-        if blob.capacity > requested { statistics.wastedBytesByClass[wasteKey(blob), default: 0] += blob.capacity - requested }
+        if blob.sizeClass < 0 {
+            largeLive[blob.address] = blob
+            largeWasted += blob.capacity - requested
+        } else {
+            let perRegion = classes[blob.sizeClass].perRegion
+            classes[blob.sizeClass].requested[blob.region * perRegion + blob.slot] = UInt32(requested)
+            classes[blob.sizeClass].wasted += blob.capacity - requested
+        }
     }
 
-    func isLive(_ blob: CodeBlob) -> Bool { live[blob.address] == blob }
-    func liveBlob(at address: UInt) -> CodeBlob? { live[address] }
+    /// Whether `blob` is a live blob of this arena, exactly as ``CodeArena/commit(_:)`` returned it.
+    func isLive(_ blob: CodeBlob) -> Bool {
+        guard blob.sizeClass >= 0 else { return largeLive[blob.address] == blob }
+        guard blob.sizeClass < classes.count, blob.region >= 0, blob.region < classes[blob.sizeClass].regions.count,
+              blob.capacity == SizeClasses.sizes[blob.sizeClass],
+              blob.slot >= 0, blob.slot < classes[blob.sizeClass].perRegion else { return false }
+        let requested = classes[blob.sizeClass].requested[blob.region * classes[blob.sizeClass].perRegion + blob.slot]
+        // Handles are made only by arenas: the address (unique to this arena) vouches for the offset.
+        return requested != 0 && Int(requested) == blob.size
+            && blob.address == space.executableAddress(classes[blob.sizeClass].regions[blob.region] + blob.offset)
+    }
+
+    /// The live blob starting at `address`, if any.
+    func liveBlob(at address: UInt) -> CodeBlob? {
+        guard let offset = space.fileOffset(ofExecutable: address) else { return nil }
+        let page = offset / Self.pageSize
+        guard page < pageOwners.count, pageOwners[page] != 0 else { return largeLive[address] }
+        let owner = Int(pageOwners[page] - 1), index = owner >> 24, region = owner & 0xFF_FFFF
+        let size = SizeClasses.sizes[index], within = offset - classes[index].regions[region]
+        guard let slot = Self.slot(atOffset: within, size: size, perPage: classes[index].perPage, placement: placement) else { return nil }
+        let requested = classes[index].requested[region * classes[index].perRegion + slot]
+        guard requested != 0 else { return nil }
+        return CodeBlob(address: address, size: Int(requested), capacity: size, sizeClass: index, region: region,
+                        slot: slot, offset: within)
+    }
 
     mutating func release(_ blob: CodeBlob) {
         unaccount(blob)
@@ -131,16 +210,16 @@ struct ArenaState {
 
     /// Forgets a live blob's accounting, leaving its space reserved.
     mutating func unaccount(_ blob: CodeBlob) {
-        live.removeValue(forKey: blob.address)
         statistics.liveBlobs -= 1
         statistics.liveBytes -= blob.size
-        if blob.capacity > blob.size {
-            statistics.wastedBytesByClass[wasteKey(blob), default: 0] -= blob.capacity - blob.size
-            if statistics.wastedBytesByClass[wasteKey(blob)] == 0 { statistics.wastedBytesByClass.removeValue(forKey: wasteKey(blob)) }
+        if blob.sizeClass < 0 {
+            largeLive.removeValue(forKey: blob.address)
+            largeWasted -= blob.capacity - blob.size
+        } else {
+            classes[blob.sizeClass].requested[blob.region * classes[blob.sizeClass].perRegion + blob.slot] = 0
+            classes[blob.sizeClass].wasted -= blob.capacity - blob.size
         }
     }
-
-    private func wasteKey(_ blob: CodeBlob) -> Int { blob.sizeClass < 0 ? 0 : SizeClasses.sizes[blob.sizeClass] }
 
     func currentStatistics() -> CodeArenaStatistics {
         var statistics = self.statistics
@@ -149,6 +228,10 @@ struct ArenaState {
         statistics.reservedBytes = space.pieceCount * ArenaSpace.pieceSize
         statistics.mappings = space.mappingCount
         statistics.fileDescriptors = space.fileDescriptorCount
+        for (index, sizeClass) in classes.enumerated() where sizeClass.wasted > 0 {
+            statistics.wastedBytesByClass[SizeClasses.sizes[index]] = sizeClass.wasted
+        }
+        if largeWasted > 0 { statistics.wastedBytesByClass[0] = largeWasted }
         return statistics
     }
 }

@@ -45,7 +45,7 @@ public final class CodeArena: Sendable {
     public init(placement: BlobPlacement = .packed) {
         self.placement = placement
         self.trapFill = Architecture.host.encoder.trapFill
-        self.state = Locked(ArenaState(classCount: SizeClasses.sizes.count))
+        self.state = Locked(ArenaState(classCount: SizeClasses.sizes.count, placement: placement))
     }
 
     // MARK: Commit
@@ -61,6 +61,7 @@ public final class CodeArena: Sendable {
         }
         let (placed, checkpoint) = try state.withLock { (state) throws(CodeArenaError) -> ([CodeBlob], ArenaState.Checkpoint) in
             var placed: [CodeBlob] = []
+            placed.reserveCapacity(blobs.count)
             do throws(SystemError) { try state.makePrivateAfterFork() } catch { throw .system(error, during: .commit) }
             let checkpoint = state.checkpoint()
             do throws(SystemError) {

@@ -18,13 +18,14 @@ enum SizeClasses {
         return sizes
     }()
 
-    /// The class serving blobs of `size` bytes (1...largest).
+    /// The class serving blobs of `size` bytes (1...largest): a table lookup by 4-byte step
+    /// (every class size is a multiple of 4), not a search — it runs once per committed blob.
     static func index(for size: Int) -> Int {
-        var low = 0, high = sizes.count - 1
-        while low < high {
-            let middle = (low + high) / 2
-            if sizes[middle] >= size { high = middle } else { low = middle + 1 }
-        }
-        return low
+        precondition(size >= 1 && size <= largest)
+        return Int(indexByQuarter[(size + 3) >> 2])
+    }
+
+    private static let indexByQuarter: [UInt8] = (0...(largest / 4)).map { quarter in
+        UInt8(sizes.firstIndex { $0 >= max(1, quarter * 4) }!)
     }
 }

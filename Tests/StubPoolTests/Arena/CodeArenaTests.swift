@@ -54,6 +54,7 @@ import Testing
                     #expect(bytes(at: blob.address + UInt(blob.size), count: blob.capacity - blob.size)
                         .enumerated().allSatisfy { $0.element == trap[($0.offset + blob.size) % trap.count] })
                     #expect(arena.blob(at: blob.address) == blob)
+                    #expect(arena.blob(at: blob.address + 1) == nil, "an interior address names no blob")
                 }
                 let statistics = arena.statistics()
                 #expect(statistics.liveBlobs == live.count)
