@@ -248,6 +248,35 @@ struct HeadlineBenchmark {
             made.forEach(PagePerStubPeer.free)
         }
 
+        progress("arena commits…")
+        do {
+            // A batch of 10,000 16-byte bodies committed in one call (copy, trap fill, bookkeeping,
+            // the one cache maintenance pass and membarrier), into a warm arena: the batch is
+            // freed untimed after each run. And the same batch into a fresh arena (memory file,
+            // first piece, page faults included).
+            let count = 10_000
+            let bodies = (0..<count).map { index -> [UInt8] in
+                let body = CodeEmitter.returnConstant(UInt64(index), architecture: .host)
+                return body + [UInt8](repeating: 0x90, count: max(0, 16 - body.count))
+            }
+            let arena = CodeArena()
+            var committed: [CodeBlob] = []
+            results.record("arena_commit_10k_ns_per_blob", "stubpool", try nanosecondsPerOperation(operations: count, untimed: {
+                for blob in committed { try arena.free(blob) }
+            }) {
+                committed = try arena.commit(bodies)
+            })
+            var fresh: CodeArena?
+            results.record("arena_commit_fresh_10k_ns_per_blob", "stubpool", try nanosecondsPerOperation(
+                operations: count, untimed: { fresh = nil }
+            ) {
+                let arena = CodeArena()
+                _ = try arena.commit(bodies)
+                fresh = arena
+            })
+            blackHole(fresh)
+        }
+
         progress("libffi closure life cycle…")
         try closureLifeCycle(into: &results)
 
