@@ -388,10 +388,14 @@ stubpool_status_t stubpool_arena_lookup(stubpool_arena_t *arena, const void *add
 
 /** Arena counters. */
 typedef struct stubpool_arena_stats {
+    /** Live blobs, and the bytes they requested. */
     size_t live_blobs;
     size_t live_bytes;
+    /** Bytes carved for code (size-class regions and page-granular blobs). */
     size_t mapped_bytes;
+    /** Size-class regions (64 KiB) and page-granular blobs. */
     size_t regions;
+    /** Mappings: two per 64 MiB piece of the arena's one memory file (writable and executable view). */
     size_t mappings;
     size_t commits;
     size_t cache_maintenance_passes;
