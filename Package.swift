@@ -91,10 +91,16 @@ let package = Package(
             path: "Tests/CTestVectors512",
             cSettings: [.unsafeFlags(["-mavx512f"])]
         ),
+        // Swift helpers shared by the unit tests, the crash probe and the fuzz driver.
+        .target(
+            name: "StubPoolTestSupport",
+            path: "Tests/StubPoolTestSupport",
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         // A tiny program the tests run as a child process to watch a released stub abort.
         .executableTarget(
             name: "StubPoolCrashProbe",
-            dependencies: ["StubPool", "CStubPoolShim", "CTestHelpers"],
+            dependencies: ["StubPool", "CStubPoolShim", "CTestHelpers", "StubPoolTestSupport"],
             path: "Tests/StubPoolCrashProbe",
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
@@ -102,7 +108,7 @@ let package = Package(
         // -D STUBPOOL_LIBFUZZER (see .ci/run), a corpus replayer otherwise.
         .executableTarget(
             name: "StubPoolFuzz",
-            dependencies: ["StubPool", "CStubPoolShim", "CTestHelpers"],
+            dependencies: ["StubPool", "CStubPoolShim", "CTestHelpers", "StubPoolTestSupport"],
             path: "Tests/StubPoolFuzz",
             exclude: ["Corpus"],
             swiftSettings: [.swiftLanguageMode(.v6)]
@@ -112,7 +118,7 @@ let package = Package(
             dependencies: [
                 "StubPool", "StubPoolPeers", "StubPoolC", "CStubPoolAPI", "CStubPoolShim", "CFFI", "CTestHelpers",
                 "CTestVectors256", "CTestVectors512",
-                "StubPoolCrashProbe", "StubPoolFuzz",
+                "StubPoolCrashProbe", "StubPoolFuzz", "StubPoolTestSupport",
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

@@ -6,6 +6,7 @@
 //   /proc/self/maps entries inside the arena's views) and open descriptors (`hundred_mb_*`).
 import CTestHelpers
 import StubPool
+import StubPoolTestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -18,21 +19,6 @@ enum ArenaLimitsProbe {
         var count = 0
         while readdir(directory) != nil { count += 1 }
         return count - 3  // ".", ".." and the directory's own descriptor
-    }
-
-    /// Entries of /proc/self/maps that overlap `ranges`.
-    static func processMappings(overlapping ranges: [Range<UInt>]) -> Int {
-        guard let file = fopen("/proc/self/maps", "r") else { return -1 }
-        defer { fclose(file) }
-        var count = 0
-        var line = [CChar](repeating: 0, count: 512)
-        while fgets(&line, Int32(line.count), file) != nil {
-            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            let bounds = text.prefix { $0 != " " }.split(separator: "-").compactMap { UInt(String($0), radix: 16) }
-            guard bounds.count == 2 else { continue }
-            if ranges.contains(where: { $0.overlaps(bounds[0]..<bounds[1]) }) { count += 1 }
-        }
-        return count
     }
 
     /// A blob returning `value`, padded with `nop`s to `size` bytes (at least the body).
@@ -88,7 +74,7 @@ enum ArenaLimitsProbe {
         ForkProbe.report("hundred_mb_live_bytes", bigStatistics.liveBytes)
         ForkProbe.report("hundred_mb_regions", bigStatistics.regions)
         ForkProbe.report("hundred_mb_arena_mappings", bigStatistics.mappings)
-        ForkProbe.report("hundred_mb_process_mappings", processMappings(overlapping: big.mappedRegions().flatMap { [$0.executable, $0.writable] }))
+        ForkProbe.report("hundred_mb_process_mappings", ProcessMaps.entries(overlapping: big.mappedRegions().flatMap { [$0.executable, $0.writable] }).count)
         ForkProbe.report("hundred_mb_arena_descriptors", bigStatistics.fileDescriptors)
         ForkProbe.report("descriptors_added", openDescriptors() - descriptorsBefore)
     }

@@ -9,6 +9,7 @@
 import CStubPoolShim
 import CTestHelpers
 import StubPool
+import StubPoolTestSupport
 import Synchronization
 
 #if canImport(Glibc)
@@ -281,18 +282,3 @@ enum FaultWalk {
     }
 }
 
-/// Runs `body` on a new thread and returns once that thread has exited (TLS destructors included).
-func onExitingThread(_ body: @escaping @Sendable () -> Void) {
-    final class Box: @unchecked Sendable {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-    }
-    var thread = pthread_t()
-    let box = Unmanaged.passRetained(Box(body)).toOpaque()
-    let status = pthread_create(&thread, nil, { raw in
-        Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
-        return nil
-    }, box)
-    precondition(status == 0, "pthread_create failed (\(status))")
-    pthread_join(thread, nil)
-}

@@ -4,23 +4,16 @@
 // bulk allocation that cannot be satisfied in full must allocate nothing.
 // Prints "EXHAUSTION chunks=<mapped before failing> single=<ok|problem> bulk=<ok|problem>".
 import StubPool
+import StubPoolTestSupport
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
 enum ResourceExhaustion {
+    /// Bytes of address space the process has mapped (read before the limit is lowered).
     static func addressSpaceInUse() -> Int {
-        guard let file = fopen("/proc/self/maps", "r") else { return 0 }
-        defer { fclose(file) }
-        var total = 0
-        var line = [CChar](repeating: 0, count: 512)
-        while fgets(&line, Int32(line.count), file) != nil {
-            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            let bounds = text.prefix { $0 != " " }.split(separator: "-").compactMap { UInt(String($0), radix: 16) }
-            if bounds.count == 2 { total += Int(bounds[1] - bounds[0]) }
-        }
-        return total
+        ProcessMaps.read().reduce(0) { $0 + Int($1.range.upperBound - $1.range.lowerBound) }
     }
 
     static func describe(_ error: any Error, operation: PoolOperation) -> String? {

@@ -3,6 +3,7 @@
 import CStubPoolShim
 import CTestHelpers
 import StubPool
+import StubPoolTestSupport
 import Synchronization
 
 #if canImport(Glibc)
@@ -285,7 +286,7 @@ final class FuzzDriver {
         let pool = self.pool
         let cachedBefore = pool.statistics().cachedSlots
         let made = Mutex<Result<[Stub], StubPoolError>?>(nil)
-        runOnThread {
+        onExitingThread {
             do throws(StubPoolError) {
                 var stubs: [Stub] = []
                 for value in values { stubs.append(try pool.allocate(target: Self.returnContext, context: UInt(value))) }
@@ -402,21 +403,4 @@ final class FuzzDriver {
         if lazy.statistics().pending != 0 { Self.violation("lazy stubs still pending after every live stub was called") }
         checkAccounting()
     }
-}
-
-/// Runs `body` on a new thread and waits for it to exit (its thread-local caches retired).
-private final class ThreadBox: @unchecked Sendable {
-    let body: @Sendable () -> Void
-    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-}
-
-func runOnThread(_ body: @escaping @Sendable () -> Void) {
-    var thread = pthread_t()
-    let box = Unmanaged.passRetained(ThreadBox(body)).toOpaque()
-    let status = pthread_create(&thread, nil, { raw in
-        Unmanaged<ThreadBox>.fromOpaque(raw!).takeRetainedValue().body()
-        return nil
-    }, box)
-    precondition(status == 0, "pthread_create failed (\(status))")
-    pthread_join(thread, nil)
 }

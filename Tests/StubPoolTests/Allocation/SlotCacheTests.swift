@@ -1,29 +1,12 @@
 import CTestHelpers
 import Foundation
 import Synchronization
+import StubPoolTestSupport
 import Testing
 @testable import StubPool
 
 /// The allocation fast path: per-thread slot caches, thread exit, ranges, memory given back.
 @Suite struct SlotCacheTests {
-    /// Runs `body` on a new thread and waits until that thread has exited (its TLS destructors
-    /// included): `pthread_join` returns only then.
-    func onExitingThread(_ body: @escaping @Sendable () -> Void) {
-        final class Box: @unchecked Sendable {
-            let body: @Sendable () -> Void
-            init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-        }
-        var thread = pthread_t()
-        let box = Unmanaged.passRetained(Box(body)).toOpaque()
-        let status = pthread_create(&thread, nil, { raw in
-            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-            box.body()
-            return nil
-        }, box)
-        precondition(status == 0)
-        pthread_join(thread, nil)
-    }
-
     @Test func exitingThreadReturnsItsCachedSlotsAndKeepsItsStubs() throws {
         let pool = try StubPool(.init(kind: .context, shards: 1))
         let made = Mutex<[Stub]>([])

@@ -1,3 +1,4 @@
+import StubPoolTestSupport
 import CTestHelpers
 import Testing
 @testable import StubPool

@@ -1,3 +1,4 @@
+import StubPoolTestSupport
 import Testing
 @testable import StubPool
 

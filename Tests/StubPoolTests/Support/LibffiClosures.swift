@@ -1,3 +1,4 @@
+import StubPoolTestSupport
 import CFFI
 import Synchronization
 @testable import StubPool
