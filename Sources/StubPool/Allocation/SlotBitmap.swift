@@ -107,13 +107,6 @@ struct SlotBitmap: Sendable {
         return taken
     }
 
-    /// Takes up to `count` free slots, lowest first, one call per slot; returns how many it took.
-    mutating func takeLowest(count: Int, _ body: (Int) -> Void) -> Int {
-        takeLowest(count: count) { (first: Int, length: Int) in
-            for slot in first..<(first + length) { body(slot) }
-        }
-    }
-
     /// Marks `slot` free again.
     mutating func put(_ slot: Int) {
         precondition(!isFree(slot), "slot \(slot) is already free")

@@ -24,11 +24,12 @@ struct ArenaState {
     /// Per page of the arena's file: 0, or 1 + (class index << 24 | region index) for a page of a
     /// size class's region.
     private var pageOwners: [UInt32] = []
-    /// Large blobs' extents (file offset, bytes) by id, and the live ones by address.
-    private var large: [Int: (offset: Int, size: Int)] = [:]
+    /// Live large blobs by address (their extent: the file offset of the address, `capacity` bytes).
+    /// Each gets a serial number as its `region`, so a stale handle never matches a new blob
+    /// placed at the same address.
     private var largeLive: [UInt: CodeBlob] = [:]
+    private var nextLargeSerial = 0
     private var largeWasted = 0
-    private var nextLargeID = 0
     var statistics = CodeArenaStatistics()
     /// The fork generation in which every region was last made this process's own.
     private var privateGeneration = ForkGeneration.current
@@ -92,11 +93,9 @@ struct ArenaState {
         guard size <= SizeClasses.largest else {
             let bytes = (size + Self.pageSize - 1) / Self.pageSize * Self.pageSize
             let extent = try space.carve(bytes)
-            let id = nextLargeID
-            nextLargeID += 1
-            large[id] = (extent, bytes)
+            nextLargeSerial += 1
             return CodeBlob(address: space.executableAddress(extent), size: size, capacity: bytes, sizeClass: -1,
-                            region: id, slot: 0, offset: 0)
+                            region: nextLargeSerial, slot: 0, offset: 0)
         }
         let index = SizeClasses.index(for: size)
         let classSize = SizeClasses.sizes[index]
@@ -142,7 +141,7 @@ struct ArenaState {
             }
         }
         for blob in placed where blob.sizeClass < 0 {
-            if let extent = large.removeValue(forKey: blob.region) { space.release(extent.offset, size: extent.size) }
+            space.release(fileOffset(of: blob), size: blob.capacity)
         }
         space.trimPieces(to: checkpoint.pieces)
     }
@@ -155,7 +154,7 @@ struct ArenaState {
 
     /// The file offset of `blob`'s first byte (in ``space``).
     func fileOffset(of blob: CodeBlob) -> Int {
-        blob.sizeClass < 0 ? large[blob.region]!.offset : classes[blob.sizeClass].regions[blob.region] + blob.offset
+        blob.sizeClass < 0 ? space.fileOffset(ofExecutable: blob.address)! : classes[blob.sizeClass].regions[blob.region] + blob.offset
     }
 
     // MARK: Live blobs
@@ -202,7 +201,7 @@ struct ArenaState {
     mutating func release(_ blob: CodeBlob) {
         unaccount(blob)
         if blob.sizeClass < 0 {
-            if let extent = large.removeValue(forKey: blob.region) { space.release(extent.offset, size: extent.size) }
+            space.release(fileOffset(of: blob), size: blob.capacity)
         } else {
             classes[blob.sizeClass].allocator.free(SlotAddress(chunk: blob.region, slot: blob.slot))
         }
@@ -223,7 +222,7 @@ struct ArenaState {
 
     func currentStatistics() -> CodeArenaStatistics {
         var statistics = self.statistics
-        statistics.regions = classes.reduce(large.count) { $0 + $1.regions.count }
+        statistics.regions = classes.reduce(largeLive.count) { $0 + $1.regions.count }
         statistics.mappedBytes = space.carvedBytes
         statistics.reservedBytes = space.pieceCount * ArenaSpace.pieceSize
         statistics.mappings = space.mappingCount

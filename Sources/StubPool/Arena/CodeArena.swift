@@ -81,7 +81,7 @@ public final class CodeArena: Sendable {
             state.statistics.commits += 1
             return (placed, checkpoint)
         }
-        for blob in placed { Kernel.flushInstructionCache(blob.address, size: blob.capacity) }
+        Self.flushInstructionCache(placed)
         if Self.syncCoreRegistered {
             do throws(SystemError) {
                 try Kernel.syncCore()
@@ -100,6 +100,22 @@ public final class CodeArena: Sendable {
         }
         state.withLock { $0.statistics.cacheMaintenancePasses += 1 }
         return placed
+    }
+
+    /// Instruction-cache maintenance for `blobs`: one call per run of adjacent blobs (a packed
+    /// batch of one class is mostly contiguous), not one per blob.
+    private static func flushInstructionCache(_ blobs: [CodeBlob]) {
+        var start: UInt = 0, end: UInt = 0
+        for blob in blobs {
+            if blob.address == end && end != 0 {
+                end += UInt(blob.capacity)
+                continue
+            }
+            if end > start { Kernel.flushInstructionCache(start, size: Int(end - start)) }
+            start = blob.address
+            end = blob.address + UInt(blob.capacity)
+        }
+        if end > start { Kernel.flushInstructionCache(start, size: Int(end - start)) }
     }
 
     /// Overwrites part of a live blob (patching a constant, say) and performs cache maintenance
