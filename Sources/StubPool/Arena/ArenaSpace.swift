@@ -197,18 +197,21 @@ final class ArenaSpace: @unchecked Sendable {
         writable(offset, count: bytes.count).copyMemory(from: source, byteCount: bytes.count)
     }
 
-    /// Fills `count` bytes at file offset `offset` with the repeated `pattern`.
+    /// Fills `count` bytes at file offset `offset` with the repeated `pattern`, aligned to file offsets.
     func fill(_ pattern: [UInt8], at offset: Int, count: Int) {
         guard count > 0 else { return }
         let base = writable(offset, count: count)
         if pattern.count == 1 {
             base.initializeMemory(as: UInt8.self, repeating: pattern[0], count: count)
         } else {
-            for index in 0..<count { base.storeBytes(of: pattern[index % pattern.count], toByteOffset: index, as: UInt8.self) }
+            // In phase with file offsets, hence with every blob's start (blobs start at multiples
+            // of 4): a multi-byte trap instruction is never split.
+            for index in 0..<count { base.storeBytes(of: pattern[(offset + index) % pattern.count], toByteOffset: index, as: UInt8.self) }
         }
     }
 
-    private func writable(_ offset: Int, count: Int) -> UnsafeMutableRawPointer {
+    /// Where the `count` bytes at file offset `offset` (inside one piece) are written.
+    func writable(_ offset: Int, count: Int) -> UnsafeMutableRawPointer {
         let piece = pieces[offset / Self.pieceSize]
         precondition(offset >= piece.fileOffset && count <= piece.fileOffset + Self.pieceSize - offset)
         return UnsafeMutableRawPointer(bitPattern: piece.writable.base + UInt(offset - piece.fileOffset))!

@@ -86,31 +86,160 @@ struct ArenaState {
         statistics.privateCopiesAfterFork += 1
     }
 
-    // MARK: Placing
+    // MARK: Committing
 
-    /// Reserves room for a blob of `size` bytes, mapping a region if needed.
-    mutating func place(size: Int, placement: CodeArena.BlobPlacement) throws(SystemError) -> CodeBlob {
-        guard size <= SizeClasses.largest else {
-            let bytes = (size + Self.pageSize - 1) / Self.pageSize * Self.pageSize
-            let extent = try space.carve(bytes)
-            nextLargeSerial += 1
-            return CodeBlob(address: space.executableAddress(extent), size: size, capacity: bytes, sizeClass: -1,
-                            region: nextLargeSerial, slot: 0, offset: 0)
+    /// Places every blob of a batch, copies its bytes through the writable view (trap bytes after
+    /// them up to the slot's end) and accounts it live; returns the handles in batch order. All
+    /// regions and extents the batch needs are carved first, so a failure (no memory, no address
+    /// space) changes nothing; after that nothing can fail.
+    ///
+    /// Small blobs are handled class by class: each class's slots are taken as runs of adjacent
+    /// slots (one bitmap scan per run, not per blob) and walked with running offsets, so the
+    /// per-blob work is a copy and three stores.
+    mutating func commit(_ blobs: [[UInt8]], trapFill: [UInt8]) throws(SystemError) -> [CodeBlob] {
+        let count = blobs.count
+        let large = UInt8.max
+        // Class of every blob (`large`: page-granular), and how many per class.
+        var classOf = [UInt8](repeating: large, count: count)
+        var perClass = [Int](repeating: 0, count: classes.count)
+        var largeCount = 0
+        for index in 0..<count {
+            let size = blobs[index].count
+            if size <= SizeClasses.largest {
+                let sizeClass = SizeClasses.index(for: size)
+                classOf[index] = UInt8(sizeClass)
+                perClass[sizeClass] += 1
+            } else {
+                largeCount += 1
+            }
         }
-        let index = SizeClasses.index(for: size)
-        let classSize = SizeClasses.sizes[index]
-        if classes[index].allocator.freeSlots == 0 {
-            let region = try space.carve(CodeArena.regionSize)
-            setOwner(of: region, to: UInt32(1 + (index << 24 | classes[index].regions.count)))
-            classes[index].regions.append(region)
-            classes[index].requested.append(contentsOf: repeatElement(0, count: classes[index].perRegion))
-            _ = classes[index].allocator.addChunk(capacity: classes[index].perRegion)
+
+        // Room for all of it, or nothing.
+        let checkpoint = checkpoint()
+        var largeExtents: [(index: Int, offset: Int, capacity: Int)] = []
+        do throws(SystemError) {
+            for sizeClass in perClass.indices where perClass[sizeClass] > classes[sizeClass].allocator.freeSlots {
+                while classes[sizeClass].allocator.freeSlots < perClass[sizeClass] { try addRegion(to: sizeClass) }
+            }
+            if largeCount > 0 {
+                largeExtents.reserveCapacity(largeCount)
+                for index in 0..<count where classOf[index] == large {
+                    let capacity = (blobs[index].count + Self.pageSize - 1) / Self.pageSize * Self.pageSize
+                    largeExtents.append((index, try space.carve(capacity), capacity))
+                }
+            }
+        } catch {
+            for extent in largeExtents { space.release(extent.offset, size: extent.capacity) }
+            rollBack(to: checkpoint, placed: [])
+            throw error
         }
-        let address = classes[index].allocator.allocateLowest()!
-        let offset = Self.offset(ofSlot: address.slot, size: classSize, perPage: classes[index].perPage, placement: placement)
-        let region = classes[index].regions[address.chunk]
-        return CodeBlob(address: space.executableAddress(region + offset), size: size, capacity: classSize,
-                        sizeClass: index, region: address.chunk, slot: address.slot, offset: offset)
+
+        // Batch positions grouped by class (a counting sort), batch order kept inside a class.
+        var starts = [Int](repeating: 0, count: classes.count + 1)
+        for sizeClass in perClass.indices { starts[sizeClass + 1] = starts[sizeClass] + perClass[sizeClass] }
+        var order = [Int32](repeating: 0, count: count - largeCount)
+        var next = starts
+        for index in 0..<count where classOf[index] != large {
+            order[next[Int(classOf[index])]] = Int32(index)
+            next[Int(classOf[index])] += 1
+        }
+
+        var liveBytes = 0
+        let placed = [CodeBlob](unsafeUninitializedCapacity: count) { handles, initialized in
+            for sizeClass in perClass.indices where perClass[sizeClass] > 0 {
+                liveBytes += fill(sizeClass, with: blobs, order: order[starts[sizeClass]..<starts[sizeClass + 1]],
+                                  trapFill: trapFill, into: handles)
+            }
+            for extent in largeExtents {
+                let bytes = blobs[extent.index]
+                bytes.withUnsafeBytes { space.write($0, at: extent.offset) }
+                space.fill(trapFill, at: extent.offset + bytes.count, count: extent.capacity - bytes.count)
+                nextLargeSerial += 1
+                let blob = CodeBlob(address: space.executableAddress(extent.offset), size: bytes.count, capacity: extent.capacity,
+                                    sizeClass: -1, region: nextLargeSerial, slot: 0, offset: 0)
+                largeLive[blob.address] = blob
+                largeWasted += extent.capacity - bytes.count
+                liveBytes += bytes.count
+                (handles.baseAddress! + extent.index).initialize(to: blob)
+            }
+            initialized = count
+        }
+        statistics.liveBlobs += count
+        statistics.liveBytes += liveBytes
+        return placed
+    }
+
+    /// Takes slots of class `sizeClass` for the blobs at batch positions `order` (the class's
+    /// allocator has room for all), writes them and their handles; returns the bytes requested.
+    private mutating func fill(_ sizeClass: Int, with blobs: [[UInt8]], order: ArraySlice<Int32>, trapFill: [UInt8],
+                               into handles: UnsafeMutableBufferPointer<CodeBlob>) -> Int {
+        var runs: [(region: Int, first: Int, length: Int)] = []
+        _ = classes[sizeClass].allocator.allocateLowest(count: order.count) { (first: SlotAddress, length: Int) in
+            runs.append((first.chunk, first.slot, length))
+        }
+        let size = classes[sizeClass].size, perPage = classes[sizeClass].perPage, perRegion = classes[sizeClass].perRegion
+        let regions = classes[sizeClass].regions
+        let packed = placement == .packed
+        var position = order.startIndex, requestedBytes = 0
+        classes[sizeClass].requested.withUnsafeMutableBufferPointer { requested in
+            for run in runs {
+                let regionOffset = regions[run.region]
+                let writable = space.writable(regionOffset, count: CodeArena.regionSize)
+                let executable = space.executableAddress(regionOffset)
+                // Packed: running page and position instead of two divisions per slot.
+                var page = run.first / perPage, inPage = run.first % perPage
+                for slot in run.first..<(run.first + run.length) {
+                    let offset: Int
+                    if packed {
+                        offset = page * Self.pageSize + inPage * size
+                        inPage += 1
+                        if inPage == perPage { inPage = 0; page += 1 }
+                    } else {
+                        offset = Self.offset(ofSlot: slot, size: size, perPage: perPage, placement: placement)
+                    }
+                    let index = Int(order[position])
+                    position += 1
+                    let bytes = blobs[index]
+                    bytes.withUnsafeBytes { Self.copy($0, to: writable + offset) }
+                    if bytes.count < size { space.fill(trapFill, at: regionOffset + offset + bytes.count, count: size - bytes.count) }
+                    requested[run.region * perRegion + slot] = UInt32(bytes.count)
+                    requestedBytes += bytes.count
+                    (handles.baseAddress! + index).initialize(to: CodeBlob(
+                        address: executable + UInt(offset), size: bytes.count, capacity: size, sizeClass: sizeClass,
+                        region: run.region, slot: slot, offset: offset))
+                }
+            }
+        }
+        classes[sizeClass].wasted += order.count * size - requestedBytes
+        return requestedBytes
+    }
+
+    /// Copies a blob's bytes: blobs of up to 16 bytes with two overlapping loads and stores
+    /// instead of a call to `memmove` (stubs are mostly that small).
+    private static func copy(_ bytes: UnsafeRawBufferPointer, to destination: UnsafeMutableRawPointer) {
+        let count = bytes.count
+        guard let source = bytes.baseAddress else { return }
+        switch count {
+        case 8...16:
+            let head = source.loadUnaligned(as: UInt64.self), tail = source.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+            destination.storeBytes(of: head, as: UInt64.self)
+            destination.storeBytes(of: tail, toByteOffset: count - 8, as: UInt64.self)
+        case 4..<8:
+            let head = source.loadUnaligned(as: UInt32.self), tail = source.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)
+            destination.storeBytes(of: head, as: UInt32.self)
+            destination.storeBytes(of: tail, toByteOffset: count - 4, as: UInt32.self)
+        default:
+            destination.copyMemory(from: source, byteCount: count)
+        }
+    }
+
+    /// Carves a region for class `sizeClass` and adds it to the class's allocator.
+    private mutating func addRegion(to sizeClass: Int) throws(SystemError) {
+        let region = try space.carve(CodeArena.regionSize)
+        setOwner(of: region, to: UInt32(1 + (sizeClass << 24 | classes[sizeClass].regions.count)))
+        classes[sizeClass].regions.append(region)
+        classes[sizeClass].requested.append(contentsOf: repeatElement(0, count: classes[sizeClass].perRegion))
+        _ = classes[sizeClass].allocator.addChunk(capacity: classes[sizeClass].perRegion)
     }
 
     struct Checkpoint {
@@ -159,24 +288,11 @@ struct ArenaState {
 
     // MARK: Live blobs
 
-    mutating func account(_ blob: CodeBlob, requested: Int) {
-        statistics.liveBlobs += 1
-        statistics.liveBytes += requested
-        if blob.sizeClass < 0 {
-            largeLive[blob.address] = blob
-            largeWasted += blob.capacity - requested
-        } else {
-            let perRegion = classes[blob.sizeClass].perRegion
-            classes[blob.sizeClass].requested[blob.region * perRegion + blob.slot] = UInt32(requested)
-            classes[blob.sizeClass].wasted += blob.capacity - requested
-        }
-    }
-
     /// Whether `blob` is a live blob of this arena, exactly as ``CodeArena/commit(_:)`` returned it.
     func isLive(_ blob: CodeBlob) -> Bool {
         guard blob.sizeClass >= 0 else { return largeLive[blob.address] == blob }
         guard blob.sizeClass < classes.count, blob.region >= 0, blob.region < classes[blob.sizeClass].regions.count,
-              blob.capacity == SizeClasses.sizes[blob.sizeClass],
+              blob.capacity == classes[blob.sizeClass].size,
               blob.slot >= 0, blob.slot < classes[blob.sizeClass].perRegion else { return false }
         let requested = classes[blob.sizeClass].requested[blob.region * classes[blob.sizeClass].perRegion + blob.slot]
         // Handles are made only by arenas: the address (unique to this arena) vouches for the offset.

@@ -60,26 +60,15 @@ public final class CodeArena: Sendable {
             guard blob.count <= Self.maximumBlobSize else { throw .blobTooLarge(index: index, size: blob.count) }
         }
         let (placed, checkpoint) = try state.withLock { (state) throws(CodeArenaError) -> ([CodeBlob], ArenaState.Checkpoint) in
-            var placed: [CodeBlob] = []
-            placed.reserveCapacity(blobs.count)
-            do throws(SystemError) { try state.makePrivateAfterFork() } catch { throw .system(error, during: .commit) }
-            let checkpoint = state.checkpoint()
             do throws(SystemError) {
-                for blob in blobs {
-                    placed.append(try state.place(size: blob.count, placement: placement))
-                }
+                try state.makePrivateAfterFork()
+                let checkpoint = state.checkpoint()
+                let placed = try state.commit(blobs, trapFill: trapFill)
+                state.statistics.commits += 1
+                return (placed, checkpoint)
             } catch {
-                state.rollBack(to: checkpoint, placed: placed)
                 throw .system(error, during: .commit)
             }
-            for (blob, handle) in zip(blobs, placed) {
-                let offset = state.fileOffset(of: handle)
-                blob.withUnsafeBytes { state.space.write($0, at: offset) }
-                state.space.fill(trapFill, at: offset + blob.count, count: handle.capacity - blob.count)
-                state.account(handle, requested: blob.count)
-            }
-            state.statistics.commits += 1
-            return (placed, checkpoint)
         }
         Self.flushInstructionCache(placed)
         if Self.syncCoreRegistered {
@@ -189,15 +178,38 @@ public final class CodeArena: Sendable {
 public struct CodeBlob: Sendable, Hashable, CustomStringConvertible {
     /// Where the code runs.
     public let address: UInt
+    // Stored narrow (32 bytes a handle, was 56): a 10,000-blob commit writes its handle array
+    // once, and at 56 bytes a handle that array alone outgrew this machine's L2 cache.
+    private let storedSize: UInt32
+    private let storedCapacity: UInt32
+    private let storedRegion: UInt32
+    private let storedSlot: UInt32
+    private let storedOffset: UInt32
+    private let storedClass: Int16
+
+    init(address: UInt, size: Int, capacity: Int, sizeClass: Int, region: Int, slot: Int, offset: Int) {
+        self.address = address
+        storedSize = UInt32(size)
+        storedCapacity = UInt32(capacity)
+        storedClass = Int16(sizeClass)
+        // A large blob's serial number wraps after 2³² large blobs (see `ArenaState`).
+        storedRegion = UInt32(truncatingIfNeeded: region)
+        storedSlot = UInt32(slot)
+        storedOffset = UInt32(offset)
+    }
+
     /// Bytes requested.
-    public let size: Int
+    public var size: Int { Int(storedSize) }
     /// Bytes reserved (the size class, or whole pages).
-    public let capacity: Int
+    public var capacity: Int { Int(storedCapacity) }
     /// Size class, or -1 for a page-granular blob.
-    let sizeClass: Int
-    let region: Int
-    let slot: Int
-    let offset: Int
+    var sizeClass: Int { Int(storedClass) }
+    /// Index of the class's region holding the blob, or a large blob's serial number.
+    var region: Int { Int(storedRegion) }
+    /// Logical slot in the region.
+    var slot: Int { Int(storedSlot) }
+    /// Byte offset in the region.
+    var offset: Int { Int(storedOffset) }
 
     public var entry: UnsafeRawPointer { UnsafeRawPointer(bitPattern: address)! }
     public func function<F>(as type: F.Type) -> F { unsafeBitCast(entry, to: type) }

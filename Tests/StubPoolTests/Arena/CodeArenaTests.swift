@@ -88,6 +88,41 @@ import Testing
         }
     }
 
+    /// Large batches take their slots as runs across regions, class by class: batch order must
+    /// survive the grouping, holes left by frees must be reused, and every blob must run.
+    @Test(arguments: [CodeArena.BlobPlacement.packed, .staggered])
+    func largeMixedBatchesKeepOrderAndReuseHoles(placement: CodeArena.BlobPlacement) throws {
+        let arena = CodeArena(placement: placement)
+        let trap = Architecture.host.encoder.trapFill
+        // Bodies padded to 3 sizes (3 classes), every 1,000th one page-granular.
+        func body(_ value: Int) -> [UInt8] {
+            let code = CodeEmitter.returnConstant(UInt64(value), architecture: .host)
+            let size = value % 1_000 == 999 ? 5_000 : [code.count, 24, 44][value % 3]
+            return code + [UInt8](repeating: trap[0], count: max(0, size - code.count))
+        }
+        let first = try arena.commit((0..<9_000).map(body))
+        #expect(first.enumerated().allSatisfy { ct_call_constant($0.element.entry) == Int64($0.offset) })
+        #expect(first.enumerated().allSatisfy { $0.element.size == body($0.offset).count })
+        #expect(Set(first.map(\.address)).count == first.count)
+        for blob in first.enumerated() where blob.offset % 2 == 0 { try arena.free(blob.element) }
+        let before = arena.statistics()
+        let second = try arena.commit((0..<4_500).map { body(100_000 + $0) })
+        #expect(second.enumerated().allSatisfy { ct_call_constant($0.element.entry) == Int64(100_000 + $0.offset) })
+        let after = arena.statistics()
+        let secondLarge = second.filter { $0.size > 4_096 }.count
+        #expect(secondLarge == 4)
+        #expect(after.regions == before.regions + secondLarge, "the freed holes take the small blobs: no new size-class region")
+        #expect(after.liveBlobs == 9_000 && after.liveBytes == before.liveBytes + second.reduce(0) { $0 + $1.size })
+        for blob in first.enumerated() where blob.offset % 2 == 1 {
+            #expect(arena.blob(at: blob.element.address) == blob.element)
+            #expect(ct_call_constant(blob.element.entry) == Int64(blob.offset))
+        }
+        for blob in second {
+            let tail = bytes(at: blob.address + UInt(blob.size), count: blob.capacity - blob.size)
+            #expect(tail.enumerated().allSatisfy { $0.element == trap[($0.offset + blob.size) % trap.count] })
+        }
+    }
+
     @Test func oneCacheMaintenancePassPerCommit() throws {
         let arena = CodeArena()
         let bodies = (0..<1_000).map { CodeEmitter.returnConstant(UInt64($0), architecture: .host) }
