@@ -95,8 +95,9 @@ struct ArenaState {
     ///
     /// Small blobs are handled class by class: each class's slots are taken as runs of adjacent
     /// slots (one bitmap scan per run, not per blob) and walked with running offsets, so the
-    /// per-blob work is a copy and three stores.
-    mutating func commit(_ blobs: [[UInt8]], trapFill: [UInt8]) throws(SystemError) -> [CodeBlob] {
+    /// per-blob work is a copy and three stores. Also returns the checkpoint taken before, for
+    /// taking the whole batch back later (see ``rollBack(to:placed:)``).
+    mutating func commit(_ blobs: [[UInt8]], trapFill: [UInt8]) throws(SystemError) -> (placed: [CodeBlob], checkpoint: Checkpoint) {
         let count = blobs.count
         let large = UInt8.max
         // Class of every blob (`large`: page-granular), and how many per class.
@@ -166,7 +167,7 @@ struct ArenaState {
         }
         statistics.liveBlobs += count
         statistics.liveBytes += liveBytes
-        return placed
+        return (placed, checkpoint)
     }
 
     /// Takes slots of class `sizeClass` for the blobs at batch positions `order` (the class's
@@ -248,10 +249,10 @@ struct ArenaState {
     }
 
     func checkpoint() -> Checkpoint {
-        Checkpoint(regionCounts: classes.map(\.regions.count), pieces: space.pieceCount)
+        Checkpoint(regionCounts: classes.map { $0.regions.count }, pieces: space.pieceCount)
     }
 
-    /// Undoes `place` calls made since `checkpoint`: frees their slots, returns regions carved
+    /// Undoes the placement of `placed`, made since `checkpoint`: frees their slots, returns regions carved
     /// since and unmaps pieces mapped since.
     mutating func rollBack(to checkpoint: Checkpoint, placed: [CodeBlob]) {
         for blob in placed where blob.sizeClass >= 0 {

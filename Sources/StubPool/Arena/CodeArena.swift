@@ -62,10 +62,9 @@ public final class CodeArena: Sendable {
         let (placed, checkpoint) = try state.withLock { (state) throws(CodeArenaError) -> ([CodeBlob], ArenaState.Checkpoint) in
             do throws(SystemError) {
                 try state.makePrivateAfterFork()
-                let checkpoint = state.checkpoint()
-                let placed = try state.commit(blobs, trapFill: trapFill)
+                let committed = try state.commit(blobs, trapFill: trapFill)
                 state.statistics.commits += 1
-                return (placed, checkpoint)
+                return committed
             } catch {
                 throw .system(error, during: .commit)
             }
