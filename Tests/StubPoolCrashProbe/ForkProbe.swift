@@ -1,9 +1,12 @@
 // `fork`: arena blobs and pool stubs across fork(), both directions, sequenced through pipes.
 // Prints `key=value` lines (parent and child) for ForkTests; exits 0 if the probe itself ran.
+// `fork-lazy`: lazy stubs whose generator commits arena bodies, materialized before the fork,
+// and pending across it and materialized on both sides, each side's bodies its own.
 // `fork-latency`: fork() + child exit + waitpid with a 1 MB and a 64 MB arena, and the cost of the
 // first arena write after a fork (the private copy), in microseconds.
 import CTestHelpers
 import StubPool
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -59,6 +62,52 @@ enum ForkProbe {
         report("parent_d", call(d.address))
         report("parent_commit_after_fork", call(f.address))
         report("parent_private_copies", arena.statistics().privateCopiesAfterFork)
+        signal(toChild[1])
+        var status: Int32 = 0
+        waitpid(child, &status, 0)
+        report("child_status", status)
+    }
+
+    /// Added to every spec by the lazy generator: which process generated a body.
+    static let generatorTag = Atomic<UInt64>(1_000)
+
+    static func lazy() throws {
+        let arena = CodeArena()
+        let pool = try StubPool(.init(kind: .forward, lazyBatches: true))
+        let lazy = try pool.lazyStubs(of: UInt64.self) { batch in
+            let tag = generatorTag.load(ordering: .relaxed)
+            let blobs = try arena.commit(batch.map { constant(tag + $0.spec) })
+            return blobs.map { LazyResolution(targetAddress: $0.address, context: 0) }
+        }
+        func allReturn(_ stubs: StubRange, _ base: UInt64, from first: UInt64) -> Bool {
+            stubs.enumerated().allSatisfy { ct_call0($0.element.entry) == base + first + UInt64($0.offset) }
+        }
+        let early = try lazy.request((0..<100).map { UInt64($0) })
+        report("early_before_fork", allReturn(early, 1_000, from: 0))
+        let pending = try lazy.request((100..<1_100).map { UInt64($0) })
+        report("pending_before_fork", lazy.statistics().pending)
+        var toChild: [Int32] = [0, 0], toParent: [Int32] = [0, 0]
+        guard pipe(&toChild) == 0, pipe(&toParent) == 0 else { throw ProbeFailure("pipe") }
+        let child = fork()
+        if child == 0 {
+            // The child materializes the pending batch first, with its own bodies.
+            generatorTag.store(2_000, ordering: .relaxed)
+            report("child_pending", allReturn(pending, 2_000, from: 100))
+            report("child_early", allReturn(early, 1_000, from: 0))
+            let more = try lazy.request((5_000..<5_010).map { UInt64($0) })
+            report("child_more", allReturn(more, 2_000, from: 5_000))
+            report("child_batches", lazy.statistics().batches)
+            signal(toParent[1])
+            // The parent materializes its own pending batch meanwhile: the child's stay.
+            wait(toChild[0])
+            report("child_pending_after_parent", allReturn(pending, 2_000, from: 100))
+            _exit(0)
+        }
+        wait(toParent[0])
+        report("parent_pending", allReturn(pending, 1_000, from: 100))
+        report("parent_early", allReturn(early, 1_000, from: 0))
+        report("parent_batches", lazy.statistics().batches)
+        report("parent_live_blobs", arena.statistics().liveBlobs)
         signal(toChild[1])
         var status: Int32 = 0
         waitpid(child, &status, 0)

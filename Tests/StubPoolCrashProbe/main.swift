@@ -5,7 +5,7 @@
 //   then calls it. The default lazy failure handler must abort naming the stub and the error.
 // - `fault-walk`: the fault-injection walk (FaultWalk.swift).
 // - `exhaustion`: allocation under a lowered RLIMIT_AS (ResourceExhaustion.swift).
-// - `fork`, `fork-latency`: arenas and pools across fork() (ForkProbe.swift).
+// - `fork`, `fork-lazy`, `fork-latency`: arenas, lazy stubs and pools across fork() (ForkProbe.swift).
 // - `arena-limits`: an arena under RLIMIT_NOFILE = 64 and at 100 MB (ArenaLimitsProbe.swift).
 import CTestHelpers
 import StubPool
@@ -30,10 +30,11 @@ if arguments.count == 2 && arguments[1] == "exhaustion" {
     exit(0)
 }
 
-if arguments.count == 2 && ["fork", "fork-latency", "arena-limits"].contains(arguments[1]) {
+if arguments.count == 2 && ["fork", "fork-lazy", "fork-latency", "arena-limits"].contains(arguments[1]) {
     do {
         switch arguments[1] {
         case "fork": try ForkProbe.run()
+        case "fork-lazy": try ForkProbe.lazy()
         case "fork-latency": try ForkProbe.latency()
         default: try ArenaLimitsProbe.run()
         }

@@ -37,6 +37,25 @@ import Testing
         #expect(fields["child_status"] == "0")
     }
 
+    @Test func lazyStubsMaterializeOnBothSidesOfAFork() throws {
+        let fields = try Self.fields(["fork-lazy"])
+        #expect(fields["early_before_fork"] == "true" && fields["pending_before_fork"] == "1000", "\(fields)")
+        // The child's first call materializes the 1,000 stubs pending at the fork with its own
+        // arena bodies; stubs materialized before the fork keep working in both.
+        #expect(fields["child_pending"] == "true")
+        #expect(fields["child_early"] == "true")
+        #expect(fields["child_more"] == "true", "lazy stubs requested after the fork, in the child")
+        #expect(fields["child_batches"] == "3")
+        // The parent then materializes the same pending stubs with its bodies; neither side's
+        // bodies or data slots change the other's.
+        #expect(fields["parent_pending"] == "true")
+        #expect(fields["parent_early"] == "true")
+        #expect(fields["parent_batches"] == "2")
+        #expect(fields["parent_live_blobs"] == "1100")
+        #expect(fields["child_pending_after_parent"] == "true")
+        #expect(fields["child_status"] == "0")
+    }
+
     @Test func forkLatencyIsReported() throws {
         let fields = try Self.fields(["fork-latency"])
         for key in ["fork_us_1mb", "fork_us_64mb", "first_commit_after_fork_us_1mb", "first_commit_after_fork_us_64mb"] {
