@@ -279,6 +279,83 @@ enum FaultWalk {
                 }
             }
         }
+        // The first commit, write or free after a fork gives the arena a memory file of its own
+        // (memfd, ftruncate, a writable view per piece, each executable view replaced): each of
+        // those calls fails in turn, in a forked child. Two pieces, so that a failure after the
+        // first executable view was replaced must put the old file back under it.
+        for operation in [CodeArenaError.ArenaOperation.commit, .write, .free] {
+            walk("arenaAfterFork(\(operation.rawValue))") { _, arm in
+                let arena = CodeArena()
+                let big = [UInt8](repeating: 0xC3, count: CodeArena.maximumBlobSize)
+                guard (try? arena.commit(Array(repeating: big, count: 64))) != nil,
+                      let blobs = try? arena.commit([ForkProbe.constant(1), ForkProbe.constant(2)]),
+                      arena.statistics().mappings == 4 else { return ["setup"] }
+                return inForkedChild {
+                    let before = Mappings.now(), statistics = arena.statistics()
+                    func run() throws(CodeArenaError) {
+                        switch operation {
+                        case .commit: _ = try arena.commit([ForkProbe.constant(3)])
+                        case .write: try arena.write(ForkProbe.constant(4), into: blobs[0], at: 0)
+                        case .free: try arena.free(blobs[1])
+                        }
+                    }
+                    arm()
+                    do throws(CodeArenaError) {
+                        try run()
+                        return nil
+                    } catch {
+                        stubpool_fault_disarm()
+                        var problems: [String] = []
+                        if case .system(let system, during: let during) = error {
+                            if during != operation { problems.append("error names \(during), not \(operation)") }
+                            if system.errno != ENOMEM { problems.append("errno \(system.errno)") }
+                        } else {
+                            problems.append("wrong error: \(error)")
+                        }
+                        if Mappings.now() != before { problems.append("mappings \(before) → \(Mappings.now())") }
+                        // A private copy made before a later call failed (the commit's membarrier)
+                        // stays: it changes no code and no address.
+                        var after = arena.statistics()
+                        after.privateCopiesAfterFork = statistics.privateCopiesAfterFork
+                        if after != statistics { problems.append("statistics \(statistics) → \(after)") }
+                        if ForkProbe.call(blobs[0].address) != 1 || ForkProbe.call(blobs[1].address) != 2 {
+                            problems.append("live code changed")
+                        }
+                        do throws(CodeArenaError) { try run() } catch { problems.append("retry failed: \(error)") }
+                        if arena.statistics().privateCopiesAfterFork != 1 { problems.append("no private copy on retry") }
+                        return problems
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `body` in a forked child and returns its result: nil (the operation succeeded) or
+    /// the problems it found, passed back through a pipe one per line.
+    static func inForkedChild(_ body: () -> [String]?) -> [String]? {
+        var channel: [Int32] = [0, 0]
+        guard pipe(&channel) == 0 else { return ["pipe"] }
+        let child = fork()
+        if child == 0 {
+            close(channel[0])
+            let lines = body().map { ["FAILED"] + $0 } ?? ["SUCCEEDED"]
+            var text = lines.joined(separator: "\n") + "\n"
+            text.withUTF8 { _ = write(channel[1], $0.baseAddress, $0.count) }
+            _exit(0)
+        }
+        close(channel[1])
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4_096)
+        while true {
+            let count = read(channel[0], &buffer, buffer.count)
+            if count <= 0 { break }
+            output += buffer[0..<count]
+        }
+        close(channel[0])
+        var status: Int32 = 0
+        waitpid(child, &status, 0)
+        let lines = String(decoding: output, as: UTF8.self).split(separator: "\n").map(String.init)
+        guard status == 0, let first = lines.first else { return ["child died (status \(status))"] }
+        return first == "SUCCEEDED" ? nil : Array(lines.dropFirst())
     }
 }
-
