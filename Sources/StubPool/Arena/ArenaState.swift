@@ -104,10 +104,11 @@ struct ArenaState {
         var classOf = [UInt8](repeating: large, count: count)
         var perClass = [Int](repeating: 0, count: classes.count)
         var largeCount = 0
+        let classByQuarter = SizeClasses.indexByQuarter
         for index in 0..<count {
             let size = blobs[index].count
             if size <= SizeClasses.largest {
-                let sizeClass = SizeClasses.index(for: size)
+                let sizeClass = Int(classByQuarter[(size + 3) >> 2])
                 classOf[index] = UInt8(sizeClass)
                 perClass[sizeClass] += 1
             } else {

@@ -25,7 +25,9 @@ enum SizeClasses {
         return Int(indexByQuarter[(size + 3) >> 2])
     }
 
-    private static let indexByQuarter: [UInt8] = (0...(largest / 4)).map { quarter in
+    /// The class index of every size in steps of 4 bytes: `indexByQuarter[(size + 3) >> 2]`.
+    /// Batch loops copy it to a local first (each access to the static checks its initialization).
+    static let indexByQuarter: [UInt8] = (0...(largest / 4)).map { quarter in
         UInt8(sizes.firstIndex { $0 >= max(1, quarter * 4) }!)
     }
 }
