@@ -8,7 +8,9 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fault_injection.h"
@@ -128,4 +130,43 @@ int stubpool_mdwe_flags(int *out_flags) {
     if (result < 0) return err;
     *out_flags = result;
     return 0;
+}
+
+int stubpool_create_file(const char *path, int *out_fd) {
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int err = errno;
+    if (fd < 0) return err;
+    *out_fd = fd;
+    return 0;
+}
+
+int stubpool_write_all(int fd, const void *bytes, size_t length) {
+    const char *next = bytes;
+    while (length > 0) {
+        ssize_t written = write(fd, next, length);
+        int err = errno;
+        if (written < 0) {
+            if (err == EINTR) continue;
+            return err;
+        }
+        next += written;
+        length -= (size_t)written;
+    }
+    return 0;
+}
+
+int stubpool_make_directory(const char *path) {
+    int result = mkdir(path, 0755);
+    int err = errno;
+    return result == 0 || err == EEXIST ? 0 : err;
+}
+
+int stubpool_thread_id(void) {
+    return (int)syscall(SYS_gettid);
+}
+
+uint64_t stubpool_monotonic_ns(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 }

@@ -21,7 +21,7 @@ enum CStatus {
 
     static func fail(_ error: CodeArenaError) -> stubpool_status_t {
         let status: stubpool_status_t = switch error {
-        case .emptyBatch: STUBPOOL_E_INVALID_COUNT
+        case .emptyBatch, .nameCountMismatch: STUBPOOL_E_INVALID_COUNT
         case .emptyBlob, .blobTooLarge, .outOfBounds: STUBPOOL_E_OUT_OF_BOUNDS
         case .notLive: STUBPOOL_E_NOT_LIVE
         case .system: STUBPOOL_E_SYSTEM

@@ -6,6 +6,7 @@
 // - `fault-walk`: the fault-injection walk (FaultWalk.swift).
 // - `exhaustion`: allocation under a lowered RLIMIT_AS (ResourceExhaustion.swift).
 // - `fork`, `fork-lazy`, `fork-latency`: arenas, lazy stubs and pools across fork() (ForkProbe.swift).
+// - `perf-workload SECONDS`: time spent in named stubs and arena bodies (PerfWorkload.swift).
 // - `arena-limits`: an arena under RLIMIT_NOFILE = 64 and at 100 MB (ArenaLimitsProbe.swift).
 import CTestHelpers
 import StubPool
@@ -41,6 +42,16 @@ if arguments.count == 2 && ["fork", "fork-lazy", "fork-latency", "arena-limits"]
         exit(0)
     } catch {
         writeError("probe failed: \(error)\n")
+        exit(3)
+    }
+}
+
+if arguments.count == 3 && arguments[1] == "perf-workload" {
+    do {
+        try PerfWorkload.run(seconds: Double(arguments[2]) ?? 1)
+        exit(0)
+    } catch {
+        writeError("perf workload failed: \(error)\n")
         exit(3)
     }
 }

@@ -68,6 +68,16 @@ int stubpool_close(int fd);
 int stubpool_mincore(void *addr, size_t length, unsigned char *vec);
 int stubpool_membarrier(int cmd, unsigned int flags, int *out_result);
 long stubpool_page_size(void);
+/// open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644): a profiling output file.
+int stubpool_create_file(const char *path, int *out_fd);
+/// write(2) until all `length` bytes are written (retrying short writes and EINTR).
+int stubpool_write_all(int fd, const void *bytes, size_t length);
+/// mkdir(path, 0755); an existing directory is not an error.
+int stubpool_make_directory(const char *path);
+/// The calling thread's kernel id (gettid).
+int stubpool_thread_id(void);
+/// CLOCK_MONOTONIC in nanoseconds (the clock `perf record -k mono` uses).
+uint64_t stubpool_monotonic_ns(void);
 /// prctl(PR_GET_MDWE): the process's memory-deny-write-execute flags (bit 0:
 /// PR_MDWE_REFUSE_EXEC_GAIN). EINVAL on kernels without MDWE.
 int stubpool_mdwe_flags(int *out_flags);

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Executable memory for generated code blobs of any size, many per page.
 ///
 /// Small blobs (up to 4 KiB) are served by size class (classes at most 25% apart); each class
@@ -46,6 +48,7 @@ public final class CodeArena: Sendable {
         self.placement = placement
         self.trapFill = Architecture.host.encoder.trapFill
         self.state = Locked(ArenaState(classCount: SizeClasses.sizes.count, placement: placement))
+        Profiling.startFromEnvironment()
     }
 
     // MARK: Commit
@@ -53,8 +56,12 @@ public final class CodeArena: Sendable {
     /// Copies every blob into the arena and makes the batch executable: one instruction-cache
     /// maintenance pass over the touched ranges and (where the kernel has it) one
     /// core-serializing membarrier for the whole batch. All or nothing.
-    public func commit(_ blobs: [[UInt8]]) throws(CodeArenaError) -> [CodeBlob] {
+    ///
+    /// - Parameter names: the blobs' names in profiles (see ``Profiling``), one per blob, or `nil`
+    ///   for `stubpool:blob#<n>`. Only used while profiling is on.
+    public func commit(_ blobs: [[UInt8]], names: [String]? = nil) throws(CodeArenaError) -> [CodeBlob] {
         guard !blobs.isEmpty else { throw .emptyBatch }
+        if let names, names.count != blobs.count { throw .nameCountMismatch(blobs: blobs.count, names: names.count) }
         for (index, blob) in blobs.enumerated() {
             guard !blob.isEmpty else { throw .emptyBlob(index: index) }
             guard blob.count <= Self.maximumBlobSize else { throw .blobTooLarge(index: index, size: blob.count) }
@@ -87,8 +94,16 @@ public final class CodeArena: Sendable {
             }
         }
         state.withLock { $0.statistics.cacheMaintenancePasses += 1 }
+        if Profiling.isActive {
+            let first = Self.nextBlobNumber.add(UInt64(placed.count), ordering: .relaxed).oldValue
+            Profiling.record(count: placed.count, piece: { (placed[$0].address, placed[$0].size) },
+                             name: { index in names.map { .text($0[index]) } ?? .numbered("stubpool:blob#", first + UInt64(index)) })
+        }
         return placed
     }
+
+    /// Numbers of unnamed blobs in profiles, process-wide.
+    private static let nextBlobNumber = Atomic<UInt64>(0)
 
     /// Instruction-cache maintenance for `blobs`: one call per run of adjacent blobs (a packed
     /// batch of one class is mostly contiguous), not one per blob.
@@ -264,6 +279,8 @@ public enum CodeArenaError: Error, Sendable, Hashable, CustomStringConvertible {
     /// No live blob of this arena starts at the address.
     case notLive(UInt)
     case outOfBounds(offset: Int, count: Int, size: Int)
+    /// ``CodeArena/commit(_:names:)`` got a different number of names than blobs.
+    case nameCountMismatch(blobs: Int, names: Int)
     case system(SystemError, during: ArenaOperation)
 
     /// The operation that failed: a commit, or a write or free that first had to give the arena
@@ -277,6 +294,7 @@ public enum CodeArenaError: Error, Sendable, Hashable, CustomStringConvertible {
         case .blobTooLarge(let index, let size): "blob #\(index) has \(size) bytes, more than \(CodeArena.maximumBlobSize)"
         case .notLive(let address): "no live blob of this arena at 0x\(String(address, radix: 16))"
         case .outOfBounds(let offset, let count, let size): "writing \(count) bytes at \(offset) leaves a \(size)-byte blob"
+        case .nameCountMismatch(let blobs, let names): "\(names) names for \(blobs) blobs"
         case .system(let error, let operation): "\(operation.rawValue): \(error)"
         }
     }

@@ -54,6 +54,33 @@ enum Kernel {
         return fd
     }
 
+    /// Creates (or truncates) a file for writing and reading.
+    static func createFile(_ path: String) throws(SystemError) -> Int32 {
+        var fd: Int32 = -1
+        try check(stubpool_create_file(path, &fd), .open)
+        return fd
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(SystemError) {
+        let failure = bytes.withUnsafeBytes { (buffer) -> Int32 in
+            guard let base = buffer.baseAddress, !buffer.isEmpty else { return 0 }
+            return stubpool_write_all(fd, base, buffer.count)
+        }
+        try check(failure, .write)
+    }
+
+    /// Creates a directory (an existing one is fine).
+    static func makeDirectory(_ path: String) throws(SystemError) {
+        try check(stubpool_make_directory(path), .mkdir)
+    }
+
+    /// Maps `size` bytes of `fd` privately: the jitdump marker mapping perf looks for.
+    static func mapPrivateFile(size: Int, protection: Int32, fd: Int32) throws(SystemError) -> UInt {
+        var out: UnsafeMutableRawPointer?
+        try check(stubpool_mmap(nil, size, protection, Int32(STUBPOOL_MAP_PRIVATE), fd, 0, &out), .mmap)
+        return UInt(bitPattern: out)
+    }
+
     static func truncate(_ fd: Int32, size: Int) throws(SystemError) {
         try check(stubpool_ftruncate(fd, off_t(size)), .ftruncate)
     }

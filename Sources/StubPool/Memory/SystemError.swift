@@ -18,6 +18,12 @@ public enum SystemOperation: String, Sendable, Hashable, CaseIterable {
     case close
     case mincore
     case membarrier
+    /// Creating a profiling output file (perf map, jitdump).
+    case open
+    /// Writing a profiling output file.
+    case write
+    /// Creating the jitdump directory.
+    case mkdir
 }
 
 /// A failed system call: which operation and the `errno` it left.

@@ -22,7 +22,7 @@ extension StubPool {
     /// The slot of this pool whose entry is exactly `address` (live or not), with its data slot
     /// and quarantine key: one lookup in the chunk index, then arithmetic.
     @inline(__always)
-    private func entrySlot(_ address: UInt) -> (stub: Stub, data: DataSlot, key: PoolShared.SlotKey)? {
+    func entrySlot(_ address: UInt) -> (stub: Stub, data: DataSlot, key: PoolShared.SlotKey)? {
         let layout = self.layout
         return ChunkRegistry.withChunk(containing: address) { chunk in
             guard chunk.layout.token == layout.token, let slot = chunk.slot(ofEntry: address) else { return nil }
@@ -203,6 +203,7 @@ extension StubPool {
     private func release(_ stub: Stub, slot: DataSlot, key: PoolShared.SlotKey) throws(StubPoolError) {
         guard !layout.isReleased(target: slot.target, entry: stub.address) else { throw .released(id: stub.id) }
         forgetLazy(stub)
+        forgetName(stub)
         // Plain stores, no compare-and-swap: a locked instruction right after the context store
         // drains the store buffer and measured ≈12 ns of a 30 ns release.
         let released = layout.releasedState(entry: stub.address)
@@ -232,6 +233,7 @@ extension StubPool {
             }
         }
         forgetLazy(stubs)
+        forgetNames(stubs)
         layout.forEachDataSlot(of: stubs) { _, entry, data in
             let released = layout.releasedState(entry: entry)
             data.publish(target: released.target, context: released.context)

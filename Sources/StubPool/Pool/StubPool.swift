@@ -51,6 +51,9 @@ public final class StubPool: Sendable {
         /// returns it to the system (``StubPool/trim()`` does not wait). Reclaims may come often;
         /// this keeps a pool that is emptied and refilled from mapping and faulting chunks each time.
         public var idleChunkDelay: Duration
+        /// The pool's name in profiles: its stubs' default names are `<name>#<id>` (without a
+        /// name, `stubpool:<kind>#<id>`). See ``Profiling``.
+        public var name: String?
 
         public init(
             kind: StubKind = .forward,
@@ -61,8 +64,10 @@ public final class StubPool: Sendable {
             codeSize: Int = ChunkGeometry.defaultCodeSize,
             lazyBatches: Bool = false,
             payloadSize: Int = 0,
-            idleChunkDelay: Duration = .milliseconds(500)
+            idleChunkDelay: Duration = .milliseconds(500),
+            name: String? = nil
         ) {
+            self.name = name
             self.idleChunkDelay = idleChunkDelay
             self.lazyBatches = lazyBatches
             self.payloadSize = payloadSize
@@ -99,6 +104,12 @@ public final class StubPool: Sendable {
     @usableFromInline let inlineRetargetToken: UInt64
 
     private static let nextToken = Atomic<UInt32>(1)
+    /// Names given with ``setName(_:for:)``, by entry address; `hasNames` tells release paths
+    /// whether to look (one relaxed load for pools that never name a stub).
+    let names = Locked<[UInt: String]>([:])
+    let hasNames = Atomic<Bool>(false)
+    /// `<pool name>#` or `stubpool:<kind>#`: the default names' prefix.
+    let defaultNamePrefix: String
 
     /// Creates a pool. Builds (once per process) the code template of its stub variant.
     public init(_ configuration: Configuration = Configuration()) throws(StubPoolError) {
@@ -140,6 +151,7 @@ public final class StubPool: Sendable {
             throw .invalidConfiguration("code size \(configuration.codeSize) puts data beyond the \(encoder.dataReach)-byte reach of \(encoder.architecture.rawValue) stubs")
         }
         _ = ReleasedStubReporter.installed
+        Profiling.startFromEnvironment()
         do throws(SystemError) {
             template = try CodeTemplate.template(
                 for: .init(architecture: .host, variant: variant, geometry: geometry, strategy: configuration.strategy),
@@ -148,6 +160,7 @@ public final class StubPool: Sendable {
             throw .system(error, during: .createPool)
         }
         self.configuration = configuration
+        defaultNamePrefix = (configuration.name ?? "stubpool:\(configuration.kind)") + "#"
         let token = Self.nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
         layout = PoolLayout(token: token, variant: variant, geometry: geometry, placement: configuration.placement,
                             payloadSize: configuration.payloadSize, encoder: encoder)
@@ -270,6 +283,7 @@ public final class StubPool: Sendable {
                 state.handedOut += 1
                 return layout.stub(base: state.bases[address!.chunk], logical: address!.slot)
             }
+            if Profiling.isActive { recordHandedOut(stub, count: 1) }
         }
         DataSlot(address: layout.dataSlot(of: stub)).publish(target: UInt(bitPattern: target), context: context)
         return stub
@@ -277,6 +291,10 @@ public final class StubPool: Sendable {
 
     /// Moves a batch of free slots from `shard` into `cache`, mapping a chunk if the shard is full.
     private func refill(_ cache: SlotCache, from shard: PoolShard) throws(StubPoolError) {
+        // Runs handed to the cache, kept only while profiling (recorded after the lock).
+        var handedOut: [(head: Stub, length: Int)] = []
+        let profiling = Profiling.isActive
+        defer { for run in handedOut { recordHandedOut(run.head, count: run.length) } }
         try shard.state.withLock { (state) throws(StubPoolError) in
             if state.allocator.freeSlots == 0 {
                 do throws(SystemError) { try addChunk(to: &state, shard: shard.index) } catch { throw .system(error, during: .allocate) }
@@ -293,6 +311,7 @@ public final class StubPool: Sendable {
                 let bases = state.bases
                 _ = state.allocator.allocateLowest(count: taken) { (first: SlotAddress, length: Int) in
                     let head = layout.stub(base: bases[first.chunk], logical: first.slot)
+                    if profiling { handedOut.append((head, length)) }
                     for position in 0..<length {
                         next -= 1
                         slots[next] = Stub(address: head.address &+ UInt(position) &* slotSize, poolToken: head.poolToken,
@@ -318,7 +337,7 @@ public final class StubPool: Sendable {
     /// still hold the released state.
     func reserveRange(count: Int) throws(StubPoolError) -> StubRange {
         let shard = currentShard
-        return try shard.state.withLock { (state) throws(StubPoolError) -> StubRange in
+        let stubs = try shard.state.withLock { (state) throws(StubPoolError) -> StubRange in
             do throws(SystemError) { try reserve(count, in: &state, shard: shard.index) } catch {
                 throw .system(error, during: .allocateBulk)
             }
@@ -344,6 +363,8 @@ public final class StubPool: Sendable {
             state.handedOut += count
             return builder.finish()
         }
+        if Profiling.isActive { recordHandedOut(stubs) }
+        return stubs
     }
 
     /// Writes target and context into every data slot of `stubs` (a run is one chunk's: its data

@@ -18,12 +18,15 @@ enum ChildProcess {
         return URL(fileURLWithPath: selfPath).deletingLastPathComponent().appendingPathComponent(name)
     }
 
-    static func run(_ name: String, arguments: [String], timeout: Double = 300) throws -> Outcome {
-        try run(executable(named: name), arguments: arguments, timeout: timeout)
+    static func run(_ name: String, arguments: [String], environment extra: [String: String] = [:],
+                    timeout: Double = 300) throws -> Outcome {
+        try run(executable(named: name), arguments: arguments, environment: extra, timeout: timeout)
     }
 
-    /// Runs `executable`, terminating it if it runs longer than `timeout` seconds.
-    static func run(_ executable: URL, arguments: [String], timeout: Double = 300) throws -> Outcome {
+    /// Runs `executable` with `extra` added to this process's environment, terminating it if it
+    /// runs longer than `timeout` seconds.
+    static func run(_ executable: URL, arguments: [String], environment extra: [String: String] = [:],
+                    timeout: Double = 300) throws -> Outcome {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -34,6 +37,7 @@ enum ChildProcess {
         // over ThreadSanitizer's fork handling).
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFT_BACKTRACE"] = "enable=no"
+        environment.merge(extra) { $1 }
         process.environment = environment
         try process.run()
         let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }

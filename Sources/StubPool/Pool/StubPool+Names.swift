@@ -1,0 +1,60 @@
+import Synchronization
+
+// Names of stubs (for profilers and inspection) and the code-load records of handed-out slots
+// (see ``Profiling``).
+extension StubPool {
+    /// Names `stub` (e.g. `wasm-entry:math.add`) in profiles: recorded at once if profiling is on,
+    /// kept until the stub is released. Retargeting does not change a name.
+    /// Throws ``StubPoolError/foreignStub(_:)`` unless `stub` is a live stub of this pool.
+    public func setName(_ name: String, for stub: Stub) throws(StubPoolError) {
+        guard stub.poolToken == layout.token, let found = entrySlot(stub.address), found.stub.slot == stub.slot,
+              !layout.isReleased(target: found.data.target, entry: stub.address) else {
+            throw .foreignStub(stub)
+        }
+        names.withLock { $0[stub.address] = name }
+        hasNames.store(true, ordering: .relaxed)
+        if Profiling.isActive {
+            Profiling.record(count: 1, piece: { _ in (stub.address, layout.geometry.slotSize) }, name: { _ in .text(name) })
+        }
+    }
+
+    /// The name of `stub`: the one given with ``setName(_:for:)``, else `<pool name>#<id>` or
+    /// `stubpool:<kind>#<id>`.
+    public func name(of stub: Stub) -> String {
+        if hasNames.load(ordering: .relaxed), let name = names.withLock({ $0[stub.address] }) { return name }
+        return defaultNamePrefix + String(stub.id)
+    }
+
+    /// Drops the names of released stubs.
+    func forgetName(_ stub: Stub) {
+        guard hasNames.load(ordering: .relaxed) else { return }
+        names.withLock { _ = $0.removeValue(forKey: stub.address) }
+    }
+
+    func forgetNames(_ stubs: StubRange) {
+        guard hasNames.load(ordering: .relaxed) else { return }
+        names.withLock { names in for stub in stubs { names.removeValue(forKey: stub.address) } }
+    }
+
+    /// Records `count` stubs handed out from `head` on, consecutive logical slots of one chunk,
+    /// under their default names (the ids of a packed run are consecutive: one lookup per run).
+    func recordHandedOut(_ head: Stub, count: Int) {
+        let slotSize = layout.geometry.slotSize, stride = UInt(layout.geometry.slotSize)
+        let firstID = head.id, prefix = defaultNamePrefix
+        Profiling.record(count: count, piece: { (head.address + UInt($0) * stride, slotSize) },
+                         name: { .numbered(prefix, firstID + UInt64($0)) })
+    }
+
+    /// Records every stub of `stubs` under its default name.
+    func recordHandedOut(_ stubs: StubRange) {
+        let slotSize = layout.geometry.slotSize, prefix = defaultNamePrefix
+        for run in stubs.runs {
+            if configuration.placement == .packed {
+                recordHandedOut(stubs.stub(0, of: run), count: run.count)
+            } else {
+                Profiling.record(count: run.count, piece: { (stubs.stub($0, of: run).address, slotSize) },
+                                 name: { .numbered(prefix, stubs.stub($0, of: run).id) })
+            }
+        }
+    }
+}

@@ -1,0 +1,159 @@
+import Synchronization
+
+/// Where code-load records go (see ``Profiling``).
+public struct ProfilingOutputs: OptionSet, Sendable, Hashable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+
+    /// `/tmp/perf-<pid>.map`: one text line per stub or blob (start, size, name). Read by perf
+    /// for anonymous executable memory only: perf 6.1 ignores it for StubPool's memfd-backed code
+    /// (use ``jitdump``); other profilers that read perf maps (samply, bpftrace) use it.
+    public static let perfMap = ProfilingOutputs(rawValue: 1)
+    /// `<directory>/jit-<pid>.dump`: perf's jitdump format — a code-load record per stub or blob,
+    /// with its name and code bytes — plus the marker mapping `perf record` notes. After
+    /// `perf record -k mono` and `perf inject --jit`, `perf report` names every stub and blob and
+    /// `perf annotate` shows their instructions.
+    public static let jitdump = ProfilingOutputs(rawValue: 2)
+}
+
+/// Why profiling could not start or write. Profiling never makes a pool or arena operation fail:
+/// a write error while recording is kept and reported by ``Profiling/flush()`` and
+/// ``Profiling/stop()``.
+public enum ProfilingError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// A file operation failed on `path`.
+    case system(SystemError, path: String)
+    /// `STUBPOOL_PERF` held something other than `map`, `jitdump` or both (comma-separated).
+    case invalidSetting(String)
+    /// ``Profiling/start(_:directory:)`` while profiling is already on.
+    case alreadyStarted
+
+    public var description: String {
+        switch self {
+        case .system(let error, let path): "\(path): \(error)"
+        case .invalidSetting(let value): "STUBPOOL_PERF=\(value): expected map, jitdump or map,jitdump"
+        case .alreadyStarted: "profiling is already on"
+        }
+    }
+}
+
+/// Opt-in profiler support: code-load records for every stub handed out and every arena blob
+/// committed, named, so that `perf report` attributes samples inside StubPool code.
+///
+/// Turn it on before creating pools and arenas, with ``start(_:directory:)`` or the environment:
+/// `STUBPOOL_PERF=jitdump` (or `map`, or `map,jitdump`) and optionally `STUBPOOL_PERF_DIR` (the
+/// jitdump's directory; default `$JITDUMPDIR`, else `$HOME/.debug/jit`, else `/tmp`), read when
+/// the first pool or arena is created. Then:
+///
+/// ```
+/// perf record -k mono -e cpu-clock -o perf.data ./program
+/// perf inject --jit -i perf.data -o perf.jit.data
+/// perf report -i perf.jit.data
+/// ```
+///
+/// Records are buffered (1 MiB) and written in large pieces, never one system call per stub;
+/// ``flush()`` writes what is buffered (it also happens at exit). Pool stubs are recorded when
+/// their slots are handed out — to a thread's cache, to a bulk or lazy request, or to an uncached
+/// allocation — under their default name `stubpool:<kind>#<id>` (or `<pool name>#<id>`); naming a
+/// stub (``StubPool/setName(_:for:)``) records it again under the new name, and a reused slot is
+/// recorded again when it is handed out anew (perf uses the latest record for an address). Arena
+/// blobs are recorded at commit (names from ``CodeArena/commit(_:names:)``, default
+/// `stubpool:blob#<n>`).
+///
+/// When profiling is off, the only cost is one relaxed atomic load on the paths that take slots
+/// from the shared allocator (cache refills, bulk and uncached allocation) and on commits; the
+/// inlined allocation fast path is untouched. After `fork()`, the child's first record starts
+/// files of its own (`jit-<child pid>.dump`); code recorded before the fork is not repeated there.
+public enum Profiling {
+    static let active = Atomic<Bool>(false)
+    static let recorder = Locked<CodeRecorder?>(nil)
+    private static let environmentRead = Atomic<Bool>(false)
+
+    /// The outputs being written, or none.
+    public static var outputs: ProfilingOutputs {
+        recorder.withLock { $0?.outputs ?? [] }
+    }
+
+    /// The jitdump file being written, if any.
+    public static var jitdumpPath: String? {
+        recorder.withLock { $0?.dumpPath }
+    }
+
+    /// Starts writing `outputs`; the jitdump goes to `directory` (created if needed).
+    public static func start(_ outputs: ProfilingOutputs, directory: String? = nil) throws(ProfilingError) {
+        environmentRead.store(true, ordering: .relaxed)
+        try recorder.withLock { (recorder) throws(ProfilingError) in
+            guard recorder == nil else { throw .alreadyStarted }
+            guard !outputs.isEmpty else { return }
+            recorder = try CodeRecorder(outputs: outputs, directory: directory ?? defaultDirectory())
+        }
+        active.store(true, ordering: .releasing)
+        CodeRecorder.flushAtExit()
+    }
+
+    /// Writes what is buffered, closes the files and stops recording.
+    public static func stop() throws(ProfilingError) {
+        active.store(false, ordering: .releasing)
+        let stopped = recorder.withLock { recorder in
+            defer { recorder = nil }
+            return recorder
+        }
+        try stopped?.close()
+    }
+
+    /// Writes every buffered record now (a profiler reading the files while the program runs
+    /// sees everything recorded so far). Reports the first write error since the last flush.
+    public static func flush() throws(ProfilingError) {
+        try recorder.withLock { (recorder) throws(ProfilingError) in try recorder?.flush() }
+    }
+
+    /// Reads `STUBPOOL_PERF` once, when the first pool or arena is created. An invalid value is
+    /// reported on standard error and ignored: a profiling setting must not stop a program.
+    static func startFromEnvironment() {
+        guard !environmentRead.exchange(true, ordering: .relaxed), let value = environment("STUBPOOL_PERF") else { return }
+        do throws(ProfilingError) {
+            var outputs: ProfilingOutputs = []
+            for word in value.split(separator: ",") {
+                switch word {
+                case "map": outputs.insert(.perfMap)
+                case "jitdump": outputs.insert(.jitdump)
+                default: throw .invalidSetting(value)
+                }
+            }
+            guard !outputs.isEmpty else { throw .invalidSetting(value) }
+            try start(outputs, directory: environment("STUBPOOL_PERF_DIR"))
+        } catch {
+            var text = "stubpool: profiling not started: \(error)\n"
+            text.withUTF8 { bytes in _ = write(2, bytes.baseAddress, bytes.count) }
+        }
+    }
+
+    private static func defaultDirectory() -> String {
+        if let directory = environment("JITDUMPDIR") { return directory }
+        if let home = environment("HOME") { return home + "/.debug/jit" }
+        return "/tmp"
+    }
+
+    private static func environment(_ name: String) -> String? {
+        guard let value = getenv(name) else { return nil }
+        let text = String(cString: value)
+        return text.isEmpty ? nil : text
+    }
+
+    // MARK: Recording (called by pools and arenas)
+
+    /// Whether records are being written: one relaxed load.
+    @inline(__always)
+    static var isActive: Bool { active.load(ordering: .relaxed) }
+
+    /// Records `count` pieces of code: piece `index` is `piece(index)` (start and size) and is
+    /// called `name(index)`.
+    static func record(count: Int, piece: (Int) -> (address: UInt, size: Int), name: (Int) -> CodeRecorder.Name) {
+        recorder.withLock { $0?.record(count: count, piece: piece, name: name) }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
