@@ -36,7 +36,7 @@ enum PerfWorkload {
         try pool.setName("wasm-thunk:ret", for: thunk)
         let bulk = try pool.allocate(count: 1_000, target: bodies[1].entry)
         let unnamed = bulk[500]
-        print("default-name \(pool.name(of: unnamed))")
+        print("default-name \(pool.name(of: unnamed)) \(unnamed.address)")
         print("jitdump \(Profiling.jitdumpPath ?? "none")")
         typealias Spin = @convention(c) (Int) -> Void
         typealias Call = @convention(c) () -> Void

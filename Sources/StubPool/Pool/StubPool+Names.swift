@@ -36,16 +36,19 @@ extension StubPool {
         names.withLock { names in for stub in stubs { names.removeValue(forKey: stub.address) } }
     }
 
-    /// Records `count` stubs handed out from `head` on, consecutive logical slots of one chunk,
-    /// under their default names (the ids of a packed run are consecutive: one lookup per run).
+    /// Records `count` stubs handed out from `head` on, consecutive logical slots of one chunk
+    /// (so consecutive ids and addresses), as one record named after the run: `<prefix>#<first
+    /// id>-<last id>` (one stub: its default name). One record per run, not per stub, keeps
+    /// profiling bulk allocation cheap (a record and its code bytes per stub would cost more than
+    /// the allocation itself); stubs named with ``setName(_:for:)`` get records of their own.
     func recordHandedOut(_ head: Stub, count: Int) {
-        let slotSize = layout.geometry.slotSize, stride = UInt(layout.geometry.slotSize)
         let firstID = head.id, prefix = defaultNamePrefix
-        Profiling.record(count: count, piece: { (head.address + UInt($0) * stride, slotSize) },
-                         name: { .numbered(prefix, firstID + UInt64($0)) })
+        let name: CodeRecorder.Name = count == 1 ? .numbered(prefix, firstID) : .numberedRange(prefix, firstID, firstID + UInt64(count - 1))
+        Profiling.record(count: 1, piece: { _ in (head.address, count * layout.geometry.slotSize) }, name: { _ in name })
     }
 
-    /// Records every stub of `stubs` under its default name.
+    /// Records every stub of `stubs` under its default name: a record per run for packed pools,
+    /// per stub for the other placements (their runs' ids are not consecutive).
     func recordHandedOut(_ stubs: StubRange) {
         let slotSize = layout.geometry.slotSize, prefix = defaultNamePrefix
         for run in stubs.runs {

@@ -22,6 +22,8 @@ final class CodeRecorder {
     enum Name {
         case text(String)
         case numbered(String, UInt64)
+        /// `prefix` `first` `-` `last`: a run of stubs under one record.
+        case numberedRange(String, UInt64, UInt64)
     }
 
     let outputs: ProfilingOutputs
@@ -199,6 +201,11 @@ final class CodeRecorder {
         case .numbered(let prefix, let number):
             buffer.append(contentsOf: prefix.utf8)
             appendDecimal(&buffer, number)
+        case .numberedRange(let prefix, let first, let last):
+            buffer.append(contentsOf: prefix.utf8)
+            appendDecimal(&buffer, first)
+            buffer.append(0x2D)
+            appendDecimal(&buffer, last)
         }
     }
 

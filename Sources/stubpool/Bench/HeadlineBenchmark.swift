@@ -1,3 +1,4 @@
+import Foundation
 import Dispatch
 import StubPool
 import StubPoolPeers
@@ -282,7 +283,30 @@ struct HeadlineBenchmark {
 
         progress("two threads…")
         results.record("alloc_two_thread_speedup", "stubpool", try twoThreadSpeedup(target: target))
+
+        progress("bulk allocation while profiling…")
+        results.record("alloc_bulk_profiled_ns_per_stub", "stubpool", try profiledBulk(count: bulk, target: target))
         return results
+    }
+
+    /// Bulk allocation of `count` stubs into a fresh pool (as `alloc_bulk_ns_per_stub`) with
+    /// profiling on: every stub gets a jitdump code-load record under its default name (written to
+    /// a temporary directory, removed afterwards). Last, so that no other figure is recorded.
+    func profiledBulk(count: Int, target: UnsafeRawPointer) throws -> Double {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("stubpool-bench-jit-\(getpid())")
+        try Profiling.start(.jitdump, directory: directory.path)
+        defer {
+            try? Profiling.stop()
+            try? FileManager.default.removeItem(at: directory)
+        }
+        var pools: [(pool: StubPool, stubs: StubRange)] = []
+        return try nanosecondsPerOperation(operations: count, repeats: 3, untimed: {
+            pools.removeAll()
+            try Profiling.flush()
+        }) {
+            let pool = try StubPool()
+            pools.append((pool, try pool.allocate(count: count, target: target)))
+        }
     }
 
     /// libffi closures from Debian's libffi ("libffi") against StubPool's closures
