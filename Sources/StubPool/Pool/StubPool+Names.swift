@@ -7,10 +7,8 @@ extension StubPool {
     /// kept until the stub is released. Retargeting does not change a name.
     /// Throws ``StubPoolError/foreignStub(_:)`` unless `stub` is a live stub of this pool.
     public func setName(_ name: String, for stub: Stub) throws(StubPoolError) {
-        guard stub.poolToken == layout.token, let found = entrySlot(stub.address), found.stub.slot == stub.slot,
-              !layout.isReleased(target: found.data.target, entry: stub.address) else {
-            throw .foreignStub(stub)
-        }
+        let slot = try checkedSlot(of: stub)
+        guard !layout.isReleased(target: slot.data.target, entry: stub.address) else { throw .foreignStub(stub) }
         names.withLock { $0[stub.address] = name }
         hasNames.store(true, ordering: .relaxed)
         if Profiling.isActive {

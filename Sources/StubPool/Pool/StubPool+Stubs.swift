@@ -12,7 +12,7 @@ extension StubPool {
     /// must name one of this pool's mapped slots exactly (a forged or stale handle of a returned
     /// chunk throws).
     @inline(__always)
-    private func checkedSlot(of stub: Stub) throws(StubPoolError) -> (data: DataSlot, key: PoolShared.SlotKey) {
+    func checkedSlot(of stub: Stub) throws(StubPoolError) -> (data: DataSlot, key: PoolShared.SlotKey) {
         guard stub.poolToken == layout.token, let found = entrySlot(stub.address), found.stub.slot == stub.slot else {
             throw .foreignStub(stub)
         }
@@ -22,7 +22,7 @@ extension StubPool {
     /// The slot of this pool whose entry is exactly `address` (live or not), with its data slot
     /// and quarantine key: one lookup in the chunk index, then arithmetic.
     @inline(__always)
-    func entrySlot(_ address: UInt) -> (stub: Stub, data: DataSlot, key: PoolShared.SlotKey)? {
+    private func entrySlot(_ address: UInt) -> (stub: Stub, data: DataSlot, key: PoolShared.SlotKey)? {
         let layout = self.layout
         return ChunkRegistry.withChunk(containing: address) { chunk in
             guard chunk.layout.token == layout.token, let slot = chunk.slot(ofEntry: address) else { return nil }

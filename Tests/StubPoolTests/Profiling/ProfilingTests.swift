@@ -71,6 +71,21 @@ import Testing
         }
     }
 
+    @Test func namesBelongToLiveStubsOfThePool() throws {
+        let pool = try StubPool(.init(kind: .forward, name: "engine")), other = try StubPool()
+        let target = UnsafeRawPointer(bitPattern: UInt(0x10_0000))!
+        let stub = try pool.allocate(target: target), stranger = try other.allocate(target: target)
+        #expect(pool.name(of: stub) == "engine#\(stub.id)")
+        try pool.setName("wasm-entry:f", for: stub)
+        #expect(pool.name(of: stub) == "wasm-entry:f")
+        try pool.retarget(stub, to: target, context: 1)
+        #expect(pool.name(of: stub) == "wasm-entry:f", "retarget keeps the name")
+        #expect(throws: StubPoolError.foreignStub(stranger)) { try pool.setName("x", for: stranger) }
+        try pool.release(stub)
+        #expect(throws: StubPoolError.foreignStub(stub)) { try pool.setName("y", for: stub) }
+        #expect(pool.name(of: stub) != "wasm-entry:f", "release forgets the name")
+    }
+
     @Test func recorderFailsCleanlyOnAnUnwritableDirectory() throws {
         #expect(throws: ProfilingError.self) { try CodeRecorder(outputs: .jitdump, directory: "/proc/stubpool-cannot-exist") }
     }
