@@ -47,8 +47,7 @@ enum LazyDispatch {
     private static func resolve(slot: UInt) -> stubpool_lazy_continuation_t {
         guard let chunk = ChunkRegistry.chunk(containing: slot), let dataSlot = chunk.slot(ofEntry: slot)?.dataSlot,
               let controller = controller(forToken: chunk.layout.token) else {
-            var text = "stubpool: lazy entry at 0x\(String(slot, radix: 16)) reached, but no pool with lazy batches owns it\n"
-            text.withUTF8 { bytes in _ = write(2, bytes.baseAddress, bytes.count) }
+            StandardError.emit("stubpool: lazy entry at 0x\(String(slot, radix: 16)) reached, but no pool with lazy batches owns it\n")
             abort()
         }
         return controller.resolve(entry: slot, dataSlot: dataSlot)

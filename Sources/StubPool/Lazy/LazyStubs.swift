@@ -76,8 +76,7 @@ extension StubPool {
 public enum LazyFailureHandlers {
     /// Prints the stub and the error to stderr and aborts.
     @Sendable public static func abort(_ failure: LazyFailure) -> LazyResolution {
-        var text = "stubpool: \(failure)\n"
-        text.withUTF8 { bytes in _ = write(2, bytes.baseAddress, bytes.count) }
+        StandardError.emit("stubpool: \(failure)\n")
         Glibc.abort()
     }
 }

@@ -26,8 +26,7 @@ enum ReleasedStubReporter {
     }
 
     static func report(_ address: UInt) -> Never {
-        var text = message(forAddressInStub: address)
-        text.withUTF8 { bytes in _ = write(2, bytes.baseAddress, bytes.count) }
+        StandardError.emit(message(forAddressInStub: address))
         abort()
     }
 }

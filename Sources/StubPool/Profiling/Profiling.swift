@@ -122,8 +122,7 @@ public enum Profiling {
             guard !outputs.isEmpty else { throw .invalidSetting(value) }
             try start(outputs, directory: environment("STUBPOOL_PERF_DIR"))
         } catch {
-            var text = "stubpool: profiling not started: \(error)\n"
-            text.withUTF8 { bytes in _ = write(2, bytes.baseAddress, bytes.count) }
+            StandardError.emit("stubpool: profiling not started: \(error)\n")
         }
     }
 
