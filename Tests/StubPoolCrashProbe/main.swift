@@ -7,6 +7,7 @@
 // - `exhaustion`: allocation under a lowered RLIMIT_AS (ResourceExhaustion.swift).
 // - `fork`, `fork-lazy`, `fork-latency`: arenas, lazy stubs and pools across fork() (ForkProbe.swift).
 // - `perf-workload SECONDS`: time spent in named stubs and arena bodies (PerfWorkload.swift).
+// - `gdb-workload`: a stop inside a named arena body, under gdb (GDBWorkload.swift).
 // - `arena-limits`: an arena under RLIMIT_NOFILE = 64 and at 100 MB (ArenaLimitsProbe.swift).
 import CTestHelpers
 import StubPool
@@ -43,6 +44,16 @@ if arguments.count == 2 && ["fork", "fork-lazy", "fork-latency", "arena-limits"]
     } catch {
         writeError("probe failed: \(error)\n")
         exit(3)
+    }
+}
+
+if arguments.count == 2 && arguments[1] == "gdb-workload" {
+    do {
+        try GDBWorkload.run()
+        exit(0)
+    } catch {
+        print("gdb-workload failed: \(error)")
+        exit(1)
     }
 }
 

@@ -143,6 +143,27 @@ static inline void stubpool_thread_caches_set(void *table) { stubpool_thread_slo
 extern uintptr_t stubpool_chunk_index_top[1 << 16];
 static inline uintptr_t *stubpool_chunk_index(void) { return stubpool_chunk_index_top; }
 
+/// The GDB JIT interface (gdb's "JIT Compilation Interface"): an entry in the list gdb reads,
+/// holding an in-memory symbol file. Layout fixed by gdb.
+typedef struct stubpool_jit_code_entry {
+    struct stubpool_jit_code_entry *next_entry;
+    struct stubpool_jit_code_entry *prev_entry;
+    const char *symfile_addr;
+    uint64_t symfile_size;
+} stubpool_jit_code_entry;
+/// gdb's descriptor (`__jit_debug_descriptor`): version 1; action 0 none, 1 register, 2 unregister.
+typedef struct {
+    uint32_t version;
+    uint32_t action_flag;
+    stubpool_jit_code_entry *relevant_entry;
+    stubpool_jit_code_entry *first_entry;
+} stubpool_jit_descriptor;
+/// The process's `__jit_debug_descriptor` (weak: a JIT linked into the same program that defines
+/// its own wins, and both share one list, as gdb reads only one).
+stubpool_jit_descriptor *stubpool_gdb_descriptor(void);
+/// Calls `__jit_debug_register_code`, where gdb keeps a breakpoint to read the descriptor.
+void stubpool_gdb_notify(void);
+
 /// Fault injection (debug builds only). Makes the `nth` (1-based) call of `syscall` made by the
 /// calling thread from now on fail with `error`. Returns 0, or ENOTSUP when compiled out.
 int stubpool_fault_arm(stubpool_syscall_t syscall, unsigned int nth, int error);

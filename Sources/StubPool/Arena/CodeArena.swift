@@ -51,6 +51,10 @@ public final class CodeArena: Sendable {
         Profiling.startFromEnvironment()
     }
 
+    deinit {
+        if Profiling.isActive { Profiling.forget(owner: .arena(ObjectIdentifier(self))) }
+    }
+
     // MARK: Commit
 
     /// Copies every blob into the arena and makes the batch executable: one instruction-cache
@@ -96,8 +100,12 @@ public final class CodeArena: Sendable {
         state.withLock { $0.statistics.cacheMaintenancePasses += 1 }
         if Profiling.isActive {
             let first = Self.nextBlobNumber.add(UInt64(placed.count), ordering: .relaxed).oldValue
-            Profiling.record(count: placed.count, piece: { (placed[$0].address, placed[$0].size) },
-                             name: { index in names.map { .text($0[index]) } ?? .numbered("stubpool:blob#", first + UInt64(index)) })
+            let name = { (index: Int) -> CodeName in names.map { .text($0[index]) } ?? .numbered("stubpool:blob#", first + UInt64(index)) }
+            Profiling.record(count: placed.count, piece: { (placed[$0].address, placed[$0].size) }, name: name)
+            Profiling.describe(owner: .arena(ObjectIdentifier(self)), count: placed.count) { index in
+                let blob = placed[index]
+                return SymbolFile.Piece(address: blob.address, size: blob.size, extent: blob.capacity, name: name(index))
+            }
         }
         return placed
     }
@@ -164,6 +172,7 @@ public final class CodeArena: Sendable {
             state.space.fill(trapFill, at: state.fileOffset(of: blob), count: blob.capacity)
             state.release(blob)
         }
+        if Profiling.isActive { Profiling.forget(blobAt: blob.address) }
     }
 
     /// Frees the blob whose executable address is `address`.

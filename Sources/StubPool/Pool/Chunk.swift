@@ -137,6 +137,7 @@ enum ChunkRegistry {
             }
         }
         _ = registered.withLock { $0.removeValue(forKey: ObjectIdentifier(chunk)) }
+        if Profiling.isActive { Profiling.forget(owner: .chunk(chunk.base)) }
     }
 
     /// Every live chunk's whole range (code and data), for audits; linear in the chunk count.

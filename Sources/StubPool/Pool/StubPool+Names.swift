@@ -41,7 +41,7 @@ extension StubPool {
     /// the allocation itself); stubs named with ``setName(_:for:)`` get records of their own.
     func recordHandedOut(_ head: Stub, count: Int) {
         let firstID = head.id, prefix = defaultNamePrefix
-        let name: CodeRecorder.Name = count == 1 ? .numbered(prefix, firstID) : .numberedRange(prefix, firstID, firstID + UInt64(count - 1))
+        let name: CodeName = count == 1 ? .numbered(prefix, firstID) : .numberedRange(prefix, firstID, firstID + UInt64(count - 1))
         Profiling.record(count: 1, piece: { _ in (head.address, count * layout.geometry.slotSize) }, name: { _ in name })
     }
 
@@ -56,6 +56,17 @@ extension StubPool {
                 Profiling.record(count: run.count, piece: { (stubs.stub($0, of: run).address, slotSize) },
                                  name: { .numbered(prefix, stubs.stub($0, of: run).id) })
             }
+        }
+    }
+
+    /// Names every slot of a new chunk for gdb under its default name (see ``ProfilingOutputs/gdb``):
+    /// one registration per chunk, for its lifetime, whatever its slots are used for.
+    func describeForDebugger(_ chunk: Chunk) {
+        let prefix = defaultNamePrefix, capacity = layout.capacity, slotSize = layout.geometry.slotSize
+        let firstID = UInt64(chunk.serial) * UInt64(capacity)
+        Profiling.describe(owner: .chunk(chunk.base), count: capacity) { logical in
+            SymbolFile.Piece(address: chunk.stub(ofLogical: logical).address, size: slotSize, extent: slotSize,
+                             name: .numbered(prefix, firstID + UInt64(logical)))
         }
     }
 }

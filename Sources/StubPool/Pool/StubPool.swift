@@ -206,6 +206,7 @@ public final class StubPool: Sendable {
         let chunk = Chunk(mapping: mapping, layout: layout, serial: serial, shard: shard, index: index)
         // The registry grows by zeroed leaves of 512 KiB; failing that, the chunk is unmapped.
         guard ChunkRegistry.register(chunk) else { throw SystemError(operation: .mmap, errno: ENOMEM) }
+        if Profiling.isActive { describeForDebugger(chunk) }
         _ = state.allocator.addChunk(capacity: layout.capacity)
         if index == state.chunks.count {
             state.chunks.append(chunk)

@@ -18,17 +18,11 @@ import Musl
 /// the file through a read+execute private mapping of it (the marker), which stays mapped while
 /// profiling is on.
 final class CodeRecorder {
-    /// A record's name: text, or a prefix and a decimal number appended without building a string.
-    enum Name {
-        case text(String)
-        case numbered(String, UInt64)
-        /// `prefix` `first` `-` `last`: a run of stubs under one record.
-        case numberedRange(String, UInt64, UInt64)
-    }
-
     let outputs: ProfilingOutputs
     private let directory: String
     private(set) var dumpPath: String?
+    /// gdb's JIT interface entries, with ``ProfilingOutputs/gdb``.
+    let debugger: DebuggerRegistry?
     private var mapFile: Int32 = -1
     private var dumpFile: Int32 = -1
     private var marker: UInt = 0
@@ -41,12 +35,11 @@ final class CodeRecorder {
     private var pendingError: ProfilingError?
 
     static let bufferLimit = 1 << 20
-    /// ELF machine numbers perf expects in the jitdump header.
-    private static let elfMachine: UInt32 = Architecture.host == .x86_64 ? 62 : 183
 
     init(outputs: ProfilingOutputs, directory: String) throws(ProfilingError) {
         self.outputs = outputs
         self.directory = directory
+        self.debugger = outputs.contains(.gdb) ? DebuggerRegistry() : nil
         try open()
     }
 
@@ -68,14 +61,14 @@ final class CodeRecorder {
                 dumpFile = try Kernel.createFile(path)
                 dumpPath = path
                 var header: [UInt8] = []
-                Self.append(&header, UInt32(0x4A69_5444))  // "JiTD" read little-endian
-                Self.append(&header, UInt32(1))
-                Self.append(&header, UInt32(40))
-                Self.append(&header, Self.elfMachine)
-                Self.append(&header, UInt32(0))
-                Self.append(&header, UInt32(bitPattern: pid))
-                Self.append(&header, stubpool_monotonic_ns())
-                Self.append(&header, UInt64(0))
+                header.appendLittleEndian(UInt32(0x4A69_5444))  // "JiTD" read little-endian
+                header.appendLittleEndian(UInt32(1))
+                header.appendLittleEndian(UInt32(40))
+                header.appendLittleEndian(UInt32(SymbolFile.elfMachine))
+                header.appendLittleEndian(UInt32(0))
+                header.appendLittleEndian(UInt32(bitPattern: pid))
+                header.appendLittleEndian(stubpool_monotonic_ns())
+                header.appendLittleEndian(UInt64(0))
                 try Kernel.writeAll(dumpFile, header)
                 marker = try Kernel.mapPrivateFile(size: Kernel.pageSize, protection: Kernel.readExecute, fd: dumpFile)
             }
@@ -106,8 +99,8 @@ final class CodeRecorder {
 
     /// Appends one record per piece of code (see ``Profiling/record(count:piece:name:)``);
     /// all of them share one timestamp.
-    func record(count: Int, piece: (Int) -> (address: UInt, size: Int), name: (Int) -> Name) {
-        guard count > 0 else { return }
+    func record(count: Int, piece: (Int) -> (address: UInt, size: Int), name: (Int) -> CodeName) {
+        guard count > 0, outputs.contains(.perfMap) || outputs.contains(.jitdump) else { return }
         if generation != ForkGeneration.current { restartAfterFork() }
         let timestamp = stubpool_monotonic_ns()
         let thread = UInt32(bitPattern: stubpool_thread_id())
@@ -116,33 +109,31 @@ final class CodeRecorder {
             let (start, size) = piece(index)
             let name = name(index)
             if writesMap {
-                Self.appendHex(&mapBuffer, UInt64(start))
+                mapBuffer.appendDigits(UInt64(start), radix: 16)
                 mapBuffer.append(0x20)
-                Self.appendHex(&mapBuffer, UInt64(size))
+                mapBuffer.appendDigits(UInt64(size), radix: 16)
                 mapBuffer.append(0x20)
-                Self.append(&mapBuffer, name)
+                mapBuffer.append(name)
                 mapBuffer.append(0x0A)
             }
             if writesDump {
                 let recordStart = dumpBuffer.count
                 codeIndex += 1
-                Self.append(&dumpBuffer, UInt32(0))  // JIT_CODE_LOAD
-                Self.append(&dumpBuffer, UInt32(0))  // total size, patched below
-                Self.append(&dumpBuffer, timestamp)
-                Self.append(&dumpBuffer, UInt32(bitPattern: pid))
-                Self.append(&dumpBuffer, thread)
-                Self.append(&dumpBuffer, UInt64(start))
-                Self.append(&dumpBuffer, UInt64(start))
-                Self.append(&dumpBuffer, UInt64(size))
-                Self.append(&dumpBuffer, codeIndex)
-                Self.append(&dumpBuffer, name)
+                dumpBuffer.appendLittleEndian(UInt32(0))  // JIT_CODE_LOAD
+                dumpBuffer.appendLittleEndian(UInt32(0))  // total size, patched below
+                dumpBuffer.appendLittleEndian(timestamp)
+                dumpBuffer.appendLittleEndian(UInt32(bitPattern: pid))
+                dumpBuffer.appendLittleEndian(thread)
+                dumpBuffer.appendLittleEndian(UInt64(start))
+                dumpBuffer.appendLittleEndian(UInt64(start))
+                dumpBuffer.appendLittleEndian(UInt64(size))
+                dumpBuffer.appendLittleEndian(codeIndex)
+                dumpBuffer.append(name)
                 dumpBuffer.append(0)
                 // The code as it runs (the executable view is readable).
                 dumpBuffer.append(contentsOf: UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: start), count: size))
                 let total = UInt32(dumpBuffer.count - recordStart)
-                withUnsafeBytes(of: total.littleEndian) { bytes in
-                    for offset in 0..<4 { dumpBuffer[recordStart + 4 + offset] = bytes[offset] }
-                }
+                dumpBuffer.storeLittleEndian(total, at: recordStart + 4)
             }
         }
         if mapBuffer.count >= Self.bufferLimit || dumpBuffer.count >= Self.bufferLimit { writeOut() }
@@ -173,6 +164,7 @@ final class CodeRecorder {
     func flush() throws(ProfilingError) {
         if generation != ForkGeneration.current { restartAfterFork() }
         writeOut()
+        debugger?.settle()
         if let error = pendingError {
             pendingError = nil
             throw error
@@ -180,52 +172,14 @@ final class CodeRecorder {
     }
 
     func close() throws(ProfilingError) {
-        defer { closeFiles() }
+        defer {
+            closeFiles()
+            debugger?.removeAll()
+        }
         try flush()
     }
 
     /// Registers (once) an exit handler that writes what is still buffered.
     static func flushAtExit() { _ = exitHandler }
     private static let exitHandler: Bool = atexit { try? Profiling.flush() } == 0
-
-    // MARK: Encoding
-
-    private static func append<T: FixedWidthInteger>(_ buffer: inout [UInt8], _ value: T) {
-        withUnsafeBytes(of: value.littleEndian) { buffer.append(contentsOf: $0) }
-    }
-
-    private static func append(_ buffer: inout [UInt8], _ name: Name) {
-        switch name {
-        case .text(let text):
-            buffer.append(contentsOf: text.utf8)
-        case .numbered(let prefix, let number):
-            buffer.append(contentsOf: prefix.utf8)
-            appendDecimal(&buffer, number)
-        case .numberedRange(let prefix, let first, let last):
-            buffer.append(contentsOf: prefix.utf8)
-            appendDecimal(&buffer, first)
-            buffer.append(0x2D)
-            appendDecimal(&buffer, last)
-        }
-    }
-
-    /// Appends `value` in base `radix` (10 or 16, lowercase), in place: no temporary strings.
-    private static func appendDigits(_ buffer: inout [UInt8], _ value: UInt64, radix: UInt64) {
-        var count = 1, rest = value
-        while rest >= radix {
-            rest /= radix
-            count += 1
-        }
-        let start = buffer.count
-        buffer.append(contentsOf: repeatElement(0x30, count: count))
-        rest = value
-        for index in stride(from: start + count - 1, through: start, by: -1) {
-            let digit = UInt8(truncatingIfNeeded: rest % radix)
-            buffer[index] = digit < 10 ? 0x30 + digit : 0x57 + digit  // '0'…'9', 'a'…'f'
-            rest /= radix
-        }
-    }
-
-    private static func appendDecimal(_ buffer: inout [UInt8], _ value: UInt64) { appendDigits(&buffer, value, radix: 10) }
-    private static func appendHex(_ buffer: inout [UInt8], _ value: UInt64) { appendDigits(&buffer, value, radix: 16) }
 }

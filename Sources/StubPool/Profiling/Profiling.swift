@@ -14,6 +14,12 @@ public struct ProfilingOutputs: OptionSet, Sendable, Hashable {
     /// `perf record -k mono` and `perf inject --jit`, `perf report` names every stub and blob and
     /// `perf annotate` shows their instructions.
     public static let jitdump = ProfilingOutputs(rawValue: 2)
+    /// gdb's JIT interface: an in-memory symbol file per batch of arena blobs and per pool chunk,
+    /// so that `info symbol`, `x/i` and `bt` in gdb name arena bodies (``CodeArena/commit(_:names:)``'s
+    /// names) and stubs (their default names `<pool name>#<id>`; names given with
+    /// ``StubPool/setName(_:for:)`` are for profiles only). Costs nothing while no debugger is
+    /// attached beyond building the files; under gdb, each registration stops the program briefly.
+    public static let gdb = ProfilingOutputs(rawValue: 4)
 }
 
 /// Why profiling could not start or write. Profiling never makes a pool or arena operation fail:
@@ -22,7 +28,7 @@ public struct ProfilingOutputs: OptionSet, Sendable, Hashable {
 public enum ProfilingError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A file operation failed on `path`.
     case system(SystemError, path: String)
-    /// `STUBPOOL_PERF` held something other than `map`, `jitdump` or both (comma-separated).
+    /// `STUBPOOL_PERF` held something other than `map`, `jitdump` and `gdb` (comma-separated).
     case invalidSetting(String)
     /// ``Profiling/start(_:directory:)`` while profiling is already on.
     case alreadyStarted
@@ -30,7 +36,7 @@ public enum ProfilingError: Error, Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .system(let error, let path): "\(path): \(error)"
-        case .invalidSetting(let value): "STUBPOOL_PERF=\(value): expected map, jitdump or map,jitdump"
+        case .invalidSetting(let value): "STUBPOOL_PERF=\(value): expected map, jitdump, gdb or several of them comma-separated"
         case .alreadyStarted: "profiling is already on"
         }
     }
@@ -40,7 +46,7 @@ public enum ProfilingError: Error, Sendable, Hashable, CustomStringConvertible {
 /// committed, named, so that `perf report` attributes samples inside StubPool code.
 ///
 /// Turn it on before creating pools and arenas, with ``start(_:directory:)`` or the environment:
-/// `STUBPOOL_PERF=jitdump` (or `map`, or `map,jitdump`) and optionally `STUBPOOL_PERF_DIR` (the
+/// `STUBPOOL_PERF=jitdump` (or `map`, `gdb`, or several comma-separated: `jitdump,gdb`) and optionally `STUBPOOL_PERF_DIR` (the
 /// jitdump's directory; default `$JITDUMPDIR`, else `$HOME/.debug/jit`, else `/tmp`), read when
 /// the first pool or arena is created. Then:
 ///
@@ -116,6 +122,7 @@ public enum Profiling {
                 switch word {
                 case "map": outputs.insert(.perfMap)
                 case "jitdump": outputs.insert(.jitdump)
+                case "gdb": outputs.insert(.gdb)
                 default: throw .invalidSetting(value)
                 }
             }
@@ -146,8 +153,26 @@ public enum Profiling {
 
     /// Records `count` pieces of code: piece `index` is `piece(index)` (start and size) and is
     /// called `name(index)`.
-    static func record(count: Int, piece: (Int) -> (address: UInt, size: Int), name: (Int) -> CodeRecorder.Name) {
+    static func record(count: Int, piece: (Int) -> (address: UInt, size: Int), name: (Int) -> CodeName) {
         recorder.withLock { $0?.record(count: count, piece: piece, name: name) }
+    }
+
+    /// Names `count` pieces of `owner` for gdb (nothing unless ``ProfilingOutputs/gdb`` is on).
+    static func describe(owner: DebugOwner, count: Int, piece: (Int) -> SymbolFile.Piece) {
+        recorder.withLock { recorder in
+            guard let debugger = recorder?.debugger else { return }
+            debugger.register((0..<count).map(piece), owner: owner)
+        }
+    }
+
+    /// An arena blob was freed: gdb forgets its name.
+    static func forget(blobAt address: UInt) {
+        recorder.withLock { $0?.debugger?.forget(blobAt: address) }
+    }
+
+    /// `owner`'s code is going away: gdb forgets its names.
+    static func forget(owner: DebugOwner) {
+        recorder.withLock { $0?.debugger?.forget(owner: owner) }
     }
 }
 

@@ -39,6 +39,13 @@ enum ChildProcess {
         environment["SWIFT_BACKTRACE"] = "enable=no"
         environment.merge(extra) { $1 }
         process.environment = environment
+        // The child inherits the spawning thread's signal mask, and test threads block most
+        // signals: gdb then never sees SIGCHLD from its inferior (it hung), and the watchdog's
+        // SIGTERM would wait forever. Spawn with nothing blocked, as a shell would.
+        var everything = sigset_t(), previous = sigset_t()
+        sigemptyset(&everything)
+        pthread_sigmask(SIG_SETMASK, &everything, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
         try process.run()
         let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)

@@ -1,0 +1,150 @@
+import CStubPoolShim
+
+/// Who a debugger entry belongs to: an arena (its blobs, forgotten one by one when freed) or a
+/// pool chunk (its slots, forgotten together when the chunk is unmapped).
+enum DebugOwner: Hashable {
+    case arena(ObjectIdentifier)
+    case chunk(UInt)
+}
+
+/// gdb's JIT interface: in-memory symbol files (``SymbolFile``) linked into the list at
+/// `__jit_debug_descriptor`, announced through `__jit_debug_register_code`. Guarded by
+/// ``Profiling``'s lock.
+///
+/// An entry covers at most ``piecesPerEntry`` pieces. A freed blob is only marked; before the
+/// next registration (and at flush) each entry with freed blobs is replaced by one without them,
+/// so that no two entries ever claim the same address (gdb would pick either) and rebuilding
+/// costs at most one entry per entry touched, however many blobs were freed.
+final class DebuggerRegistry {
+    static let piecesPerEntry = 256
+
+    private final class Entry {
+        let owner: DebugOwner
+        var pieces: [SymbolFile.Piece]
+        var freed: Set<UInt> = []
+        let node: UnsafeMutablePointer<stubpool_jit_code_entry>
+        let file: UnsafeMutableRawBufferPointer
+
+        init(owner: DebugOwner, pieces: [SymbolFile.Piece]) {
+            self.owner = owner
+            self.pieces = pieces
+            let bytes = SymbolFile.build(pieces)
+            file = .allocate(byteCount: bytes.count, alignment: 8)
+            file.copyBytes(from: bytes)
+            node = .allocate(capacity: 1)
+            node.initialize(to: stubpool_jit_code_entry(
+                next_entry: nil, prev_entry: nil,
+                symfile_addr: UnsafePointer(file.baseAddress!.assumingMemoryBound(to: CChar.self)),
+                symfile_size: UInt64(bytes.count)))
+        }
+
+        deinit {
+            node.deallocate()
+            file.deallocate()
+        }
+    }
+
+    private var entries: [ObjectIdentifier: Entry] = [:]
+    private var entriesOfOwner: [DebugOwner: [ObjectIdentifier]] = [:]
+    /// The entry naming each live blob (arena owners only).
+    private var entryOfBlob: [UInt: ObjectIdentifier] = [:]
+    private var withFreedBlobs: Set<ObjectIdentifier> = []
+
+    /// Entries in gdb's list, and symbol-file bytes they hold (for tests and statistics).
+    var entryCount: Int { entries.count }
+    var symbolFileBytes: Int { entries.values.reduce(0) { $0 + $1.file.count } }
+
+    /// Names `pieces` for gdb. Arena blobs are tracked one by one for ``forget(blobAt:)``.
+    func register(_ pieces: [SymbolFile.Piece], owner: DebugOwner) {
+        guard !pieces.isEmpty else { return }
+        settle()
+        let sorted = pieces.sorted { $0.address < $1.address }
+        var start = 0
+        while start < sorted.count {
+            let end = min(start + Self.piecesPerEntry, sorted.count)
+            let entry = Entry(owner: owner, pieces: Array(sorted[start..<end]))
+            link(entry)
+            if case .arena = owner {
+                for piece in entry.pieces { entryOfBlob[piece.address] = ObjectIdentifier(entry) }
+            }
+            start = end
+        }
+    }
+
+    /// The blob at `address` was freed: its name goes at the next registration or flush.
+    func forget(blobAt address: UInt) {
+        guard let id = entryOfBlob.removeValue(forKey: address), let entry = entries[id] else { return }
+        entry.freed.insert(address)
+        withFreedBlobs.insert(id)
+    }
+
+    /// Everything `owner` registered goes now (its code is being unmapped).
+    func forget(owner: DebugOwner) {
+        guard let ids = entriesOfOwner.removeValue(forKey: owner) else { return }
+        for id in ids {
+            guard let entry = entries[id] else { continue }
+            for piece in entry.pieces where entryOfBlob[piece.address] == id { entryOfBlob[piece.address] = nil }
+            withFreedBlobs.remove(id)
+            unlink(entry)
+        }
+    }
+
+    /// Replaces every entry with freed blobs by one naming only the live ones.
+    func settle() {
+        guard !withFreedBlobs.isEmpty else { return }
+        for id in withFreedBlobs {
+            guard let entry = entries[id] else { continue }
+            let live = entry.pieces.filter { !entry.freed.contains($0.address) }
+            unlink(entry)
+            entriesOfOwner[entry.owner]?.removeAll { $0 == id }
+            guard !live.isEmpty else { continue }
+            let replacement = Entry(owner: entry.owner, pieces: live)
+            link(replacement)
+            for piece in live { entryOfBlob[piece.address] = ObjectIdentifier(replacement) }
+        }
+        withFreedBlobs.removeAll()
+    }
+
+    /// Takes every entry out of gdb's list (profiling stops).
+    func removeAll() {
+        for entry in Array(entries.values) { unlink(entry) }
+        entriesOfOwner.removeAll()
+        entryOfBlob.removeAll()
+        withFreedBlobs.removeAll()
+    }
+
+    // MARK: gdb's list
+
+    private func link(_ entry: Entry) {
+        let descriptor = stubpool_gdb_descriptor()!
+        entry.node.pointee.next_entry = descriptor.pointee.first_entry
+        entry.node.pointee.prev_entry = nil
+        descriptor.pointee.first_entry?.pointee.prev_entry = entry.node
+        descriptor.pointee.first_entry = entry.node
+        notify(descriptor, action: 1, entry: entry.node)  // JIT_REGISTER_FN
+        let id = ObjectIdentifier(entry)
+        entries[id] = entry
+        entriesOfOwner[entry.owner, default: []].append(id)
+    }
+
+    private func unlink(_ entry: Entry) {
+        let descriptor = stubpool_gdb_descriptor()!
+        let node = entry.node
+        if let previous = node.pointee.prev_entry {
+            previous.pointee.next_entry = node.pointee.next_entry
+        } else {
+            descriptor.pointee.first_entry = node.pointee.next_entry
+        }
+        node.pointee.next_entry?.pointee.prev_entry = node.pointee.prev_entry
+        notify(descriptor, action: 2, entry: node)  // JIT_UNREGISTER_FN
+        entries[ObjectIdentifier(entry)] = nil
+    }
+
+    private func notify(_ descriptor: UnsafeMutablePointer<stubpool_jit_descriptor>, action: UInt32,
+                        entry: UnsafeMutablePointer<stubpool_jit_code_entry>) {
+        descriptor.pointee.relevant_entry = entry
+        descriptor.pointee.action_flag = action
+        stubpool_gdb_notify()
+        descriptor.pointee.action_flag = 0
+    }
+}
