@@ -31,6 +31,8 @@ struct ArenaState {
     private var nextLargeSerial = 0
     private var largeWasted = 0
     var statistics = CodeArenaStatistics()
+    /// Names given to live blobs at commit (kept only when names are given), by address.
+    var names: [UInt: String] = [:]
     /// The fork generation in which every region was last made this process's own.
     private var privateGeneration = ForkGeneration.current
 
@@ -318,6 +320,29 @@ struct ArenaState {
                         slot: slot, offset: within)
     }
 
+    /// Every live blob with its class's index (-1: page-granular), by class, then region and slot.
+    func liveBlobs() -> [(blob: CodeBlob, sizeClass: Int)] {
+        var blobs: [(blob: CodeBlob, sizeClass: Int)] = []
+        for (index, sizeClass) in classes.enumerated() {
+            for (region, regionOffset) in sizeClass.regions.enumerated() {
+                for slot in 0..<sizeClass.perRegion {
+                    let requested = sizeClass.requested[region * sizeClass.perRegion + slot]
+                    guard requested != 0 else { continue }
+                    let offset = Self.offset(ofSlot: slot, size: sizeClass.size, perPage: sizeClass.perPage, placement: placement)
+                    blobs.append((CodeBlob(address: space.executableAddress(regionOffset + offset), size: Int(requested),
+                                           capacity: sizeClass.size, sizeClass: index, region: region, slot: slot, offset: offset), index))
+                }
+            }
+        }
+        for blob in largeLive.values { blobs.append((blob, -1)) }
+        return blobs
+    }
+
+    /// Regions and free slots of each size class (class size, regions, slots, free slots).
+    func classOccupancy() -> [(size: Int, regions: Int, slots: Int, free: Int)] {
+        classes.map { ($0.size, $0.regions.count, $0.regions.count * $0.perRegion, $0.allocator.freeSlots) }
+    }
+
     mutating func release(_ blob: CodeBlob) {
         unaccount(blob)
         if blob.sizeClass < 0 {
@@ -329,6 +354,7 @@ struct ArenaState {
 
     /// Forgets a live blob's accounting, leaving its space reserved.
     mutating func unaccount(_ blob: CodeBlob) {
+        if !names.isEmpty { names.removeValue(forKey: blob.address) }
         statistics.liveBlobs -= 1
         statistics.liveBytes -= blob.size
         if blob.sizeClass < 0 {

@@ -40,7 +40,7 @@ public final class CodeArena: Sendable {
     /// The architecture of the code the arena runs (the host's).
     public let architecture: Architecture = .host
     private let trapFill: [UInt8]
-    private let state: Locked<ArenaState>
+    let state: Locked<ArenaState>
     /// Registration for core-serializing membarriers is per process: done once, by the first arena.
     private static let syncCoreRegistered = Kernel.registerSyncCore()
 
@@ -61,8 +61,9 @@ public final class CodeArena: Sendable {
     /// maintenance pass over the touched ranges and (where the kernel has it) one
     /// core-serializing membarrier for the whole batch. All or nothing.
     ///
-    /// - Parameter names: the blobs' names in profiles (see ``Profiling``), one per blob, or `nil`
-    ///   for `stubpool:blob#<n>`. Only used while profiling is on.
+    /// - Parameter names: the blobs' names in profiles and debuggers (see ``Profiling``) and in
+    ///   ``inspect(includeBlobs:)``, one per blob, or `nil` for `stubpool:blob#<n>` in profiles.
+    ///   Kept with each blob until it is freed.
     public func commit(_ blobs: [[UInt8]], names: [String]? = nil) throws(CodeArenaError) -> [CodeBlob] {
         guard !blobs.isEmpty else { throw .emptyBatch }
         if let names, names.count != blobs.count { throw .nameCountMismatch(blobs: blobs.count, names: names.count) }
@@ -97,7 +98,12 @@ public final class CodeArena: Sendable {
                 throw .system(error, during: .commit)
             }
         }
-        state.withLock { $0.statistics.cacheMaintenancePasses += 1 }
+        state.withLock { state in
+            state.statistics.cacheMaintenancePasses += 1
+            if let names {
+                for (blob, name) in zip(placed, names) { state.names[blob.address] = name }
+            }
+        }
         if Profiling.isActive {
             let first = Self.nextBlobNumber.add(UInt64(placed.count), ordering: .relaxed).oldValue
             let name = { (index: Int) -> CodeName in names.map { .text($0[index]) } ?? .numbered("stubpool:blob#", first + UInt64(index)) }

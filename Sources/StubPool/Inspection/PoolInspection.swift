@@ -1,0 +1,128 @@
+/// What a pool holds, chunk by chunk and stub by stub: ``StubPool/inspect(includeStubs:)``.
+/// `Codable` (JSON through `JSONEncoder`, addresses as hex text) and printable as text.
+///
+/// A slot is **live** (a stub handed out with a target), **pending** (a lazy stub not yet
+/// materialized), **reserved** (taken from the occupancy bitmap but not a stub: in a thread's
+/// allocation cache, or released and waiting for ``StubPool/reclaim()``) or **free**.
+public struct PoolInspection: Codable, Sendable, Hashable, CustomStringConvertible {
+    public enum StubState: String, Codable, Sendable, Hashable {
+        case live
+        /// A lazy stub whose batch has not been materialized: its target is its own lazy entry.
+        case pending
+    }
+
+    public struct StubEntry: Codable, Sendable, Hashable {
+        public var id: UInt64
+        public var address: CodeAddress
+        /// The name given with ``StubPool/setName(_:for:)``, else the default name.
+        public var name: String
+        public var state: StubState
+        public var target: CodeAddress
+        public var context: CodeAddress
+    }
+
+    public struct ChunkEntry: Codable, Sendable, Hashable {
+        /// Pool-wide serial number: the chunk's stubs have ids `serial * slots + logical slot`.
+        public var serial: Int
+        public var shard: Int
+        /// The executable code region, then the writable data region (and payloads).
+        public var code: CodeAddress
+        public var codeBytes: Int
+        public var data: CodeAddress
+        public var dataBytes: Int
+        public var slots: Int
+        public var live: Int
+        public var pending: Int
+        public var reserved: Int
+        public var free: Int
+        /// Live and pending stubs by address (empty unless asked for).
+        public var stubs: [StubEntry]
+    }
+
+    /// The pool's configured name, if any.
+    public var name: String?
+    public var kind: StubKind
+    public var placement: String
+    public var slotSize: Int
+    public var slotsPerChunk: Int
+    public var live: Int
+    public var pending: Int
+    public var reserved: Int
+    public var free: Int
+    /// By code address.
+    public var chunks: [ChunkEntry]
+
+    public var description: String {
+        var text = "pool \(name ?? "(unnamed)"): \(kind), \(placement), \(slotSize)-byte slots, \(slotsPerChunk) per chunk\n"
+        text += "  \(chunks.count) chunks: \(live) live, \(pending) pending, \(reserved) reserved, \(free) free\n"
+        for chunk in chunks {
+            text += "  chunk #\(chunk.serial) (shard \(chunk.shard)) code \(chunk.code) +\(chunk.codeBytes) data \(chunk.data) +\(chunk.dataBytes):"
+            text += " \(chunk.live) live, \(chunk.pending) pending, \(chunk.reserved) reserved, \(chunk.free) free\n"
+            for stub in chunk.stubs {
+                text += "    \(stub.address) #\(stub.id) \(stub.name) \(stub.state) → \(stub.target) context \(stub.context)\n"
+            }
+        }
+        return text
+    }
+}
+
+extension StubKind: Codable {}
+
+extension StubPool: CustomDebugStringConvertible {
+    /// Occupancy chunk by chunk and, with `includeStubs`, every live and pending stub: its id,
+    /// name, target and context. Takes each shard's lock in turn (a consistent view per shard;
+    /// stubs allocated or released meanwhile on other threads may or may not appear); linear in
+    /// the slots mapped.
+    public func inspect(includeStubs: Bool = true) -> PoolInspection {
+        let capacity = layout.capacity
+        var result = PoolInspection(
+            name: configuration.name, kind: configuration.kind, placement: configuration.placement.description,
+            slotSize: layout.geometry.slotSize, slotsPerChunk: capacity, live: 0, pending: 0, reserved: 0, free: 0, chunks: [])
+        for shard in shared.shards {
+            shard.state.withLock { state in
+                for case let chunk? in state.chunks {
+                    let bitmap = state.allocator.chunks[chunk.index]
+                    var entry = PoolInspection.ChunkEntry(
+                        serial: chunk.serial, shard: chunk.shard, code: CodeAddress(chunk.base), codeBytes: chunk.codeRange.count,
+                        data: CodeAddress(chunk.dataStart), dataBytes: Int(chunk.payloadRange.upperBound - chunk.dataStart),
+                        slots: capacity, live: 0, pending: 0, reserved: 0, free: 0, stubs: [])
+                    for logical in 0..<capacity {
+                        if bitmap.isFree(logical) {
+                            entry.free += 1
+                            continue
+                        }
+                        let stub = chunk.stub(ofLogical: logical)
+                        guard let data = chunk.slot(ofEntry: stub.address)?.dataSlot else { continue }
+                        let slot = DataSlot(address: data)
+                        let state: PoolInspection.StubState
+                        if layout.isReleased(target: slot.target, entry: stub.address) {
+                            entry.reserved += 1
+                            continue
+                        } else if slot.target == layout.lazyEntry(of: stub.address) {
+                            entry.pending += 1
+                            state = .pending
+                        } else {
+                            entry.live += 1
+                            state = .live
+                        }
+                        guard includeStubs else { continue }
+                        entry.stubs.append(PoolInspection.StubEntry(
+                            id: UInt64(chunk.serial) * UInt64(capacity) + UInt64(logical), address: CodeAddress(stub.address),
+                            name: name(of: stub), state: state, target: CodeAddress(slot.target), context: CodeAddress(slot.context)))
+                    }
+                    entry.stubs.sort { $0.address < $1.address }
+                    result.live += entry.live
+                    result.pending += entry.pending
+                    result.reserved += entry.reserved
+                    result.free += entry.free
+                    result.chunks.append(entry)
+                }
+            }
+        }
+        result.chunks.sort { $0.code < $1.code }
+        return result
+    }
+
+    /// A summary of ``inspect(includeStubs:)`` without the stubs.
+    public var debugDescription: String { inspect(includeStubs: false).description }
+}
