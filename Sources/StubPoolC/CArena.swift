@@ -34,20 +34,44 @@ public func stubpool_arena_commit_c(
     _ handle: OpaquePointer?, _ blobs: UnsafePointer<stubpool_code_t>?, _ count: Int,
     _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
 ) -> stubpool_status_t {
-    guard let handle else { return CStatus.null("arena", in: "stubpool_arena_commit") }
-    guard let blobs else { return CStatus.null("blobs", in: "stubpool_arena_commit") }
-    guard let out else { return CStatus.null("out_entries", in: "stubpool_arena_commit") }
-    guard count >= 0 else { return CStatus.fail(STUBPOOL_E_INVALID_COUNT, "stubpool_arena_commit: count \(count)") }
+    commit(handle, blobs, names: nil, count, out, in: "stubpool_arena_commit")
+}
+
+@_cdecl("stubpool_arena_commit_named")
+public func stubpool_arena_commit_named_c(
+    _ handle: OpaquePointer?, _ blobs: UnsafePointer<stubpool_code_t>?, _ names: UnsafePointer<UnsafePointer<CChar>?>?,
+    _ count: Int, _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> stubpool_status_t {
+    guard let names else { return CStatus.null("names", in: "stubpool_arena_commit_named") }
+    return commit(handle, blobs, names: names, count, out, in: "stubpool_arena_commit_named")
+}
+
+private func commit(
+    _ handle: OpaquePointer?, _ blobs: UnsafePointer<stubpool_code_t>?, names: UnsafePointer<UnsafePointer<CChar>?>?,
+    _ count: Int, _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, in function: String
+) -> stubpool_status_t {
+    guard let handle else { return CStatus.null("arena", in: function) }
+    guard let blobs else { return CStatus.null("blobs", in: function) }
+    guard let out else { return CStatus.null("out_entries", in: function) }
+    guard count >= 0 else { return CStatus.fail(STUBPOOL_E_INVALID_COUNT, "\(function): count \(count)") }
+    var swiftNames: [String]?
+    if let names {
+        swiftNames = []
+        for index in 0..<count {
+            guard let name = names[index] else { return CStatus.null("names[\(index)]", in: function) }
+            swiftNames!.append(String(cString: name))
+        }
+    }
     var copies: [[UInt8]] = []
     copies.reserveCapacity(count)
     for index in 0..<count {
         let blob = blobs[index]
         guard blob.size >= 0, blob.size <= CodeArena.maximumBlobSize else { return CStatus.fail(.blobTooLarge(index: index, size: blob.size < 0 ? Int.max : blob.size)) }
-        guard blob.size == 0 || blob.bytes != nil else { return CStatus.null("blobs[\(index)].bytes", in: "stubpool_arena_commit") }
+        guard blob.size == 0 || blob.bytes != nil else { return CStatus.null("blobs[\(index)].bytes", in: function) }
         copies.append(blob.size == 0 ? [] : Array(UnsafeRawBufferPointer(start: blob.bytes, count: blob.size)))
     }
     return CStatus.run { () throws(CodeArenaError) in
-        let placed = try arena(handle).commit(copies)
+        let placed = try arena(handle).commit(copies, names: swiftNames)
         for (index, blob) in placed.enumerated() { out[index] = UnsafeMutableRawPointer(bitPattern: blob.address) }
     }
 }
@@ -109,5 +133,16 @@ public func stubpool_arena_statistics_c(
     out.pointee = stubpool_arena_stats_t(
         live_blobs: s.liveBlobs, live_bytes: s.liveBytes, mapped_bytes: s.mappedBytes, regions: s.regions,
         mappings: s.mappings, commits: s.commits, cache_maintenance_passes: s.cacheMaintenancePasses)
+    return CStatus.ok
+}
+
+@_cdecl("stubpool_arena_describe")
+public func stubpool_arena_describe_c(
+    _ handle: OpaquePointer?, _ includeBlobs: Int32, _ buffer: UnsafeMutablePointer<CChar>?, _ size: Int,
+    _ outLength: UnsafeMutablePointer<Int>?
+) -> stubpool_status_t {
+    guard let handle else { return CStatus.null("arena", in: "stubpool_arena_describe") }
+    if let invalid = CText.check(buffer, size: size, in: "stubpool_arena_describe") { return invalid }
+    CText.copy(arena(handle).inspect(includeBlobs: includeBlobs != 0).description, into: buffer, size: size, length: outLength)
     return CStatus.ok
 }

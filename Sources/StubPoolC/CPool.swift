@@ -46,7 +46,8 @@ extension StubPool.Configuration {
             kind: kind, placement: placement, landingPads: c.landing_pads != 0, strategy: strategy,
             shards: c.shards == 0 ? nil : Int(c.shards),
             codeSize: c.code_size == 0 ? ChunkGeometry.defaultCodeSize : Int(c.code_size),
-            lazyBatches: c.lazy_batches != 0, payloadSize: Int(c.payload_size))
+            lazyBatches: c.lazy_batches != 0, payloadSize: Int(c.payload_size),
+            name: c.name.map { String(cString: $0) })
     }
 }
 
@@ -77,7 +78,7 @@ public func stubpool_config_init_c(_ config: UnsafeMutablePointer<stubpool_confi
     config.pointee = stubpool_config_t(
         struct_size: UInt32(MemoryLayout<stubpool_config_t>.size), kind: STUBPOOL_KIND_FORWARD,
         placement: STUBPOOL_PLACEMENT_PACKED, strategy: STUBPOOL_STRATEGY_SHARED_TEMPLATE, random_seed: 0,
-        landing_pads: 0, lazy_batches: 0, shards: 0, code_size: 0, payload_size: 0)
+        landing_pads: 0, lazy_batches: 0, shards: 0, code_size: 0, payload_size: 0, name: nil)
 }
 
 @_cdecl("stubpool_pool_create")
@@ -88,11 +89,16 @@ public func stubpool_pool_create_c(
     var c = stubpool_config_t()
     stubpool_config_init_c(&c)
     if let config {
-        guard config.pointee.struct_size >= UInt32(MemoryLayout<stubpool_config_t>.size) else {
+        // Version 2's struct ended before `name`: its callers get the defaults of newer fields.
+        let version2Size = MemoryLayout<stubpool_config_t>.offset(of: \stubpool_config_t.name)!
+        let given = Int(config.pointee.struct_size)
+        guard given >= version2Size else {
             return CStatus.fail(STUBPOOL_E_INVALID_ARGUMENT,
                                 "stubpool_pool_create: config.struct_size is \(config.pointee.struct_size); call stubpool_config_init first")
         }
-        c = config.pointee
+        withUnsafeMutableBytes(of: &c) { copy in
+            copy.copyMemory(from: UnsafeRawBufferPointer(start: config, count: min(given, MemoryLayout<stubpool_config_t>.size)))
+        }
     }
     do {
         let configuration = try StubPool.Configuration(c)

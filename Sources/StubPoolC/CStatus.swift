@@ -62,6 +62,25 @@ enum CStatus {
         }
     }
 
+    static func fail(_ error: ProfilingError) -> stubpool_status_t {
+        let status: stubpool_status_t = switch error {
+        case .system: STUBPOOL_E_SYSTEM
+        case .invalidSetting: STUBPOOL_E_INVALID_ARGUMENT
+        case .alreadyStarted: STUBPOOL_E_INVALID_CONFIGURATION
+        }
+        return fail(status, error.description)
+    }
+
+    @inline(__always)
+    static func run(_ body: () throws(ProfilingError) -> Void) -> stubpool_status_t {
+        do throws(ProfilingError) {
+            try body()
+            return ok
+        } catch {
+            return fail(error)
+        }
+    }
+
     /// A required argument was NULL.
     static func null(_ name: String, in function: String) -> stubpool_status_t {
         fail(STUBPOOL_E_INVALID_ARGUMENT, "\(function): \(name) is NULL")

@@ -33,7 +33,7 @@ extern "C" {
  * The API version this header describes; `stubpool_api_version()` returns the library's.
  * 2: stub payloads (`payload_size`, stubpool_payload, stubpool_allocate_with_payload).
  */
-#define STUBPOOL_API_VERSION 2
+#define STUBPOOL_API_VERSION 3
 
 /* ------------------------------------------------------------------------------------------ */
 /* Errors                                                                                      */
@@ -140,6 +140,12 @@ typedef struct stubpool_config {
      * resident only once written; not cleared when a slot is reused. (API version 2.)
      */
     uint32_t payload_size;
+    /**
+     * The pool's name in profiles, debuggers and inspection (its stubs' default names are
+     * `<name>#<id>`), copied; NULL = `stubpool:<kind>`. (API version 3: a struct_size from
+     * version 2 is accepted and means NULL.)
+     */
+    const char *name;
 } stubpool_config_t;
 
 /** Fills `config` with the defaults (forward kind, packed, shared template). */
@@ -403,6 +409,75 @@ typedef struct stubpool_arena_stats {
 
 /** Fills `*out_stats`. Errors: INVALID_ARGUMENT. */
 stubpool_status_t stubpool_arena_statistics(stubpool_arena_t *arena, stubpool_arena_stats_t *out_stats);
+
+/* ---- Profiling, debugging and inspection (API version 3) ------------------------------------ */
+
+/** Outputs of stubpool_profiling_start, or-ed together. */
+typedef enum stubpool_profiling_output {
+    /** `/tmp/perf-<pid>.map` (perf ignores it for memfd-backed code; other profilers read it). */
+    STUBPOOL_PROFILE_PERF_MAP = 1,
+    /** `<directory>/jit-<pid>.dump` for `perf record -k mono` + `perf inject --jit`. */
+    STUBPOOL_PROFILE_JITDUMP = 2,
+    /** gdb's JIT interface: `info symbol`, `x/i` and `bt` name arena blobs and stubs. */
+    STUBPOOL_PROFILE_GDB = 4,
+} stubpool_profiling_output_t;
+
+/**
+ * Starts recording every stub handed out and every blob committed from now on, named (as
+ * `STUBPOOL_PERF=jitdump,gdb` in the environment does when the first pool or arena is created).
+ * `directory` (NULL: $JITDUMPDIR, else $HOME/.debug/jit, else /tmp) receives the jitdump and is
+ * created if missing. Records are buffered; see stubpool_profiling_flush.
+ * Errors: INVALID_ARGUMENT (no or unknown output bits), INVALID_CONFIGURATION (already started),
+ * SYSTEM (a file could not be created; nothing stays open).
+ */
+stubpool_status_t stubpool_profiling_start(unsigned outputs, const char *directory);
+
+/** Writes buffered records now (also done at exit). Errors: SYSTEM (the first failed write). */
+stubpool_status_t stubpool_profiling_flush(void);
+
+/** Flushes, closes the files, takes every entry out of gdb's list, stops recording. Errors: SYSTEM. */
+stubpool_status_t stubpool_profiling_stop(void);
+
+/**
+ * Names a live stub (e.g. "wasm-entry:math.add") in profiles and inspection; `name` is copied.
+ * Kept until the stub is released; retargeting keeps it. Recorded at once while profiling.
+ * Errors: INVALID_ARGUMENT (NULL), FOREIGN_STUB (not a stub of this pool), RELEASED.
+ */
+stubpool_status_t stubpool_set_name(stubpool_pool_t *pool, void *stub, const char *name);
+
+/**
+ * Copies the stub's name (given, else `<pool name>#<id>`) into `buffer` (`size` bytes, always
+ * NUL-terminated when size > 0, truncated if needed); `*out_length` (optional) receives the full
+ * length without the NUL. `buffer` may be NULL with size 0 to ask for the length.
+ * Errors: INVALID_ARGUMENT, FOREIGN_STUB (not a stub entry of this pool).
+ */
+stubpool_status_t stubpool_get_name(stubpool_pool_t *pool, void *stub, char *buffer, size_t size, size_t *out_length);
+
+/**
+ * stubpool_arena_commit with a name per blob (`names[i]` for blob i, copied; none may be NULL),
+ * used by profiles, gdb and inspection and kept until the blob is freed.
+ * Errors: those of stubpool_arena_commit; INVALID_ARGUMENT for a NULL name.
+ */
+stubpool_status_t stubpool_arena_commit_named(stubpool_arena_t *arena, const stubpool_code_t *blobs,
+                                              const char *const *names, size_t count, void **out_entries);
+
+/**
+ * A text description of the pool: chunks (addresses, occupancy: live, pending lazy, reserved,
+ * free) and, if `include_stubs`, one line per live or pending stub (address, id, name, state,
+ * target, context). Copied into `buffer` as for stubpool_get_name; `*out_length` receives the full
+ * length. Linear in the slots mapped. (JSON: the Swift API's `inspect()` is Codable, and
+ * `stubpool inspect FILE` prints saved JSON.) Errors: INVALID_ARGUMENT.
+ */
+stubpool_status_t stubpool_pool_describe(stubpool_pool_t *pool, int include_stubs, char *buffer, size_t size,
+                                         size_t *out_length);
+
+/**
+ * A text description of the arena: mappings, size classes and, if `include_blobs`, one line per
+ * live blob (address, size, capacity, name). Copied as for stubpool_pool_describe.
+ * Errors: INVALID_ARGUMENT.
+ */
+stubpool_status_t stubpool_arena_describe(stubpool_arena_t *arena, int include_blobs, char *buffer, size_t size,
+                                          size_t *out_length);
 
 #ifdef __cplusplus
 }
