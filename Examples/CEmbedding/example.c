@@ -39,12 +39,17 @@ static void pools(void) {
     stubpool_config_t config;
     stubpool_config_init(&config);
     config.kind = STUBPOOL_KIND_BIND_FIRST_ARGUMENT;
+    config.name = "closures";  // in profiles, gdb and descriptions: "closures#<id>"
     stubpool_pool_t *pool;
     CHECK(stubpool_pool_create(&config, &pool));
 
     multiplier_t triple = {3}, seven = {7};
     void *stub;
     CHECK(stubpool_allocate(pool, (const void *)multiply, (uintptr_t)&triple, &stub));
+    CHECK(stubpool_set_name(pool, stub, "closure:times"));
+    char name[32];
+    CHECK(stubpool_get_name(pool, stub, name, sizeof name, NULL));
+    EXPECT(strcmp(name, "closure:times") == 0);
     int64_t (*times)(int64_t) = (int64_t (*)(int64_t))stub;  // a plain C function pointer
     EXPECT(times(14) == 42);
 
@@ -188,7 +193,8 @@ static void arena(void) {
         blobs[i].size = body_size;
     }
     void *entries[3];
-    CHECK(stubpool_arena_commit(arena, blobs, 3, entries));
+    const char *names[3] = {"body:100", "body:101", "body:102"};  // profiles, gdb, descriptions
+    CHECK(stubpool_arena_commit_named(arena, blobs, names, 3, entries));
     for (int i = 0; i < 3; i++) EXPECT(((int (*)(void))entries[i])() == 100 + i);
 
     uint8_t patched[8];
@@ -207,6 +213,11 @@ static void arena(void) {
     EXPECT(stats.live_blobs == 2);
     printf("arena: %zu live blobs, %zu commit(s), %zu cache-maintenance passes\n", stats.live_blobs,
            stats.commits, stats.cache_maintenance_passes);
+    char text[1024];
+    size_t length;
+    CHECK(stubpool_arena_describe(arena, 1, text, sizeof text, &length));
+    EXPECT(length < sizeof text && strstr(text, "body:101") != NULL && strstr(text, "body:100") == NULL);
+    printf("%s", text);
     stubpool_arena_destroy(arena);
 }
 
