@@ -62,11 +62,8 @@ extension StubPool {
     /// Names every slot of a new chunk for gdb under its default name (see ``ProfilingOutputs/gdb``):
     /// one registration per chunk, for its lifetime, whatever its slots are used for.
     func describeForDebugger(_ chunk: Chunk) {
-        let prefix = defaultNamePrefix, capacity = layout.capacity, slotSize = layout.geometry.slotSize
-        let firstID = UInt64(chunk.serial) * UInt64(capacity)
-        Profiling.describe(owner: .chunk(chunk.base), count: capacity) { logical in
-            SymbolFile.Piece(address: chunk.stub(ofLogical: logical).address, size: slotSize, extent: slotSize,
-                             name: .numbered(prefix, firstID + UInt64(logical)))
-        }
+        let capacity = layout.capacity, firstID = UInt64(chunk.serial) * UInt64(capacity)
+        let slots = (0..<capacity).map { (address: chunk.stub(ofLogical: $0).address, id: firstID + UInt64($0)) }
+        Profiling.describeChunk(slots, slotSize: layout.geometry.slotSize, prefix: defaultNamePrefix, owner: .chunk(chunk.base))
     }
 }

@@ -11,7 +11,8 @@ enum DebugOwner: Hashable {
 /// `__jit_debug_descriptor`, announced through `__jit_debug_register_code`. Guarded by
 /// ``Profiling``'s lock.
 ///
-/// An entry covers at most ``piecesPerEntry`` pieces. A freed blob is only marked; before the
+/// An arena's entry covers at most ``piecesPerEntry`` blobs; a chunk's entry covers the chunk.
+/// A freed blob is only marked; before the
 /// next registration (and at flush) each entry with freed blobs is replaced by one without them,
 /// so that no two entries ever claim the same address (gdb would pick either) and rebuilding
 /// costs at most one entry per entry touched, however many blobs were freed.
@@ -25,10 +26,10 @@ final class DebuggerRegistry {
         let node: UnsafeMutablePointer<stubpool_jit_code_entry>
         let file: UnsafeMutableRawBufferPointer
 
-        init(owner: DebugOwner, pieces: [SymbolFile.Piece]) {
+        /// `pieces`: what `bytes` names, kept for entries rebuilt after frees (arena blobs).
+        init(owner: DebugOwner, bytes: [UInt8], pieces: [SymbolFile.Piece] = []) {
             self.owner = owner
             self.pieces = pieces
-            let bytes = SymbolFile.build(pieces)
             file = .allocate(byteCount: bytes.count, alignment: 8)
             file.copyBytes(from: bytes)
             node = .allocate(capacity: 1)
@@ -54,21 +55,39 @@ final class DebuggerRegistry {
     var entryCount: Int { entries.count }
     var symbolFileBytes: Int { entries.values.reduce(0) { $0 + $1.file.count } }
 
-    /// Names `pieces` for gdb. Arena blobs are tracked one by one for ``forget(blobAt:)``.
+    /// Names arena blobs for gdb, tracked one by one for ``forget(blobAt:)``.
     func register(_ pieces: [SymbolFile.Piece], owner: DebugOwner) {
         guard !pieces.isEmpty else { return }
         settle()
-        let sorted = pieces.sorted { $0.address < $1.address }
+        let isSorted = zip(pieces, pieces.dropFirst()).allSatisfy { $0.address < $1.address }
+        let sorted = isSorted ? pieces : pieces.sorted { $0.address < $1.address }
         var start = 0
         while start < sorted.count {
             let end = min(start + Self.piecesPerEntry, sorted.count)
-            let entry = Entry(owner: owner, pieces: Array(sorted[start..<end]))
+            let entry = Self.entry(owner: owner, pieces: Array(sorted[start..<end]))
             link(entry)
-            if case .arena = owner {
-                for piece in entry.pieces { entryOfBlob[piece.address] = ObjectIdentifier(entry) }
-            }
+            for piece in entry.pieces { entryOfBlob[piece.address] = ObjectIdentifier(entry) }
             start = end
         }
+    }
+
+    private static func entry(owner: DebugOwner, pieces: [SymbolFile.Piece]) -> Entry {
+        Entry(owner: owner, bytes: SymbolFile.build(pieces), pieces: pieces)
+    }
+
+    /// Names a chunk's stubs `prefix` + id for gdb, in one entry that lives as long as the chunk
+    /// (never rebuilt: a chunk's slots keep their ids). `slots`: entry address and id of each slot.
+    func registerChunk(_ slots: [(address: UInt, id: UInt64)], slotSize: Int, prefix: String, owner: DebugOwner) {
+        guard !slots.isEmpty else { return }
+        settle()
+        let sorted = zip(slots, slots.dropFirst()).allSatisfy { $0.address < $1.address } ? slots : slots.sorted { $0.address < $1.address }
+        let prefixBytes = Array(prefix.utf8)
+        let bytes = SymbolFile.build(count: sorted.count, address: { sorted[$0].address }, size: { _ in slotSize },
+                                     extent: { _ in slotSize }) { index, strings in
+            strings.append(contentsOf: prefixBytes)
+            strings.appendDigits(sorted[index].id, radix: 10)
+        }
+        link(Entry(owner: owner, bytes: bytes))
     }
 
     /// The blob at `address` was freed: its name goes at the next registration or flush.
@@ -98,7 +117,7 @@ final class DebuggerRegistry {
             unlink(entry)
             entriesOfOwner[entry.owner]?.removeAll { $0 == id }
             guard !live.isEmpty else { continue }
-            let replacement = Entry(owner: entry.owner, pieces: live)
+            let replacement = Self.entry(owner: entry.owner, pieces: live)
             link(replacement)
             for piece in live { entryOfBlob[piece.address] = ObjectIdentifier(replacement) }
         }

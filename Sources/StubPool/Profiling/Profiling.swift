@@ -165,6 +165,11 @@ public enum Profiling {
         }
     }
 
+    /// Names a chunk's stubs for gdb (see ``DebuggerRegistry/registerChunk(_:slotSize:prefix:owner:)``).
+    static func describeChunk(_ slots: [(address: UInt, id: UInt64)], slotSize: Int, prefix: String, owner: DebugOwner) {
+        recorder.withLock { $0?.debugger?.registerChunk(slots, slotSize: slotSize, prefix: prefix, owner: owner) }
+    }
+
     /// An arena blob was freed: gdb forgets its name.
     static func forget(blobAt address: UInt) {
         recorder.withLock { $0?.debugger?.forget(blobAt: address) }

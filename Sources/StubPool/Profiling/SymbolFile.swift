@@ -7,6 +7,16 @@
 /// `.shstrtab`. No program headers, no debug info: `info symbol`, `x/i` and the prologue-analysis
 /// unwinder (`bt` out of frameless code) need nothing more.
 enum SymbolFile {
+    /// `Elf64_Sym`: 24 bytes, fields in file order.
+    private struct ElfSymbol {
+        var name: UInt32 = 0
+        var info: UInt8 = 0
+        var other: UInt8 = 0
+        var section: UInt16 = 0
+        var value: UInt64 = 0
+        var size: UInt64 = 0
+    }
+
     struct Piece {
         var address: UInt
         /// Bytes the symbol covers.
@@ -22,35 +32,40 @@ enum SymbolFile {
     static let elfMachine: UInt16 = Architecture.host == .x86_64 ? 62 : 183
 
     /// The file for `pieces`, sorted by address and not overlapping.
-    static func build(_ pieces: [Piece]) -> [UInt8] {
+    static func build(_ pieces: some Collection<Piece>) -> [UInt8] {
+        let pieces = Array(pieces)
+        return build(count: pieces.count, address: { pieces[$0].address }, size: { pieces[$0].size },
+                     extent: { pieces[$0].extent }, appendName: { $1.append(pieces[$0].name) })
+    }
+
+    /// The file for `count` pieces given by index, sorted by address and not overlapping:
+    /// `appendName` appends piece `index`'s name (without NUL) to the string table. Used directly
+    /// for a chunk's thousands of numbered stubs, with no name value per stub.
+    static func build(count: Int, address: (Int) -> UInt, size: (Int) -> Int, extent: (Int) -> Int,
+                      appendName: (Int, inout [UInt8]) -> Void) -> [UInt8] {
+        assert(MemoryLayout<ElfSymbol>.stride == symbolSize)
         var sections: [Range<UInt>] = []
-        var sectionOfPiece: [UInt16] = []
-        sectionOfPiece.reserveCapacity(pieces.count)
-        for piece in pieces {
-            let end = piece.address + UInt(piece.extent)
-            if let last = sections.last, last.upperBound == piece.address {
+        // The symbol table is built as Elf64_Sym records (this struct's layout, little-endian
+        // hosts) and appended in one piece: field-by-field appends were most of a chunk's cost.
+        var symbols = [ElfSymbol](repeating: ElfSymbol(), count: count + 1)
+        var strings: [UInt8] = [0]
+        strings.reserveCapacity(count * 16)
+        for index in 0..<count {
+            let start = address(index), end = start + UInt(extent(index))
+            if let last = sections.last, last.upperBound == start {
                 sections[sections.count - 1] = last.lowerBound..<end
             } else {
-                sections.append(piece.address..<end)
+                sections.append(start..<end)
             }
-            sectionOfPiece.append(UInt16(sections.count))  // 1-based: section 0 is null
-        }
-
-        var file = [UInt8](repeating: 0, count: headerSize)
-        // .symtab: the null symbol, then one per piece.
-        let symbolsOffset = file.count
-        file.append(contentsOf: repeatElement(0, count: symbolSize))
-        var strings: [UInt8] = [0]
-        for (index, piece) in pieces.enumerated() {
-            file.appendLittleEndian(UInt32(strings.count))
-            file.append(0x12)  // STB_GLOBAL, STT_FUNC
-            file.append(0)
-            file.appendLittleEndian(sectionOfPiece[index])
-            file.appendLittleEndian(UInt64(piece.address))
-            file.appendLittleEndian(UInt64(piece.size))
-            strings.append(piece.name)
+            symbols[index + 1] = ElfSymbol(name: UInt32(strings.count), info: 0x12 /* STB_GLOBAL, STT_FUNC */,
+                                           section: UInt16(sections.count) /* 1-based: section 0 is null */,
+                                           value: UInt64(start), size: UInt64(size(index)))
+            appendName(index, &strings)
             strings.append(0)
         }
+        var file = [UInt8](repeating: 0, count: headerSize)
+        let symbolsOffset = file.count
+        symbols.withUnsafeBytes { file.append(contentsOf: $0) }
         let stringsOffset = file.count
         file.append(contentsOf: strings)
         let sectionNames: [UInt8] = Array("\0.text\0.symtab\0.strtab\0.shstrtab\0".utf8)
@@ -79,7 +94,7 @@ enum SymbolFile {
             section(name: textName, type: 8 /* SHT_NOBITS */, flags: 0x6 /* SHF_ALLOC | SHF_EXECINSTR */,
                     address: range.lowerBound, size: Int(range.upperBound - range.lowerBound))
         }
-        section(name: symtabName, type: 2 /* SHT_SYMTAB */, offset: symbolsOffset, size: (pieces.count + 1) * symbolSize,
+        section(name: symtabName, type: 2 /* SHT_SYMTAB */, offset: symbolsOffset, size: (count + 1) * symbolSize,
                 link: symtabIndex + 1, info: 1 /* first global symbol */, alignment: 8, entrySize: UInt64(symbolSize))
         section(name: strtabName, type: 3 /* SHT_STRTAB */, offset: stringsOffset, size: strings.count)
         section(name: shstrtabName, type: 3, offset: sectionNamesOffset, size: sectionNames.count)
