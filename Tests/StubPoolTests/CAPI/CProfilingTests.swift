@@ -12,10 +12,15 @@ import Testing
         #expect(String(cString: stubpool_last_error()).contains(text), "\(String(cString: stubpool_last_error()))", sourceLocation: sourceLocation)
     }
 
+    /// The NUL-terminated text in `buffer`.
+    func text(_ buffer: [CChar]) -> String {
+        buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+
     func name(_ pool: OpaquePointer, _ stub: UnsafeMutableRawPointer) -> String {
         var buffer = [CChar](repeating: 0, count: 128)
         #expect(stubpool_get_name(pool, stub, &buffer, buffer.count, nil) == STUBPOOL_OK)
-        return String(cString: buffer)
+        return text(buffer)
     }
 
     @Test func stubNamesThroughTheCAPI() throws {
@@ -41,7 +46,7 @@ import Testing
         #expect(stubpool_get_name(handle, second, nil, 0, &length) == STUBPOOL_OK && length == 19)
         var small = [CChar](repeating: 0x7F, count: 5)
         #expect(stubpool_get_name(handle, second, &small, small.count, &length) == STUBPOOL_OK)
-        #expect(String(cString: small) == "wasm" && length == 19, "truncated, NUL-terminated, full length reported")
+        #expect(text(small) == "wasm" && length == 19, "truncated, NUL-terminated, full length reported")
 
         expectFailure(stubpool_get_name(handle, second, nil, 8, nil), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "buffer")
         expectFailure(stubpool_set_name(handle, second, nil), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "name is NULL")
@@ -52,9 +57,9 @@ import Testing
 
         var text = [CChar](repeating: 0, count: 4096)
         #expect(stubpool_pool_describe(handle, 1, &text, text.count, &length) == STUBPOOL_OK)
-        let description = String(cString: text)
+        let description = self.text(text)
         #expect(description.hasPrefix("pool c-entries: context") && description.contains("wasm-entry:math.add") && length == description.utf8.count)
-        #expect(stubpool_pool_describe(handle, 0, &text, text.count, nil) == STUBPOOL_OK && !String(cString: text).contains("math.add"))
+        #expect(stubpool_pool_describe(handle, 0, &text, text.count, nil) == STUBPOOL_OK && !self.text(text).contains("math.add"))
     }
 
     /// A caller built against version 2 passes the smaller struct: accepted, unnamed.
@@ -101,10 +106,10 @@ import Testing
         var text = [CChar](repeating: 0, count: 4096)
         var length = 0
         #expect(stubpool_arena_describe(handle, 1, &text, text.count, &length) == STUBPOOL_OK)
-        let description = String(cString: text)
+        let description = self.text(text)
         #expect(description.contains("2 live blobs") && description.contains("body:add") && description.contains("body:sub"))
         #expect(stubpool_arena_free(handle, entries[0]) == STUBPOOL_OK)
-        #expect(stubpool_arena_describe(handle, 1, &text, text.count, nil) == STUBPOOL_OK && !String(cString: text).contains("body:add"))
+        #expect(stubpool_arena_describe(handle, 1, &text, text.count, nil) == STUBPOOL_OK && !self.text(text).contains("body:add"))
         expectFailure(stubpool_arena_describe(handle, 1, nil, -1, nil), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "size")
     }
 
