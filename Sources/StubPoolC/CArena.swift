@@ -142,7 +142,7 @@ public func stubpool_arena_describe_c(
     _ outLength: UnsafeMutablePointer<Int>?
 ) -> stubpool_status_t {
     guard let handle else { return CStatus.null("arena", in: "stubpool_arena_describe") }
-    if let invalid = CText.check(buffer, size: size, in: "stubpool_arena_describe") { return invalid }
-    CText.copy(arena(handle).inspect(includeBlobs: includeBlobs != 0).description, into: buffer, size: size, length: outLength)
-    return CStatus.ok
+    return CText.answer(into: buffer, size: size, length: outLength, in: "stubpool_arena_describe") {
+        arena(handle).inspect(includeBlobs: includeBlobs != 0).description
+    }
 }

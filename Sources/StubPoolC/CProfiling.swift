@@ -57,9 +57,9 @@ public func stubpool_pool_describe_c(
     _ outLength: UnsafeMutablePointer<Int>?
 ) -> stubpool_status_t {
     guard let handle else { return CStatus.null("pool", in: "stubpool_pool_describe") }
-    if let invalid = CText.check(buffer, size: size, in: "stubpool_pool_describe") { return invalid }
-    CText.copy(CPool.from(handle).pool.inspect(includeStubs: includeStubs != 0).description, into: buffer, size: size, length: outLength)
-    return CStatus.ok
+    return CText.answer(into: buffer, size: size, length: outLength, in: "stubpool_pool_describe") {
+        CPool.from(handle).pool.inspect(includeStubs: includeStubs != 0).description
+    }
 }
 
 /// Text handed to C callers in their buffers.
@@ -68,6 +68,15 @@ enum CText {
     static func check(_ buffer: UnsafeMutablePointer<CChar>?, size: Int, in function: String) -> stubpool_status_t? {
         guard size < 0 || (buffer == nil && size != 0) else { return nil }
         return CStatus.fail(STUBPOOL_E_INVALID_ARGUMENT, "\(function): buffer is NULL or size \(size) is not a buffer size")
+    }
+
+    /// ``check(_:size:in:)``, then ``copy(_:into:size:length:)`` of `text()` (built only for a
+    /// usable buffer): a describe call's whole answer.
+    static func answer(into buffer: UnsafeMutablePointer<CChar>?, size: Int, length: UnsafeMutablePointer<Int>?,
+                       in function: String, _ text: () -> String) -> stubpool_status_t {
+        if let invalid = check(buffer, size: size, in: function) { return invalid }
+        copy(text(), into: buffer, size: size, length: length)
+        return CStatus.ok
     }
 
     /// Copies `text` NUL-terminated into `buffer` (truncated to `size - 1` bytes); the full length

@@ -15,69 +15,18 @@ enum CStatus {
         return status
     }
 
-    static func fail(_ error: StubPoolError) -> stubpool_status_t {
-        fail(status(of: error), error.description)
-    }
-
-    static func fail(_ error: CodeArenaError) -> stubpool_status_t {
-        let status: stubpool_status_t = switch error {
-        case .emptyBatch, .nameCountMismatch: STUBPOOL_E_INVALID_COUNT
-        case .emptyBlob, .blobTooLarge, .outOfBounds: STUBPOOL_E_OUT_OF_BOUNDS
-        case .notLive: STUBPOOL_E_NOT_LIVE
-        case .system: STUBPOOL_E_SYSTEM
-        }
-        return fail(status, error.description)
-    }
-
-    static func status(of error: StubPoolError) -> stubpool_status_t {
-        switch error {
-        case .system: STUBPOOL_E_SYSTEM
-        case .foreignStub, .foreignAddress: STUBPOOL_E_FOREIGN_STUB
-        case .released: STUBPOOL_E_RELEASED
-        case .invalidCount: STUBPOOL_E_INVALID_COUNT
-        case .invalidTarget: STUBPOOL_E_INVALID_TARGET
-        case .invalidConfiguration: STUBPOOL_E_INVALID_CONFIGURATION
-        case .unsupported: STUBPOOL_E_UNSUPPORTED
-        }
-    }
+    // Concrete overloads, so that call sites can write `CStatus.fail(.invalidTarget(0))`.
+    static func fail(_ error: StubPoolError) -> stubpool_status_t { fail(error.cStatus, error.description) }
+    static func fail(_ error: CodeArenaError) -> stubpool_status_t { fail(error.cStatus, error.description) }
 
     /// Runs `body`: `ok` if it returns, the recorded failure if it throws.
     @inline(__always)
-    static func run(_ body: () throws(StubPoolError) -> Void) -> stubpool_status_t {
-        do throws(StubPoolError) {
+    static func run<Failure: CReportable>(_ body: () throws(Failure) -> Void) -> stubpool_status_t {
+        do throws(Failure) {
             try body()
             return ok
         } catch {
-            return fail(error)
-        }
-    }
-
-    @inline(__always)
-    static func run(_ body: () throws(CodeArenaError) -> Void) -> stubpool_status_t {
-        do throws(CodeArenaError) {
-            try body()
-            return ok
-        } catch {
-            return fail(error)
-        }
-    }
-
-    static func fail(_ error: ProfilingError) -> stubpool_status_t {
-        let status: stubpool_status_t = switch error {
-        case .system: STUBPOOL_E_SYSTEM
-        case .invalidSetting: STUBPOOL_E_INVALID_ARGUMENT
-        case .alreadyStarted: STUBPOOL_E_INVALID_CONFIGURATION
-        }
-        return fail(status, error.description)
-    }
-
-    @inline(__always)
-    static func run(_ body: () throws(ProfilingError) -> Void) -> stubpool_status_t {
-        do throws(ProfilingError) {
-            try body()
-            return ok
-        } catch {
-            return fail(error)
+            return fail(error.cStatus, error.description)
         }
     }
 
@@ -110,3 +59,43 @@ public func stubpool_status_name_c(_ status: stubpool_status_t) -> UnsafePointer
 
 @_cdecl("stubpool_api_version")
 public func stubpool_api_version_c() -> Int32 { STUBPOOL_API_VERSION }
+
+/// An error of the Swift core as the C face reports it: a status (the message is its description).
+protocol CReportable: Error, CustomStringConvertible {
+    var cStatus: stubpool_status_t { get }
+}
+
+extension StubPoolError: CReportable {
+    var cStatus: stubpool_status_t {
+        switch self {
+        case .system: STUBPOOL_E_SYSTEM
+        case .foreignStub, .foreignAddress: STUBPOOL_E_FOREIGN_STUB
+        case .released: STUBPOOL_E_RELEASED
+        case .invalidCount: STUBPOOL_E_INVALID_COUNT
+        case .invalidTarget: STUBPOOL_E_INVALID_TARGET
+        case .invalidConfiguration: STUBPOOL_E_INVALID_CONFIGURATION
+        case .unsupported: STUBPOOL_E_UNSUPPORTED
+        }
+    }
+}
+
+extension CodeArenaError: CReportable {
+    var cStatus: stubpool_status_t {
+        switch self {
+        case .emptyBatch, .nameCountMismatch: STUBPOOL_E_INVALID_COUNT
+        case .emptyBlob, .blobTooLarge, .outOfBounds: STUBPOOL_E_OUT_OF_BOUNDS
+        case .notLive: STUBPOOL_E_NOT_LIVE
+        case .system: STUBPOOL_E_SYSTEM
+        }
+    }
+}
+
+extension ProfilingError: CReportable {
+    var cStatus: stubpool_status_t {
+        switch self {
+        case .system: STUBPOOL_E_SYSTEM
+        case .invalidSetting: STUBPOOL_E_INVALID_ARGUMENT
+        case .alreadyStarted: STUBPOOL_E_INVALID_CONFIGURATION
+        }
+    }
+}
