@@ -22,7 +22,6 @@ final class DebuggerRegistry {
     private final class Entry {
         let owner: DebugOwner
         var pieces: [SymbolFile.Piece]
-        var freed: Set<UInt> = []
         let node: UnsafeMutablePointer<stubpool_jit_code_entry>
         let file: UnsafeMutableRawBufferPointer
 
@@ -51,16 +50,14 @@ final class DebuggerRegistry {
     private var entryOfBlob: [UInt: ObjectIdentifier] = [:]
     private var withFreedBlobs: Set<ObjectIdentifier> = []
 
-    /// Entries in gdb's list, and symbol-file bytes they hold (for tests and statistics).
+    /// Entries in gdb's list (for tests).
     var entryCount: Int { entries.count }
-    var symbolFileBytes: Int { entries.values.reduce(0) { $0 + $1.file.count } }
 
     /// Names arena blobs for gdb, tracked one by one for ``forget(blobAt:)``.
     func register(_ pieces: [SymbolFile.Piece], owner: DebugOwner) {
         guard !pieces.isEmpty else { return }
         settle()
-        let isSorted = zip(pieces, pieces.dropFirst()).allSatisfy { $0.address < $1.address }
-        let sorted = isSorted ? pieces : pieces.sorted { $0.address < $1.address }
+        let sorted = Self.byAddress(pieces) { $0.address }
         var start = 0
         while start < sorted.count {
             let end = min(start + Self.piecesPerEntry, sorted.count)
@@ -69,6 +66,11 @@ final class DebuggerRegistry {
             for piece in entry.pieces { entryOfBlob[piece.address] = ObjectIdentifier(entry) }
             start = end
         }
+    }
+
+    /// `items` in address order (usually already: a commit's blobs, a packed chunk's slots).
+    private static func byAddress<Item>(_ items: [Item], _ address: (Item) -> UInt) -> [Item] {
+        zip(items, items.dropFirst()).allSatisfy { address($0) < address($1) } ? items : items.sorted { address($0) < address($1) }
     }
 
     private static func entry(owner: DebugOwner, pieces: [SymbolFile.Piece]) -> Entry {
@@ -80,7 +82,7 @@ final class DebuggerRegistry {
     func registerChunk(_ slots: [(address: UInt, id: UInt64)], slotSize: Int, prefix: String, owner: DebugOwner) {
         guard !slots.isEmpty else { return }
         settle()
-        let sorted = zip(slots, slots.dropFirst()).allSatisfy { $0.address < $1.address } ? slots : slots.sorted { $0.address < $1.address }
+        let sorted = Self.byAddress(slots) { $0.address }
         let prefixBytes = Array(prefix.utf8)
         let bytes = SymbolFile.build(count: sorted.count, address: { sorted[$0].address }, size: { _ in slotSize },
                                      extent: { _ in slotSize }) { index, strings in
@@ -92,8 +94,7 @@ final class DebuggerRegistry {
 
     /// The blob at `address` was freed: its name goes at the next registration or flush.
     func forget(blobAt address: UInt) {
-        guard let id = entryOfBlob.removeValue(forKey: address), let entry = entries[id] else { return }
-        entry.freed.insert(address)
+        guard let id = entryOfBlob.removeValue(forKey: address) else { return }
         withFreedBlobs.insert(id)
     }
 
@@ -113,7 +114,8 @@ final class DebuggerRegistry {
         guard !withFreedBlobs.isEmpty else { return }
         for id in withFreedBlobs {
             guard let entry = entries[id] else { continue }
-            let live = entry.pieces.filter { !entry.freed.contains($0.address) }
+            // Freed blobs are the ones no longer mapped to this entry (registration settles first).
+            let live = entry.pieces.filter { entryOfBlob[$0.address] == id }
             unlink(entry)
             entriesOfOwner[entry.owner]?.removeAll { $0 == id }
             guard !live.isEmpty else { continue }
