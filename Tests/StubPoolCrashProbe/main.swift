@@ -32,28 +32,19 @@ if arguments.count == 2 && arguments[1] == "exhaustion" {
     exit(0)
 }
 
-if arguments.count == 2 && ["fork", "fork-lazy", "fork-latency", "arena-limits"].contains(arguments[1]) {
+if arguments.count == 2 && ["fork", "fork-lazy", "fork-latency", "arena-limits", "gdb-workload"].contains(arguments[1]) {
     do {
         switch arguments[1] {
         case "fork": try ForkProbe.run()
         case "fork-lazy": try ForkProbe.lazy()
         case "fork-latency": try ForkProbe.latency()
+        case "gdb-workload": try GDBWorkload.run()
         default: try ArenaLimitsProbe.run()
         }
         exit(0)
     } catch {
         writeError("probe failed: \(error)\n")
         exit(3)
-    }
-}
-
-if arguments.count == 2 && arguments[1] == "gdb-workload" {
-    do {
-        try GDBWorkload.run()
-        exit(0)
-    } catch {
-        print("gdb-workload failed: \(error)")
-        exit(1)
     }
 }
 
