@@ -33,6 +33,14 @@ struct ArenaState {
     var statistics = CodeArenaStatistics()
     /// Names given to live blobs at commit (kept only when names are given), by address.
     var names: [UInt: String] = [:]
+    /// Fields that hold addresses (from relocations), by blob address: what a ``StubImage``
+    /// names symbolically. The value is read back from the code, so patches are seen.
+    var addressFields: [UInt: [AddressField]] = [:]
+
+    struct AddressField: Sendable, Hashable {
+        let offset: UInt32
+        let field: CodeRelocation.Field
+    }
     /// The fork generation in which every region was last made this process's own.
     private var privateGeneration = ForkGeneration.current
 
@@ -355,6 +363,7 @@ struct ArenaState {
     /// Forgets a live blob's accounting, leaving its space reserved.
     mutating func unaccount(_ blob: CodeBlob) {
         if !names.isEmpty { names.removeValue(forKey: blob.address) }
+        if !addressFields.isEmpty { addressFields.removeValue(forKey: blob.address) }
         statistics.liveBlobs -= 1
         statistics.liveBytes -= blob.size
         if blob.sizeClass < 0 {

@@ -65,21 +65,67 @@ public final class CodeArena: Sendable {
     ///   ``inspect(includeBlobs:)``, one per blob, or `nil` for `stubpool:blob#<n>` in profiles.
     ///   Kept with each blob until it is freed.
     public func commit(_ blobs: [[UInt8]], names: [String]? = nil) throws(CodeArenaError) -> [CodeBlob] {
+        try commit(blobs, relocations: nil, names: names)
+    }
+
+    /// Commits bodies with relocations: like ``commit(_:names:)``, then before the batch's one
+    /// cache-maintenance pass every field receives its operand's value (a
+    /// ``CodeOperand/blob(_:offset:)`` of this batch gets that blob's new address). Fields that
+    /// hold addresses (``CodeOperand/address(_:)``, ``CodeOperand/blob(_:offset:)``) are kept with
+    /// the blob for ``StubImage``. All or nothing: a malformed or out-of-range field throws
+    /// ``CodeArenaError/relocation(_:blob:)`` and nothing is committed.
+    public func commit(_ bodies: [CodeBody], names: [String]? = nil) throws(CodeArenaError) -> [CodeBlob] {
+        var relocated = false
+        for (index, body) in bodies.enumerated() where !body.relocations.isEmpty {
+            do throws(CodeRelocationProblem) { try body.validate(architecture: architecture, batch: bodies.count) } catch {
+                throw .relocation(error, blob: index)
+            }
+            relocated = true
+        }
+        return try commit(bodies.map(\.bytes), relocations: relocated ? bodies.map(\.relocations) : nil, names: names)
+    }
+
+    /// Instantiates a template `arguments.count` times in one commit (one cache-maintenance pass):
+    /// instance `i` is `template` with each ``CodeOperand/parameter(_:)`` `k` replaced by
+    /// `arguments[i][k]` (which may name another instance with ``CodeOperand/blob(_:offset:)``).
+    /// The template's bytes are shared until placed, so an instance costs a copy of its bytes and
+    /// its fields, not an emission.
+    public func instantiate(_ template: CodeBody, arguments: [[CodeOperand]], names: [String]? = nil) throws(CodeArenaError) -> [CodeBlob] {
+        var bodies: [CodeBody] = []
+        bodies.reserveCapacity(arguments.count)
+        for (index, values) in arguments.enumerated() {
+            do throws(CodeRelocationProblem) { bodies.append(try template.filling(values)) } catch {
+                throw .relocation(error, blob: index)
+            }
+        }
+        return try commit(bodies, names: names)
+    }
+
+    /// The commit itself; `relocations` (validated, one list per blob) are applied after placement.
+    private func commit(_ blobs: [[UInt8]], relocations: [[CodeRelocation]]?, names: [String]?) throws(CodeArenaError) -> [CodeBlob] {
         guard !blobs.isEmpty else { throw .emptyBatch }
         if let names, names.count != blobs.count { throw .nameCountMismatch(blobs: blobs.count, names: names.count) }
         for (index, blob) in blobs.enumerated() {
             guard !blob.isEmpty else { throw .emptyBlob(index: index) }
             guard blob.count <= Self.maximumBlobSize else { throw .blobTooLarge(index: index, size: blob.count) }
         }
+        let trapFill = self.trapFill
         let (placed, checkpoint) = try state.withLock { (state) throws(CodeArenaError) -> ([CodeBlob], ArenaState.Checkpoint) in
+            let committed: ([CodeBlob], ArenaState.Checkpoint)
             do throws(SystemError) {
                 try state.makePrivateAfterFork()
-                let committed = try state.commit(blobs, trapFill: trapFill)
-                state.statistics.commits += 1
-                return committed
+                committed = try state.commit(blobs, trapFill: trapFill)
             } catch {
                 throw .system(error, during: .commit)
             }
+            if let relocations {
+                do throws(CodeArenaError) { try state.relocate(committed.0, relocations) } catch {
+                    state.takeBack(committed.0, to: committed.1, trapFill: trapFill)
+                    throw error
+                }
+            }
+            state.statistics.commits += 1
+            return committed
         }
         Self.flushInstructionCache(placed)
         if Self.syncCoreRegistered {
@@ -88,11 +134,7 @@ public final class CodeArena: Sendable {
             } catch {
                 // Other threads might not see the new code: take the whole batch back.
                 state.withLock { state in
-                    for blob in placed {
-                        state.space.fill(trapFill, at: state.fileOffset(of: blob), count: blob.capacity)
-                        state.unaccount(blob)
-                    }
-                    state.rollBack(to: checkpoint, placed: placed)
+                    state.takeBack(placed, to: checkpoint, trapFill: trapFill)
                     state.statistics.commits -= 1
                 }
                 throw .system(error, during: .commit)
@@ -296,6 +338,8 @@ public enum CodeArenaError: Error, Sendable, Hashable, CustomStringConvertible {
     case outOfBounds(offset: Int, count: Int, size: Int)
     /// ``CodeArena/commit(_:names:)`` got a different number of names than blobs.
     case nameCountMismatch(blobs: Int, names: Int)
+    /// A relocation of blob `blob` of the batch cannot be applied.
+    case relocation(CodeRelocationProblem, blob: Int)
     case system(SystemError, during: ArenaOperation)
 
     /// The operation that failed: a commit, or a write or free that first had to give the arena
@@ -310,6 +354,7 @@ public enum CodeArenaError: Error, Sendable, Hashable, CustomStringConvertible {
         case .notLive(let address): "no live blob of this arena at 0x\(String(address, radix: 16))"
         case .outOfBounds(let offset, let count, let size): "writing \(count) bytes at \(offset) leaves a \(size)-byte blob"
         case .nameCountMismatch(let blobs, let names): "\(names) names for \(blobs) blobs"
+        case .relocation(let problem, let blob): "blob #\(blob): \(problem)"
         case .system(let error, let operation): "\(operation.rawValue): \(error)"
         }
     }

@@ -76,6 +76,49 @@ struct AArch64Assembler {
         }
     }
 
+    /// `movz xd, #h0` then `movk xd, #hN, lsl #16N` for N = 1…3: always four instructions, so
+    /// that a relocation (``CodeRelocation/Field/moveWide64``) can set any value later. Returns the
+    /// byte offset (from `origin`) of the first instruction.
+    @discardableResult
+    mutating func moveWideFixed(_ destination: Register, _ value: UInt64) -> Int {
+        let start = words.count * 4
+        words.append(0xD280_0000 | UInt32(value & 0xFFFF) << 5 | destination.number)
+        for part in 1..<4 {
+            let immediate = UInt32((value >> (16 * UInt64(part))) & 0xFFFF)
+            words.append(0xF280_0000 | UInt32(part) << 21 | immediate << 5 | destination.number)
+        }
+        return start
+    }
+
+    /// Whether the 16 bytes at `offset` are `movz`/`movk` ×4 (shifts 0, 16, 32, 48) to one register.
+    static func isMoveWideSequence(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> Bool {
+        let first = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+        for part in 0..<4 {
+            let word = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 4 * part, as: UInt32.self))
+            let opcode: UInt32 = (part == 0 ? 0xD280_0000 : 0xF280_0000) | UInt32(part) << 21
+            guard word & 0xFFE0_0000 == opcode, word & 0x1F == first & 0x1F else { return false }
+        }
+        return true
+    }
+
+    /// Sets the four 16-bit immediates of the sequence at `offset` to the parts of `value`.
+    static func storeMoveWide(_ value: UInt64, in bytes: UnsafeMutableRawBufferPointer, at offset: Int) {
+        for part in 0..<4 {
+            let position = offset + 4 * part
+            var word = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: UInt32.self))
+            word = word & ~(0xFFFF << 5) | UInt32((value >> (16 * UInt64(part))) & 0xFFFF) << 5
+            bytes.storeBytes(of: word.littleEndian, toByteOffset: position, as: UInt32.self)
+        }
+    }
+
+    /// The value the sequence at `offset` loads.
+    static func loadMoveWide(from bytes: UnsafeRawBufferPointer, at offset: Int) -> UInt64 {
+        (0..<4).reduce(UInt64(0)) { value, part in
+            let word = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 4 * part, as: UInt32.self))
+            return value | UInt64((word >> 5) & 0xFFFF) << (16 * UInt64(part))
+        }
+    }
+
     /// `ret` (through x30).
     mutating func ret() { words.append(0xD65F_03C0) }
 

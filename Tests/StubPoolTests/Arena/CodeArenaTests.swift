@@ -176,7 +176,7 @@ import Testing
         let arena = CodeArena()
         let blob = try arena.commit([CodeEmitter.returnConstant(3, architecture: .host)])[0]
         let before = arena.statistics()
-        #expect(throws: CodeArenaError.emptyBatch) { try arena.commit([]) }
+        #expect(throws: CodeArenaError.emptyBatch) { try arena.commit([[UInt8]]()) }
         #expect(throws: CodeArenaError.emptyBlob(index: 1)) { try arena.commit([[0xC3], []]) }
         #expect(throws: CodeArenaError.blobTooLarge(index: 0, size: CodeArena.maximumBlobSize + 1)) {
             try arena.commit([[UInt8](repeating: 0xCC, count: CodeArena.maximumBlobSize + 1)])

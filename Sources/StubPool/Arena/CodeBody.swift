@@ -1,0 +1,188 @@
+/// A value a field of generated code holds: what a relocation record says belongs there.
+public enum CodeOperand: Sendable, Hashable {
+    /// Plain data, the same in every process.
+    case constant(UInt64)
+    /// An address in this process. The arena keeps such fields with the blob, so that a
+    /// ``StubImage`` can name the address symbolically and set it again in another process.
+    case address(UInt)
+    /// The executable address of the blob at this index of the same commit (or instantiation)
+    /// batch, plus `offset`.
+    case blob(Int, offset: Int = 0)
+    /// A template's hole: argument `index` of each instantiation
+    /// (``CodeArena/instantiate(_:arguments:names:)``). Cannot be committed as such.
+    case parameter(Int)
+}
+
+/// One field of a ``CodeBody`` filled in when the body is committed.
+public struct CodeRelocation: Sendable, Hashable {
+    /// How the field holds its value.
+    public enum Field: UInt8, Sendable, Hashable, CaseIterable {
+        /// 8 little-endian bytes (x86-64 `movabs` immediate, or a data word).
+        case absolute64 = 0
+        /// A 4-byte signed displacement from the field's end (x86-64 `call`/`jmp rel32`); the value
+        /// must lie within ±2 GiB of the field.
+        case relative32 = 1
+        /// Four AArch64 instructions `movz xd, #h0; movk xd, #h1, lsl 16; movk …, lsl 32;
+        /// movk …, lsl 48` whose 16-bit immediates receive the value.
+        case moveWide64 = 2
+
+        /// Bytes the field covers.
+        public var size: Int {
+            switch self {
+            case .absolute64: 8
+            case .relative32: 4
+            case .moveWide64: 16
+            }
+        }
+    }
+
+    /// Byte offset of the field in its body.
+    public var offset: Int
+    public var field: Field
+    public var operand: CodeOperand
+
+    public init(offset: Int, field: Field, operand: CodeOperand) {
+        self.offset = offset
+        self.field = field
+        self.operand = operand
+    }
+}
+
+/// Generated code plus the fields to fill in when it is committed: a body whose addresses can be
+/// set in any process, or a template with holes (``CodeOperand/parameter(_:)``) instantiated
+/// many times in one commit.
+public struct CodeBody: Sendable, Hashable {
+    public var bytes: [UInt8]
+    public var relocations: [CodeRelocation]
+
+    public init(bytes: [UInt8], relocations: [CodeRelocation] = []) {
+        self.bytes = bytes
+        self.relocations = relocations
+    }
+}
+
+/// Why relocations cannot be applied.
+public enum CodeRelocationProblem: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The field lies (partly) outside its body.
+    case outOfBounds(offset: Int, size: Int, bodySize: Int)
+    /// The field's bytes are not what its kind expects (a `moveWide64` field that is not
+    /// `movz`/`movk` ×4 to one register), or the field does not belong to this architecture.
+    case malformedField(offset: Int, field: CodeRelocation.Field)
+    /// A `relative32` value more than 2 GiB away from its field.
+    case outOfRange(offset: Int, value: UInt64)
+    /// A ``CodeOperand/blob(_:offset:)`` index outside its batch.
+    case noSuchBlob(Int, batch: Int)
+    /// A ``CodeOperand/parameter(_:)`` left in a committed body, or an argument list too short.
+    case unfilledParameter(Int)
+    /// Two fields overlap.
+    case overlapping(offset: Int)
+
+    public var description: String {
+        switch self {
+        case .outOfBounds(let offset, let size, let bodySize):
+            "field of \(size) B at offset \(offset) leaves a \(bodySize)-byte body"
+        case .malformedField(let offset, let field): "bytes at offset \(offset) are not a \(field) field"
+        case .outOfRange(let offset, let value):
+            "0x\(String(value, radix: 16)) is out of rel32 range of the field at offset \(offset)"
+        case .noSuchBlob(let index, let batch): "blob \(index) of a batch of \(batch)"
+        case .unfilledParameter(let index): "parameter \(index) has no value"
+        case .overlapping(let offset): "fields overlap at offset \(offset)"
+        }
+    }
+}
+
+extension CodeRelocation.Field {
+    /// Whether this architecture's code uses the field kind.
+    func belongs(to architecture: Architecture) -> Bool {
+        switch self {
+        case .absolute64, .relative32: architecture == .x86_64
+        case .moveWide64: architecture == .arm64
+        }
+    }
+
+    /// The kind an emitter uses for a 64-bit immediate on `architecture`.
+    static func immediate(_ architecture: Architecture) -> Self {
+        architecture == .x86_64 ? .absolute64 : .moveWide64
+    }
+
+    /// Checks that the field fits in a body of `count` bytes and holds what its kind expects.
+    func validate(at offset: Int, in bytes: UnsafeRawBufferPointer, architecture: Architecture) throws(CodeRelocationProblem) {
+        // Compared without adding: offset may be anything.
+        guard offset >= 0, size <= bytes.count, offset <= bytes.count - size else {
+            throw .outOfBounds(offset: offset, size: size, bodySize: bytes.count)
+        }
+        guard belongs(to: architecture) else { throw .malformedField(offset: offset, field: self) }
+        if self == .moveWide64 {
+            guard AArch64Assembler.isMoveWideSequence(bytes, at: offset) else { throw .malformedField(offset: offset, field: self) }
+        }
+    }
+
+    /// Writes `value` into the field at `offset` of `bytes`, whose first byte will run at
+    /// `origin`. The field was validated.
+    func store(_ value: UInt64, at offset: Int, in bytes: UnsafeMutableRawBufferPointer, origin: UInt) throws(CodeRelocationProblem) {
+        switch self {
+        case .absolute64:
+            bytes.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt64.self)
+        case .relative32:
+            let end = UInt64(origin) &+ UInt64(offset) &+ 4
+            let distance = Int64(bitPattern: value &- end)
+            guard let displacement = Int32(exactly: distance) else { throw .outOfRange(offset: offset, value: value) }
+            bytes.storeBytes(of: displacement.littleEndian, toByteOffset: offset, as: Int32.self)
+        case .moveWide64:
+            AArch64Assembler.storeMoveWide(value, in: bytes, at: offset)
+        }
+    }
+
+    /// The value the field holds, reading it back (for a field at `origin + offset`).
+    func load(at offset: Int, in bytes: UnsafeRawBufferPointer, origin: UInt) -> UInt64 {
+        switch self {
+        case .absolute64:
+            return UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+        case .relative32:
+            let displacement = Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: Int32.self))
+            return UInt64(origin) &+ UInt64(offset) &+ 4 &+ UInt64(bitPattern: Int64(displacement))
+        case .moveWide64:
+            return AArch64Assembler.loadMoveWide(from: bytes, at: offset)
+        }
+    }
+}
+
+extension CodeBody {
+    /// Validates every field against the body and `architecture`: in bounds, of this
+    /// architecture, well formed, not overlapping; blob operands within a batch of `batch`.
+    func validate(architecture: Architecture, batch: Int) throws(CodeRelocationProblem) {
+        guard !relocations.isEmpty else { return }
+        let problem = bytes.withUnsafeBytes { raw -> CodeRelocationProblem? in
+            for relocation in relocations {
+                do throws(CodeRelocationProblem) {
+                    try relocation.field.validate(at: relocation.offset, in: raw, architecture: architecture)
+                } catch { return error }
+                switch relocation.operand {
+                case .parameter(let index): return .unfilledParameter(index)
+                case .blob(let index, _) where index < 0 || index >= batch: return .noSuchBlob(index, batch: batch)
+                default: continue
+                }
+            }
+            return nil
+        }
+        if let problem { throw problem }
+        if relocations.count > 1 {
+            let sorted = relocations.sorted { $0.offset < $1.offset }
+            for (previous, next) in zip(sorted, sorted.dropFirst()) where previous.offset + previous.field.size > next.offset {
+                throw .overlapping(offset: next.offset)
+            }
+        }
+    }
+
+    /// A copy with every ``CodeOperand/parameter(_:)`` replaced by `arguments[index]`.
+    func filling(_ arguments: [CodeOperand]) throws(CodeRelocationProblem) -> CodeBody {
+        var copy = self
+        for index in copy.relocations.indices {
+            guard case .parameter(let parameter) = copy.relocations[index].operand else { continue }
+            guard parameter >= 0, parameter < arguments.count else { throw .unfilledParameter(parameter) }
+            if case .parameter = arguments[parameter] { throw .unfilledParameter(parameter) }
+            copy.relocations[index].operand = arguments[parameter]
+        }
+        return copy
+    }
+}
