@@ -170,3 +170,35 @@ uint64_t stubpool_monotonic_ns(void) {
     clock_gettime(CLOCK_MONOTONIC, &now);
     return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 }
+
+int stubpool_open_read(const char *path, int *out_fd, int64_t *out_size) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int err = errno;
+    if (fd < 0) return err;
+    struct stat info;
+    if (fstat(fd, &info) != 0) {
+        err = errno;
+        close(fd);
+        return err;
+    }
+    *out_fd = fd;
+    *out_size = (int64_t)info.st_size;
+    return 0;
+}
+
+int stubpool_read_all(int fd, void *bytes, size_t length, size_t *out_read) {
+    char *next = bytes;
+    size_t total = 0;
+    while (total < length) {
+        ssize_t got = read(fd, next + total, length - total);
+        int err = errno;
+        if (got < 0) {
+            if (err == EINTR) continue;
+            return err;
+        }
+        if (got == 0) break;
+        total += (size_t)got;
+    }
+    *out_read = total;
+    return 0;
+}

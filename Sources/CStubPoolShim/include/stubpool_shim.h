@@ -72,6 +72,20 @@ long stubpool_page_size(void);
 int stubpool_create_file(const char *path, int *out_fd);
 /// write(2) until all `length` bytes are written (retrying short writes and EINTR).
 int stubpool_write_all(int fd, const void *bytes, size_t length);
+/// Opens `path` read-only (close-on-exec) and reports its size (fstat). 0 or errno.
+int stubpool_open_read(const char *path, int *out_fd, int64_t *out_size);
+/// Reads up to `length` bytes (retrying short reads and EINTR); `*out_read` < length at end of file.
+int stubpool_read_all(int fd, void *bytes, size_t length, size_t *out_read);
+
+/// dladdr: the exported symbol covering `address` (1) or none (0).
+int stubpool_dladdr(const void *address, const char **symbol, const void **symbol_address);
+/// dlsym(RTLD_DEFAULT, name).
+const void *stubpool_dlsym_default(const char *name);
+/// Called once per program header of every loaded object (dl_iterate_phdr): `first` marks an
+/// object's first header; `name` is "" for the main executable.
+typedef void (*stubpool_segment_visitor)(void *context, uintptr_t bias, const char *name, int first,
+                                         uint32_t type, uintptr_t vaddr, uintptr_t memsz);
+void stubpool_visit_loaded_segments(stubpool_segment_visitor visitor, void *context);
 /// mkdir(path, 0755); an existing directory is not an error.
 int stubpool_make_directory(const char *path);
 /// The calling thread's kernel id (gettid).

@@ -78,47 +78,36 @@ extension StubPool: CustomDebugStringConvertible {
         var result = PoolInspection(
             name: configuration.name, kind: configuration.kind, placement: configuration.placement.description,
             slotSize: layout.geometry.slotSize, slotsPerChunk: capacity, live: 0, pending: 0, reserved: 0, free: 0, chunks: [])
-        for shard in shared.shards {
-            shard.state.withLock { state in
-                for case let chunk? in state.chunks {
-                    let bitmap = state.allocator.chunks[chunk.index]
-                    var entry = PoolInspection.ChunkEntry(
-                        serial: chunk.serial, shard: chunk.shard, code: CodeAddress(chunk.base), codeBytes: chunk.codeRange.count,
-                        data: CodeAddress(chunk.dataStart), dataBytes: Int(chunk.payloadRange.upperBound - chunk.dataStart),
-                        slots: capacity, live: 0, pending: 0, reserved: 0, free: 0, stubs: [])
-                    for logical in 0..<capacity {
-                        if bitmap.isFree(logical) {
-                            entry.free += 1
-                            continue
-                        }
-                        let stub = chunk.stub(ofLogical: logical)
-                        guard let data = chunk.slot(ofEntry: stub.address)?.dataSlot else { continue }
-                        let slot = DataSlot(address: data)
-                        let state: PoolInspection.StubState
-                        if layout.isReleased(target: slot.target, entry: stub.address) {
-                            entry.reserved += 1
-                            continue
-                        } else if slot.target == layout.lazyEntry(of: stub.address) {
-                            entry.pending += 1
-                            state = .pending
-                        } else {
-                            entry.live += 1
-                            state = .live
-                        }
-                        guard includeStubs else { continue }
-                        entry.stubs.append(PoolInspection.StubEntry(
-                            id: UInt64(chunk.serial) * UInt64(capacity) + UInt64(logical), address: CodeAddress(stub.address),
-                            name: name(of: stub), state: state, target: CodeAddress(slot.target), context: CodeAddress(slot.context)))
-                    }
-                    entry.stubs.sort { $0.address < $1.address }
-                    result.live += entry.live
-                    result.pending += entry.pending
-                    result.reserved += entry.reserved
-                    result.free += entry.free
-                    result.chunks.append(entry)
-                }
-            }
+        var entry: PoolInspection.ChunkEntry?
+        func finish() {
+            guard var chunk = entry else { return }
+            chunk.free = capacity - chunk.live - chunk.pending - chunk.reserved
+            chunk.stubs.sort { $0.address < $1.address }
+            result.live += chunk.live
+            result.pending += chunk.pending
+            result.reserved += chunk.reserved
+            result.free += chunk.free
+            result.chunks.append(chunk)
         }
+        forEachOccupiedSlot(chunk: { chunk in
+            finish()
+            entry = PoolInspection.ChunkEntry(
+                serial: chunk.serial, shard: chunk.shard, code: CodeAddress(chunk.base), codeBytes: chunk.codeRange.count,
+                data: CodeAddress(chunk.dataStart), dataBytes: Int(chunk.payloadRange.upperBound - chunk.dataStart),
+                slots: capacity, live: 0, pending: 0, reserved: 0, free: 0, stubs: [])
+        }, slot: { stub, id, state, data in
+            let stubState: PoolInspection.StubState
+            switch state {
+            case .reserved: entry!.reserved += 1; return
+            case .pending: entry!.pending += 1; stubState = .pending
+            case .live: entry!.live += 1; stubState = .live
+            }
+            guard includeStubs else { return }
+            entry!.stubs.append(PoolInspection.StubEntry(
+                id: id, address: CodeAddress(stub.address), name: name(of: stub), state: stubState,
+                target: CodeAddress(data.target), context: CodeAddress(data.context)))
+        })
+        finish()
         result.chunks.sort { $0.code < $1.code }
         return result
     }

@@ -45,6 +45,21 @@ final class LazyBatcher<Spec: Sendable>: LazyController {
         if let freed = state.queue.forget(entry: stub.address, data: data, layout: layout) { state.specs[freed] = [] }
     }
 
+    /// The spec of every stub not yet settled (pending, or in a batch whose generator is still
+    /// running), by entry address: what a ``StubImage`` saves.
+    func unsettledSpecs() -> [UInt: Spec] {
+        state.withLock { state in
+            var specs: [UInt: Spec] = [:]
+            for (index, block) in state.queue.blocks.enumerated() {
+                guard let block else { continue }
+                for position in block.status.indices where block.status[position] != .settled {
+                    specs[block.stubs[position].address] = state.specs[index][position]
+                }
+            }
+            return specs
+        }
+    }
+
     func statistics() -> LazyStatistics {
         state.withLock { state in
             var statistics = state.queue.statistics

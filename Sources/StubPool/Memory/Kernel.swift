@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import CStubPoolShim
 
 /// Swift face of the C shim's system calls: each failure becomes a ``SystemError``.
@@ -67,6 +72,23 @@ enum Kernel {
             return stubpool_write_all(fd, base, buffer.count)
         }
         try check(failure, .write)
+    }
+
+    /// The whole content of the file at `path` (at most `limit` bytes: a larger file throws `EFBIG`).
+    static func readFile(_ path: String, limit: Int) throws(SystemError) -> [UInt8] {
+        var fd: Int32 = -1
+        var size: Int64 = 0
+        try check(stubpool_open_read(path, &fd, &size), .open)
+        let descriptor = FileDescriptor(adopting: fd)
+        guard size >= 0, size <= Int64(limit) else { throw SystemError(operation: .read, errno: EFBIG) }
+        var got = 0
+        var failure: Int32 = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: Int(size)) { buffer, initialized in
+            if let base = buffer.baseAddress, size > 0 { failure = stubpool_read_all(descriptor.raw, base, Int(size), &got) }
+            initialized = failure == 0 ? got : 0
+        }
+        try check(failure, .read)
+        return bytes
     }
 
     /// Creates a directory (an existing one is fine).

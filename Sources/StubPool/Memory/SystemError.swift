@@ -20,8 +20,10 @@ public enum SystemOperation: String, Sendable, Hashable, CaseIterable {
     case membarrier
     /// Creating a profiling output file (perf map, jitdump).
     case open
-    /// Writing a profiling output file.
+    /// Writing a profiling output file or an image.
     case write
+    /// Reading an image file.
+    case read
     /// Creating the jitdump directory.
     case mkdir
 }

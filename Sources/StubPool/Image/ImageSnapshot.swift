@@ -1,0 +1,200 @@
+extension StubImage {
+    /// Whether a pool's contexts are plain integers or addresses to name like targets.
+    public enum ContextRule: Sendable, Hashable {
+        /// Saved as they are (counters, indices, tagged values).
+        case plain
+        /// Named like targets: a context that no rule can name fails the snapshot.
+        case references
+    }
+
+    /// One pool to save, with how to treat its contexts and, for pools with lazy stubs, how to
+    /// encode their pending specs.
+    public struct PoolSource: Sendable {
+        let pool: StubPool
+        let contexts: ContextRule
+        let pendingSpecs: (@Sendable () -> [UInt: Result<[UInt8], EncodingFailure>])?
+
+        struct EncodingFailure: Error { let message: String }
+
+        /// A pool without pending lazy stubs (or whose pending stubs are not to be saved: a
+        /// pending stub then fails the snapshot).
+        public init(_ pool: StubPool, contexts: ContextRule = .plain) {
+            self.pool = pool
+            self.contexts = contexts
+            self.pendingSpecs = nil
+        }
+
+        /// A pool with lazy stubs: each pending stub's spec is saved as `encode` returns it (the
+        /// restoring process decodes it, see ``StubImage/LazySink``).
+        public init<Spec: Sendable>(_ lazy: LazyStubs<Spec>, contexts: ContextRule = .plain,
+                                    encode: @escaping @Sendable (Spec) throws -> [UInt8]) {
+            self.pool = lazy.pool
+            self.contexts = contexts
+            let batcher = lazy.batcher
+            self.pendingSpecs = {
+                batcher.unsettledSpecs().mapValues { spec in
+                    Result { try encode(spec) }.mapError { EncodingFailure(message: "\($0)") }
+                }
+            }
+        }
+    }
+
+    /// The runtime's own names for addresses no loaded object names (generated code outside the
+    /// arena, runtime data): the name and the offset of `address` from what it names, or `nil`.
+    public typealias Symbolizer = (_ address: UInt) -> (name: String, offset: Int)?
+
+    /// Saves `pools` (live and pending stubs) and every live blob of `arena`.
+    ///
+    /// Each target, each non-zero context of a ``ContextRule/references`` pool and each address-valued
+    /// field of a blob (recorded by ``CodeArena/commit(_:names:)-([CodeBody],_)``) is named by the
+    /// first rule that applies: a stub entry of the image, a byte of a blob of the image, the
+    /// runtime's `symbolizer`, an exported symbol of a loaded object (when `dlsym` gives the same
+    /// address back), an offset into a loaded object with a build-id. An address that none names
+    /// throws ``StubImageError/unnameableAddress(_:referrer:)``.
+    ///
+    /// Blob bytes without relocation records are saved as they are: code with raw addresses
+    /// baked in must be committed as a ``CodeBody`` to be portable. Payloads are not saved.
+    /// Stubs allocated or released on other threads meanwhile may or may not be included.
+    public static func snapshot(pools: [PoolSource], arena: CodeArena? = nil,
+                                symbolizer: Symbolizer? = nil) throws(StubImageError) -> StubImage {
+        var image = StubImage(architecture: .host, pageSize: Kernel.pageSize, pools: [], stubs: [], blobs: [],
+                              symbols: [], objects: [])
+        var seen = Set<ObjectIdentifier>()
+        // Raw values first; references are named once every stub and blob has an index.
+        var rawStubs: [(record: StubRecord, address: UInt, target: UInt, context: UInt, contexts: ContextRule)] = []
+        for (index, source) in pools.enumerated() {
+            guard seen.insert(ObjectIdentifier(source.pool)).inserted else { throw .duplicatePool(index) }
+            let configuration = source.pool.configuration
+            let pool = Pool(kind: configuration.kind, placement: configuration.placement, landingPads: configuration.landingPads,
+                            lazyBatches: configuration.lazyBatches, codeSize: configuration.codeSize,
+                            payloadSize: configuration.payloadSize, name: configuration.name, templateHash: 0)
+            image.pools.append(Pool(kind: pool.kind, placement: pool.placement, landingPads: pool.landingPads,
+                                    lazyBatches: pool.lazyBatches, codeSize: pool.codeSize, payloadSize: pool.payloadSize,
+                                    name: pool.name, templateHash: templateHash(of: pool.variant, architecture: .host)))
+            let specs = source.pendingSpecs?() ?? [:]
+            let named = source.pool.hasNames.load(ordering: .relaxed) ? source.pool.names.withLock { $0 } : [:]
+            var failure: StubImageError?
+            var poolStubs: [(record: StubRecord, address: UInt, target: UInt, context: UInt, contexts: ContextRule)] = []
+            source.pool.forEachOccupiedSlot(chunk: { _ in }, slot: { stub, id, state, data in
+                guard failure == nil else { return }
+                var record = StubRecord(pool: index, id: id, name: named[stub.address], target: .plain(0), context: .plain(0), lazySpec: nil)
+                switch state {
+                case .reserved: return
+                case .live: break
+                case .pending:
+                    guard source.pendingSpecs != nil else { failure = .pendingWithoutEncoder(pool: index); return }
+                    switch specs[stub.address] {
+                    case .success(let bytes)?: record.lazySpec = bytes
+                    case .failure(let error)?: failure = .specEncoding(pool: index, id: id, message: error.message); return
+                    case nil: return  // settled while we looked
+                    }
+                }
+                poolStubs.append((record, stub.address, data.target, data.context, source.contexts))
+            })
+            if let failure { throw failure }
+            poolStubs.sort { $0.record.id < $1.record.id }
+            rawStubs += poolStubs
+        }
+        var rawBlobs: [(blob: CodeBlob, name: String?, fields: [ArenaState.AddressField])] = []
+        if let arena {
+            arena.state.withLock { state in
+                for (blob, _) in state.liveBlobs() {
+                    rawBlobs.append((blob, state.names[blob.address], state.addressFields[blob.address] ?? []))
+                }
+            }
+            rawBlobs.sort { $0.blob.address < $1.blob.address }
+        }
+        var namer = AddressNamer(stubs: rawStubs.map(\.address), blobs: rawBlobs.map(\.blob), symbolizer: symbolizer)
+        image.stubs.reserveCapacity(rawStubs.count)
+        for raw in rawStubs {
+            var record = raw.record
+            if !record.isPending {
+                let what = { "pool \(record.pool) stub #\(record.id)" }
+                record.target = try namer.name(raw.target, referrer: "\(what()) target")
+                // A null reference stays null.
+                record.context = raw.contexts == .plain || raw.context == 0 ? .plain(UInt64(raw.context))
+                    : try namer.name(raw.context, referrer: "\(what()) context")
+            }
+            image.stubs.append(record)
+        }
+        for (index, raw) in rawBlobs.enumerated() {
+            let bytes = Array(UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: raw.blob.address), count: raw.blob.size))
+            var fields: [BlobRecord.Field] = []
+            for field in raw.fields.sorted(by: { $0.offset < $1.offset }) {
+                let value = bytes.withUnsafeBytes { field.field.load(at: Int(field.offset), in: $0, origin: raw.blob.address) }
+                fields.append(BlobRecord.Field(offset: Int(field.offset), field: field.field,
+                                               value: try namer.name(UInt(truncatingIfNeeded: value), referrer: "blob \(index) (\(raw.name ?? "unnamed")) field at \(field.offset)")))
+            }
+            image.blobs.append(BlobRecord(name: raw.name, bytes: bytes, fields: fields, originalAddress: UInt64(raw.blob.address)))
+        }
+        image.symbols = namer.symbols
+        image.objects = namer.objects
+        return image
+    }
+}
+
+/// Names addresses by the snapshot rules, caching each distinct address outside the image.
+private struct AddressNamer {
+    let stubIndex: [UInt: Int]
+    let blobs: [CodeBlob]
+    let symbolizer: StubImage.Symbolizer?
+    var loaded: LoadedObjects?
+    var symbols: [ImageSymbol] = []
+    var objects: [ImageObject] = []
+    private var symbolIndex: [ImageSymbol: Int] = [:]
+    private var objectIndex: [[UInt8]: Int] = [:]
+    private var cache: [UInt: ImageReference] = [:]
+
+    init(stubs: [UInt], blobs: [CodeBlob], symbolizer: StubImage.Symbolizer?) {
+        var index: [UInt: Int] = [:]
+        index.reserveCapacity(stubs.count)
+        for (position, address) in stubs.enumerated() { index[address] = position }
+        self.stubIndex = index
+        self.blobs = blobs
+        self.symbolizer = symbolizer
+    }
+
+    mutating func name(_ address: UInt, referrer: @autoclosure () -> String) throws(StubImageError) -> ImageReference {
+        if let stub = stubIndex[address] { return .stub(stub) }
+        if let blob = blob(containing: address) { return .blob(blob, offset: Int(address - blobs[blob].address)) }
+        if let cached = cache[address] { return cached }
+        let reference = try outside(address, referrer: referrer)
+        cache[address] = reference
+        return reference
+    }
+
+    /// The blob whose bytes (or end) include `address`: binary search by address.
+    private func blob(containing address: UInt) -> Int? {
+        var low = 0, high = blobs.count
+        while low < high {
+            let middle = (low + high) / 2
+            if blobs[middle].address <= address { low = middle + 1 } else { high = middle }
+        }
+        guard low > 0, address - blobs[low - 1].address <= UInt(blobs[low - 1].size) else { return nil }
+        return low - 1
+    }
+
+    private mutating func outside(_ address: UInt, referrer: () -> String) throws(StubImageError) -> ImageReference {
+        if let (name, offset) = symbolizer?(address) { return .symbol(symbol(.runtime(name)), offset: offset) }
+        if let (name, start) = LoadedObjects.exportedSymbol(containing: address) {
+            return .symbol(symbol(.exported(name)), offset: Int(address - start))
+        }
+        if loaded == nil { loaded = LoadedObjects.current() }
+        if let object = loaded!.object(containing: address), let buildID = object.buildID {
+            let index = objectIndex[buildID] ?? {
+                objects.append(ImageObject(path: object.path, buildID: buildID))
+                objectIndex[buildID] = objects.count - 1
+                return objects.count - 1
+            }()
+            return .symbol(symbol(.objectOffset(object: index, offset: UInt64(address - object.bias))), offset: 0)
+        }
+        throw .unnameableAddress(address, referrer: referrer())
+    }
+
+    private mutating func symbol(_ symbol: ImageSymbol) -> Int {
+        if let index = symbolIndex[symbol] { return index }
+        symbols.append(symbol)
+        symbolIndex[symbol] = symbols.count - 1
+        return symbols.count - 1
+    }
+}

@@ -1,0 +1,267 @@
+import CTestHelpers
+import Testing
+@testable import StubPool
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Snapshots and restores within one process (the cross-process test is in ImageProcessTests).
+@Suite struct StubImageTests {
+    /// `llabs` from libc: an exported symbol of a shared library.
+    static let llabsAddress = UInt(bitPattern: unsafeBitCast(llabs as @convention(c) (Int64) -> Int64, to: UnsafeRawPointer.self))
+    static let weighted3 = UInt(bitPattern: CTargets.weighted3)
+    static let contextRegister = UInt(bitPattern: CTargets.returnContextRegister)
+
+    /// A small start-up state of every kind: stubs to libc, to the test binary's own functions,
+    /// to each other and to arena adapters; contexts plain and as references; pending lazy stubs.
+    struct State {
+        let forward: StubPool, context: StubPool, bound: StubPool, lazyPool: StubPool
+        let lazy: LazyStubs<Int64>
+        let arena: CodeArena
+        let sources: [StubImage.PoolSource]
+    }
+
+    static func lazyGenerator(_ batch: LazyBatch<Int64>) -> [LazyResolution] {
+        // A pending stub with spec k becomes weighted3 bound to context k.
+        batch.map { LazyResolution(target: CTargets.weighted3, context: UInt(bitPattern: Int($0.spec))) }
+    }
+
+    static func makeState() throws -> State {
+        let forward = try StubPool(.init(kind: .forward, name: "image-forward"))
+        let context = try StubPool(.init(kind: .context))
+        let bound = try StubPool(.init(kind: .bindFirstArgument, placement: .staggered))
+        let lazyPool = try StubPool(.init(kind: .bindFirstArgument, lazyBatches: true))
+        let lazy = try lazyPool.lazyStubs(of: Int64.self, generator: lazyGenerator)
+        let arena = CodeArena()
+        // Adapters: weighted3 with 100 bound after one argument (an address field), and one that
+        // jumps to the first (a blob field).
+        let adapters = try arena.commit([
+            CodeEmitter.bindConstants([.constant(100), .constant(1_000)], afterArguments: 1, target: .address(weighted3), architecture: .host),
+            CodeEmitter.bindConstants([], afterArguments: 0, target: .blob(0), architecture: .host),
+        ], names: ["adapter", "hop"])
+        let toLlabs = try forward.allocate(target: UnsafeRawPointer(bitPattern: llabsAddress)!)
+        try forward.setName("llabs-entry", for: toLlabs)
+        _ = try forward.allocate(count: 40, target: CTargets.weighted3)
+        _ = try forward.allocate(target: adapters[1].entry)
+        let bounds = try bound.allocate(count: 30, target: CTargets.weighted3, context: 5)
+        _ = try forward.allocate(target: bounds[3].entry)  // a stub to a stub
+        _ = try context.allocate(count: 20, target: CTargets.returnContextRegister, context: 77)
+        _ = try lazy.request((0..<25).map { Int64($0) * 11 })
+        return State(forward: forward, context: context, bound: bound, lazyPool: lazyPool, lazy: lazy, arena: arena, sources: [
+            StubImage.PoolSource(forward), StubImage.PoolSource(context), StubImage.PoolSource(bound),
+            StubImage.PoolSource(lazy, encode: { withUnsafeBytes(of: $0.littleEndian, Array.init) }),
+        ])
+    }
+
+    static func decodeSpec(_ bytes: [UInt8]) throws -> Int64 {
+        guard bytes.count == 8 else { throw StubImageError.corrupt("spec of \(bytes.count) bytes") }
+        return bytes.withUnsafeBytes { Int64(littleEndian: $0.loadUnaligned(as: Int64.self)) }
+    }
+
+    /// What calling a stub gives, for comparing the original with the restored one.
+    static func call(_ stub: Stub, kind: StubKind) -> Int64 {
+        switch kind {
+        case .context: Int64(bitPattern: ct_call0(stub.entry))
+        case .forward, .bindFirstArgument: ct_call3(stub.entry, -9, 2, 3)
+        }
+    }
+
+    @Test func restoredStateCallsLikeTheOriginal() throws {
+        let state = try Self.makeState()
+        let image = try StubImage.snapshot(pools: state.sources, arena: state.arena)
+        #expect(image.pools.count == 4 && image.blobs.count == 2)
+        #expect(image.stubs.count == 1 + 40 + 1 + 1 + 30 + 20 + 25)
+        #expect(image.stubs.filter { $0.isPending }.count == 25)
+        #expect(image.symbols.contains(.exported("llabs")), "libc's llabs is named by its exported symbol")
+        print("image symbols: \(image.symbols), objects: \(image.objects.map(\.path))")
+        let bytes = image.encoded()
+        let decoded = try StubImage(decoding: bytes)
+        #expect(decoded == image, "encoding round-trips")
+
+        var attached: LazyStubs<Int64>?
+        let restored = try decoded.restore(lazy: { _, newPool in
+            let lazy = try newPool.lazyStubs(of: Int64.self, generator: Self.lazyGenerator)
+            attached = lazy
+            return StubImage.LazySink(lazy, decode: Self.decodeSpec)
+        })
+        #expect(restored.stubs.count == image.stubs.count && restored.blobs.count == 2)
+        #expect(attached?.statistics().pending == 25)
+        // Every live stub: the restored one gives what the original gives.
+        let original = [state.forward, state.context, state.bound, state.lazyPool]
+        for (index, record) in image.stubs.enumerated() where !record.isPending {
+            let kind = image.pools[record.pool].kind
+            let old = try #require(original[record.pool].inspect().chunks.flatMap(\.stubs).first { $0.id == record.id })
+            let oldStub = try original[record.pool].stub(entry: old.address.value)
+            let new = restored.stubs[index]
+            #expect(new.address != oldStub.address)
+            #expect(Self.call(new, kind: kind) == Self.call(oldStub, kind: kind), "pool \(record.pool) stub #\(record.id)")
+        }
+        // The llabs stub kept its name; the adapter blobs theirs.
+        let named = try #require(image.stubs.firstIndex { $0.name == "llabs-entry" })
+        #expect(restored.pools[0].name(of: restored.stubs[named]) == "llabs-entry")
+        #expect(ct_call3(restored.stubs[named].entry, -9, 0, 0) == 9)
+        #expect(restored.arena?.inspect().blobs.compactMap(\.name).sorted() == ["adapter", "hop"])
+        // Pending stubs materialize on first call, all in one batch.
+        for (index, record) in image.stubs.enumerated() where record.isPending {
+            let spec = try Self.decodeSpec(record.lazySpec!)
+            #expect(ct_call3(restored.stubs[index].entry, 2, 3, 0) == spec + 2 * 3 + 3 * 7)
+        }
+        #expect(attached?.statistics().batches == 1)
+        #expect(decoded.stubIndex(pool: 3, id: image.stubs.last!.id) == image.stubs.count - 1)
+        #expect(decoded.stubIndex(pool: 9, id: 0) == nil)
+    }
+
+    @Test func contextsMarkedAsReferencesAreNamed() throws {
+        let pool = try StubPool(.init(kind: .context))
+        let target = try pool.allocate(target: CTargets.returnContextRegister, context: 0)
+        // The context is another stub's address, and llabs.
+        _ = try pool.allocate(target: CTargets.returnContextRegister, context: target.address)
+        _ = try pool.allocate(target: CTargets.returnContextRegister, context: Self.llabsAddress + 4)
+        let image = try StubImage.snapshot(pools: [.init(pool, contexts: .references)])
+        #expect(image.stubs[0].context == .plain(0), "a null reference stays null")
+        #expect(image.stubs[1].context == .stub(0))
+        guard case .symbol(let symbol, 4) = image.stubs[2].context else { Issue.record("\(image.stubs[2].context)"); return }
+        #expect(image.symbols[symbol] == .exported("llabs"))
+        // Plain, the same values are saved as numbers.
+        let plain = try StubImage.snapshot(pools: [.init(pool)])
+        #expect(plain.stubs[1].context == .plain(UInt64(target.address)))
+        let restored = try StubImage(decoding: image.encoded()).restore()
+        #expect(UInt(ct_call0(restored.stubs[1].entry)) == restored.stubs[0].address)
+        #expect(UInt(ct_call0(restored.stubs[2].entry)) == Self.llabsAddress + 4)
+    }
+
+    @Test func runtimeSymbolsGoThroughTheRuntime() throws {
+        let pool = try StubPool(.init(kind: .forward))
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 16)
+        defer { buffer.deallocate() }
+        let heap = UInt(bitPattern: buffer)
+        _ = try pool.allocate(target: buffer)
+        #expect(throws: StubImageError.self) { try StubImage.snapshot(pools: [.init(pool)]) }
+        do {
+            _ = try StubImage.snapshot(pools: [.init(pool)])
+        } catch {
+            guard case .unnameableAddress(heap, let referrer) = error else { Issue.record("\(error)"); return }
+            #expect(referrer.contains("pool 0"))
+        }
+        let image = try StubImage.snapshot(pools: [.init(pool)]) { $0 == heap + 8 ? nil : $0 == heap ? ("runtime-entry", 0) : nil }
+        #expect(image.symbols == [.runtime("runtime-entry")])
+        #expect(throws: StubImageError.unresolvedRuntimeSymbol("runtime-entry")) { try image.restore() }
+        #expect(throws: StubImageError.unresolvedRuntimeSymbol("runtime-entry")) { try image.restore(resolver: { _ in nil }) }
+        #expect(throws: StubImageError.invalidTarget(stub: 0, address: 0)) { try image.restore(resolver: { _ in 0 }) }
+        let restored = try image.restore(resolver: { $0 == "runtime-entry" ? Self.llabsAddress : nil })
+        #expect(ct_call3(restored.stubs[0].entry, -4, 0, 0) == 4, "resolved to llabs in the new state")
+    }
+
+    @Test func lazyProblemsAreTypedErrors() throws {
+        let state = try Self.makeState()
+        #expect(throws: StubImageError.pendingWithoutEncoder(pool: 0)) {
+            try StubImage.snapshot(pools: [.init(state.lazyPool)])
+        }
+        struct Refused: Error {}
+        #expect(throws: StubImageError.self) {
+            try StubImage.snapshot(pools: [.init(state.lazy, encode: { _ in throw Refused() })])
+        }
+        #expect(throws: StubImageError.duplicatePool(1)) {
+            try StubImage.snapshot(pools: [.init(state.forward), .init(state.forward)])
+        }
+        let image = try StubImage.snapshot(pools: state.sources, arena: state.arena)
+        #expect(throws: StubImageError.missingLazyStubs(pool: 3)) { try image.restore() }
+        #expect(throws: StubImageError.self) {
+            try image.restore(lazy: { _, pool in
+                StubImage.LazySink(try pool.lazyStubs(of: Int64.self, generator: Self.lazyGenerator), decode: { _ in throw Refused() })
+            })
+        }
+        let arena = CodeArena()
+        _ = try? image.restore(into: arena)
+        #expect(arena.statistics().liveBlobs == 0, "a restore refused before allocating commits nothing")
+    }
+
+    // MARK: Corrupt images
+
+    static func smallImage() throws -> [UInt8] {
+        let pool = try StubPool(.init(kind: .bindFirstArgument))
+        _ = try pool.allocate(count: 3, target: CTargets.weighted3, context: 1)
+        let arena = CodeArena()
+        _ = try arena.commit([CodeEmitter.bindConstants([], afterArguments: 0, target: .address(weighted3), architecture: .host)], names: ["b"])
+        return try StubImage.snapshot(pools: [.init(pool)], arena: arena).encoded()
+    }
+
+    /// Rewrites the checksum so that a mutation reaches the structural checks.
+    static func resealed(_ bytes: [UInt8]) -> [UInt8] {
+        var bytes = bytes
+        guard bytes.count >= 64 else { return bytes }
+        let checksum = ImageChecksum.hash(Array(bytes[64...]), seed: ImageChecksum.hash(Array(bytes[0..<56])))
+        withUnsafeBytes(of: checksum.littleEndian) { bytes.replaceSubrange(56..<64, with: $0) }
+        return bytes
+    }
+
+    @Test func truncatedCorruptAndForeignImagesAreRefused() throws {
+        let bytes = try Self.smallImage()
+        _ = try StubImage(decoding: bytes)
+        for length in 0..<bytes.count {
+            #expect(throws: StubImageError.self) { try StubImage(decoding: Array(bytes.prefix(length))) }
+        }
+        var flipped = bytes
+        flipped[100] ^= 1
+        #expect(throws: StubImageError.self) { try StubImage(decoding: flipped) }
+        do { _ = try StubImage(decoding: flipped) } catch {
+            guard case .checksumMismatch = error else { Issue.record("\(error)"); return }
+        }
+        var magic = bytes
+        magic[0] = 0
+        #expect(throws: StubImageError.badMagic) { try StubImage(decoding: magic) }
+        var version = bytes
+        version[8] = 9
+        #expect(throws: StubImageError.unsupportedVersion(9)) { try StubImage(decoding: Self.resealed(version)) }
+        var foreign = bytes
+        foreign[12] = Architecture.host == .x86_64 ? 1 : 0
+        let other = Architecture.host == .x86_64 ? "arm64" : "x86_64"
+        #expect(throws: StubImageError.foreignArchitecture(other)) { try StubImage(decoding: Self.resealed(foreign)) }
+        var pages = bytes
+        pages[17] ^= 0x40
+        #expect(throws: StubImageError.self) { try StubImage(decoding: Self.resealed(pages)) }
+        #expect(throws: StubImageError.self) { try StubImage(decoding: Self.resealed(bytes + [0])) }
+    }
+
+    /// Random mutations, resealed so that they get past the checksum: every one decodes or
+    /// throws a typed error, and whatever decodes restores or throws one too.
+    @Test func fuzzedImagesNeverCrashTheLoader() throws {
+        let bytes = try Self.smallImage()
+        var random = SplitMix64(seed: testSeed("image fuzz"))
+        var decoded = 0, refused = 0
+        for _ in 0..<3_000 {
+            var mutant = bytes
+            for _ in 0..<(1 + Int(random.next() % 4)) {
+                let position = 64 + Int(random.next() % UInt64(mutant.count - 64))
+                switch random.next() % 3 {
+                case 0: mutant[position] ^= UInt8(1 << (random.next() % 8))
+                case 1: mutant[position] = UInt8(truncatingIfNeeded: random.next())
+                default: mutant[position] = [0, 0xFF, 0x7F, 0x80][Int(random.next() % 4)]
+                }
+            }
+            do {
+                let image = try StubImage(decoding: Self.resealed(mutant))
+                decoded += 1
+                if let restored = try? image.restore(), let arena = restored.arena {
+                    for blob in restored.blobs { try arena.free(blob) }
+                }
+            } catch {
+                refused += 1
+            }
+        }
+        print("image fuzz: \(decoded) mutants decoded, \(refused) refused with typed errors")
+        #expect(refused > 0)
+    }
+
+    @Test func filesRoundTrip() throws {
+        let path = "/tmp/stubpool-image-\(getpid()).img"
+        defer { unlink(path) }
+        let image = try StubImage(decoding: Self.smallImage())
+        try image.write(to: path)
+        #expect(try StubImage(contentsOf: path) == image)
+        #expect(throws: StubImageError.system(SystemError(operation: .open, errno: ENOENT))) {
+            try StubImage(contentsOf: "/nonexistent/image")
+        }
+    }
+}
