@@ -250,6 +250,33 @@ enum FaultWalk {
             if stubs.map({ ct_call3($0.entry, 0, 0, 0) }) != [41, 42, 43] { problems.append("stubs not materialized on retry") }
             return problems
         }
+        // Restoring an image maps chunks for every pool (bulk allocation, lazy requests) and an
+        // arena for its blobs: any failure drops everything the restore made.
+        if let image = try? imageForWalk() {
+            _ = try? restoreForWalk(image)  // templates built, outside the walk
+            walk("imageRestore") { _, arm in
+                let before = Mappings.now()
+                arm()
+                do throws(StubImageError) {
+                    let restored = try restoreForWalk(image)
+                    stubpool_fault_disarm()
+                    return ct_call3(restored.stubs[0].entry, 1, 2, 3) == 1 + 6 + 21 ? nil : ["restored stub broken"]
+                } catch {
+                    stubpool_fault_disarm()
+                    var problems: [String] = []
+                    switch error {
+                    case .pool(.system(let system, _)), .arena(.system(let system, _)):
+                        if system.errno != ENOMEM { problems.append("errno \(system.errno)") }
+                    default: problems.append("wrong error: \(error)")
+                    }
+                    if Mappings.now() != before { problems.append("mappings \(before) → \(Mappings.now())") }
+                    if (try? restoreForWalk(image)) == nil { problems.append("restore fails afterwards") }
+                    return problems
+                }
+            }
+        } else {
+            print("VIOLATION imageRestore: no image to walk")
+        }
         // A first commit creates the arena's memory file and its first piece; a commit that
         // overflows a piece maps the next one (the file grows).
         for (name, prefill) in [("arenaCommit(first)", 0), ("arenaCommit(piece)", 63)] {
@@ -357,5 +384,27 @@ enum FaultWalk {
         let lines = String(decoding: output, as: UTF8.self).split(separator: "\n").map(String.init)
         guard status == 0, let first = lines.first else { return ["child died (status \(status))"] }
         return first == "SUCCEEDED" ? nil : Array(lines.dropFirst())
+    }
+
+    /// An image with every part a restore builds: two pools (one with pending lazy stubs) and
+    /// arena blobs that refer to a stub.
+    static func imageForWalk() throws -> StubImage {
+        let pool = try StubPool(.init(kind: .forward))
+        let stubs = try pool.allocate(count: 3_000, target: weighted3)
+        let lazyPool = try StubPool(.init(kind: .context, lazyBatches: true))
+        let lazy = try lazyPool.lazyStubs(of: Int.self) { batch in batch.map { _ in LazyResolution(target: weighted3, context: 0) } }
+        _ = try lazy.request(Array(0..<100))
+        let arena = CodeArena()
+        _ = try arena.commit((0..<50).map { _ in
+            try CodeEmitter.bindConstants([], afterArguments: 0, target: .address(stubs[0].address), architecture: .host)
+        })
+        return try StubImage.snapshot(pools: [.init(pool), .init(lazy, encode: { [UInt8(truncatingIfNeeded: $0)] })], arena: arena)
+    }
+
+    static func restoreForWalk(_ image: StubImage) throws(StubImageError) -> RestoredImage {
+        try image.restore(lazy: { _, pool in
+            let lazy = try pool.lazyStubs(of: Int.self) { batch in batch.map { _ in LazyResolution(target: weighted3, context: 0) } }
+            return StubImage.LazySink(lazy) { Int($0.first ?? 0) }
+        })
     }
 }

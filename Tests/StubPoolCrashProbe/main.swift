@@ -9,6 +9,7 @@
 // - `perf-workload SECONDS`: time spent in named stubs and arena bodies (PerfWorkload.swift).
 // - `gdb-workload`: a stop inside a named arena body, under gdb (GDBWorkload.swift).
 // - `arena-limits`: an arena under RLIMIT_NOFILE = 64 and at 100 MB (ArenaLimitsProbe.swift).
+// - `image-save PATH`, `image-restore PATH`: a pool image across processes (ImageProbe.swift).
 import CTestHelpers
 import StubPool
 
@@ -41,6 +42,16 @@ if arguments.count == 2 && ["fork", "fork-lazy", "fork-latency", "arena-limits",
         case "gdb-workload": try GDBWorkload.run()
         default: try ArenaLimitsProbe.run()
         }
+        exit(0)
+    } catch {
+        writeError("probe failed: \(error)\n")
+        exit(3)
+    }
+}
+
+if arguments.count == 3 && ["image-save", "image-restore"].contains(arguments[1]) {
+    do {
+        if arguments[1] == "image-save" { try ImageProbe.save(arguments[2]) } else { try ImageProbe.restore(arguments[2]) }
         exit(0)
     } catch {
         writeError("probe failed: \(error)\n")

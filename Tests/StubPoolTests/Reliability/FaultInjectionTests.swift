@@ -24,7 +24,8 @@ import Testing
         // Lower bounds: the system calls each operation is known to make.
         let minimum = ["createPool": 4, "allocate(sharedTemplate)": 2, "allocate(privateCopy)": 2,
                        "allocateBulk": 4, "arenaCommit(first)": 4, "arenaCommit(piece)": 3, "lazyBatch(arena)": 2,
-                       "arenaAfterFork(commit)": 6, "arenaAfterFork(write)": 6, "arenaAfterFork(free)": 6]
+                       "arenaAfterFork(commit)": 6, "arenaAfterFork(write)": 6, "arenaAfterFork(free)": 6,
+                       "imageRestore": 6]
         for (operation, least) in minimum {
             #expect((points[operation] ?? 0) >= least, "\(operation): \(points[operation] ?? 0) fault sites walked")
         }
