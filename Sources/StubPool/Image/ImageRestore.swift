@@ -140,7 +140,7 @@ extension StubImage {
                 if loaded == nil { loaded = LoadedObjects.current() }
                 let record = objects[object]
                 guard let found = loaded!.object(buildID: record.buildID) else {
-                    throw .objectNotLoaded(path: record.path, buildID: record.buildID.map { String($0, radix: 16) }.joined())
+                    throw .objectNotLoaded(path: record.path, buildID: record.buildID.hexadecimal)
                 }
                 addresses.append(found.bias &+ UInt(truncatingIfNeeded: offset))
             case .runtime(let name):

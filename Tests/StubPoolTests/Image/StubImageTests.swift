@@ -1,4 +1,5 @@
 import CTestHelpers
+import Foundation
 import Testing
 @testable import StubPool
 
@@ -263,5 +264,27 @@ import Glibc
         #expect(throws: StubImageError.system(SystemError(operation: .open, errno: ENOENT))) {
             try StubImage(contentsOf: "/nonexistent/image")
         }
+    }
+}
+
+/// `stubpool image inspect` prints this summary.
+@Suite struct ImageSummaryTests {
+    @Test func summaryCountsWhatTheImageHolds() throws {
+        let state = try StubImageTests.makeState()
+        let image = try StubImage.snapshot(pools: state.sources, arena: state.arena)
+        let summary = image.summary()
+        #expect(summary.bytes == image.encoded().count)
+        let live: [Int] = summary.pools.map(\.live), pending: [Int] = summary.pools.map(\.pending)
+        #expect(live == [43, 20, 30, 0] && pending == [0, 0, 0, 25])
+        #expect(summary.pools[0].named == 1 && summary.pools[0].name == "image-forward")
+        #expect(summary.stubsByKind == ["forward": 43, "context": 20, "bindFirstArgument": 55])
+        #expect(summary.blobs == 2 && summary.blobFields == 2)
+        // Live stubs have a target and a context each; blobs one field each.
+        let references: Int = summary.referencesByKind.values.reduce(0, +)
+        #expect(references == 2 * 93 + 2)
+        #expect(summary.symbolsByKind["exported"] == 1)
+        #expect(summary.description.contains("pool 3 (unnamed): bindFirstArgument, packed, lazy: 0 live, 25 pending"))
+        let json = try JSONEncoder().encode(summary)
+        #expect(try JSONDecoder().decode(ImageSummary.self, from: json) == summary)
     }
 }
