@@ -119,8 +119,9 @@ enum ImageProbe {
                 if mismatches <= 5 { writeError("pool \(pool) #\(id): \(result), expected \(expected)\n") }
             }
         }
-        let names = image.stubs.enumerated().filter { $0.element.name != nil }
-            .allSatisfy { restored.pools[$0.element.pool].name(of: restored.stubs[$0.offset]) == $0.element.name }
+        let names = !image.stubNames.isEmpty && image.stubNames.allSatisfy { index, name in
+            restored.pools[image.stubs[index].pool].name(of: restored.stubs[index]) == name
+        }
         print("restored called=\(called) mismatches=\(mismatches) pending-before=\(pendingBefore) batches=\(lazyStubs?.statistics().batches ?? -1) names=\(names) \(addresses())")
     }
 

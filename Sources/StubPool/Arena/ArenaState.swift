@@ -14,6 +14,8 @@ struct ArenaState {
         var regions: [Int] = []
         /// Bytes requested by the live blob of each slot (0: none), region after region.
         var requested: [UInt32] = []
+        /// Index + 1 into `fieldStore` of each slot's address fields (0: none), like `requested`.
+        var fieldLists: [UInt32] = []
         /// Bytes reserved by live blobs beyond what they requested.
         var wasted = 0
     }
@@ -35,11 +37,36 @@ struct ArenaState {
     var names: [UInt: String] = [:]
     /// Fields that hold addresses (from relocations), by blob address: what a ``StubImage``
     /// names symbolically. The value is read back from the code, so patches are seen.
-    var addressFields: [UInt: [AddressField]] = [:]
+    private var fieldStore: [AddressFields] = []
+    private var freeFieldLists: [UInt32] = []
+    /// Page-granular blobs' field lists, by address (few blobs, so a dictionary).
+    private var largeFieldLists: [UInt: UInt32] = [:]
 
     struct AddressField: Sendable, Hashable {
         let offset: UInt32
         let field: CodeRelocation.Field
+    }
+
+    /// A blob's address fields: the first two inline (no allocation for the usual adapter, whose
+    /// only address is its target), any others in an array.
+    struct AddressFields: Sendable {
+        private var count: UInt8 = 0
+        private var first = AddressField(offset: 0, field: .absolute64)
+        private var second = AddressField(offset: 0, field: .absolute64)
+        private var more: [AddressField] = []
+
+        var isEmpty: Bool { count == 0 }
+
+        mutating func append(_ field: AddressField) {
+            switch count {
+            case 0: first = field
+            case 1: second = field
+            default: more.append(field)
+            }
+            count &+= count < 255 ? 1 : 0
+        }
+
+        var all: [AddressField] { Array([first, second].prefix(Int(count))) + more }
     }
     /// The fork generation in which every region was last made this process's own.
     private var privateGeneration = ForkGeneration.current
@@ -253,6 +280,7 @@ struct ArenaState {
         setOwner(of: region, to: UInt32(1 + (sizeClass << 24 | classes[sizeClass].regions.count)))
         classes[sizeClass].regions.append(region)
         classes[sizeClass].requested.append(contentsOf: repeatElement(0, count: classes[sizeClass].perRegion))
+        classes[sizeClass].fieldLists.append(contentsOf: repeatElement(0, count: classes[sizeClass].perRegion))
         _ = classes[sizeClass].allocator.addChunk(capacity: classes[sizeClass].perRegion)
     }
 
@@ -280,6 +308,7 @@ struct ArenaState {
                 setOwner(of: region, to: 0)
                 space.release(region, size: CodeArena.regionSize)
                 classes[index].requested.removeLast(classes[index].perRegion)
+                classes[index].fieldLists.removeLast(classes[index].perRegion)
                 classes[index].allocator.removeLastChunk()
             }
         }
@@ -363,7 +392,7 @@ struct ArenaState {
     /// Forgets a live blob's accounting, leaving its space reserved.
     mutating func unaccount(_ blob: CodeBlob) {
         if !names.isEmpty { names.removeValue(forKey: blob.address) }
-        if !addressFields.isEmpty { addressFields.removeValue(forKey: blob.address) }
+        if !fieldStore.isEmpty { setAddressFields(nil, of: blob) }
         statistics.liveBlobs -= 1
         statistics.liveBytes -= blob.size
         if blob.sizeClass < 0 {
@@ -387,5 +416,44 @@ struct ArenaState {
         }
         if largeWasted > 0 { statistics.wastedBytesByClass[0] = largeWasted }
         return statistics
+    }
+}
+
+extension ArenaState {
+    /// Records (or, with `nil`, forgets) the address fields of a live blob: a per-slot index into
+    /// a pooled list, so commit and free do no hashing for small blobs.
+    mutating func setAddressFields(_ fields: AddressFields?, of blob: CodeBlob) {
+        let old: UInt32
+        if blob.sizeClass < 0 {
+            old = largeFieldLists[blob.address] ?? 0
+        } else {
+            old = classes[blob.sizeClass].fieldLists[blob.region * classes[blob.sizeClass].perRegion + blob.slot]
+        }
+        if old != 0 {
+            fieldStore[Int(old - 1)] = AddressFields()
+            freeFieldLists.append(old - 1)
+        }
+        var new: UInt32 = 0
+        if let fields, !fields.isEmpty {
+            if let free = freeFieldLists.popLast() {
+                fieldStore[Int(free)] = fields
+                new = free + 1
+            } else {
+                fieldStore.append(fields)
+                new = UInt32(fieldStore.count)
+            }
+        }
+        if blob.sizeClass < 0 {
+            largeFieldLists[blob.address] = new == 0 ? nil : new
+        } else {
+            classes[blob.sizeClass].fieldLists[blob.region * classes[blob.sizeClass].perRegion + blob.slot] = new
+        }
+    }
+
+    /// The address fields recorded for a live blob.
+    func addressFields(of blob: CodeBlob) -> [AddressField] {
+        let list = blob.sizeClass < 0 ? largeFieldLists[blob.address] ?? 0
+            : classes[blob.sizeClass].fieldLists[blob.region * classes[blob.sizeClass].perRegion + blob.slot]
+        return list == 0 ? [] : fieldStore[Int(list - 1)].all
     }
 }

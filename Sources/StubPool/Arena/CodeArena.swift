@@ -102,7 +102,8 @@ public final class CodeArena: Sendable {
     }
 
     /// The commit itself; `relocations` (validated, one list per blob) are applied after placement.
-    private func commit(_ blobs: [[UInt8]], relocations: [[CodeRelocation]]?, names: [String]?) throws(CodeArenaError) -> [CodeBlob] {
+    /// Image restores call it directly: their fields were validated when the image was loaded.
+    func commit(_ blobs: [[UInt8]], relocations: [[CodeRelocation]]?, names: [String]?) throws(CodeArenaError) -> [CodeBlob] {
         guard !blobs.isEmpty else { throw .emptyBatch }
         if let names, names.count != blobs.count { throw .nameCountMismatch(blobs: blobs.count, names: names.count) }
         for (index, blob) in blobs.enumerated() {
@@ -118,11 +119,9 @@ public final class CodeArena: Sendable {
             } catch {
                 throw .system(error, during: .commit)
             }
-            if let relocations {
-                do throws(CodeArenaError) { try state.relocate(committed.0, relocations) } catch {
-                    state.takeBack(committed.0, to: committed.1, trapFill: trapFill)
-                    throw error
-                }
+            if let relocations, let failure = state.relocate(committed.0, relocations) {
+                state.takeBack(committed.0, to: committed.1, trapFill: trapFill)
+                throw failure
             }
             state.statistics.commits += 1
             return committed

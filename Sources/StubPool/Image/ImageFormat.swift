@@ -68,11 +68,12 @@ extension StubImage {
             body.appendLittleEndian(strings.index(of: pool.name))
             body.appendLittleEndian(pool.templateHash)
         }
-        for stub in stubs {
+        for (index, stub) in stubs.enumerated() {
             body.appendLittleEndian(UInt32(stub.pool))
             body.appendLittleEndian(stub.id)
-            body.appendLittleEndian(strings.index(of: stub.name))
-            if let spec = stub.lazySpec {
+            body.appendLittleEndian(strings.index(of: stubNames[index]))
+            if stub.isPending {
+                let spec = lazySpecs[index] ?? []
                 body.append(1)
                 body.appendLittleEndian(UInt32(spec.count))
                 body.append(contentsOf: spec)
@@ -128,6 +129,7 @@ private struct StringTable {
     var strings: [String] = []
     var indices: [String: UInt32] = [:]
 
+    @inline(__always)
     mutating func index(of string: String?) -> UInt32 {
         guard let string else { return ImageFormat.noString }
         if let index = indices[string] { return index }
@@ -181,34 +183,40 @@ private struct ImageReader {
 
     var remaining: Int { bytes.count - position }
 
-    mutating func need(_ count: Int, _ what: String) throws(StubImageError) {
-        guard count >= 0, count <= remaining else { throw .truncated(needed: count, available: remaining, reading: what) }
+    @inline(__always)
+    mutating func need(_ count: Int, _ what: StaticString) throws(StubImageError) {
+        guard count >= 0, count <= remaining else { throw .truncated(needed: count, available: remaining, reading: "\(what)") }
     }
 
-    mutating func integer<T: FixedWidthInteger>(_ type: T.Type, _ what: String) throws(StubImageError) -> T {
+    @inline(__always)
+    mutating func integer<T: FixedWidthInteger>(_ type: T.Type, _ what: StaticString) throws(StubImageError) -> T {
         try need(MemoryLayout<T>.size, what)
         defer { position += MemoryLayout<T>.size }
         return T(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: T.self))
     }
 
-    mutating func u8(_ what: String) throws(StubImageError) -> UInt8 { try integer(UInt8.self, what) }
-    mutating func u32(_ what: String) throws(StubImageError) -> UInt32 { try integer(UInt32.self, what) }
-    mutating func u64(_ what: String) throws(StubImageError) -> UInt64 { try integer(UInt64.self, what) }
+    @inline(__always)
+    mutating func u8(_ what: StaticString) throws(StubImageError) -> UInt8 { try integer(UInt8.self, what) }
+    @inline(__always)
+    mutating func u32(_ what: StaticString) throws(StubImageError) -> UInt32 { try integer(UInt32.self, what) }
+    @inline(__always)
+    mutating func u64(_ what: StaticString) throws(StubImageError) -> UInt64 { try integer(UInt64.self, what) }
 
-    mutating func bytes(_ count: Int, _ what: String) throws(StubImageError) -> [UInt8] {
+    mutating func bytes(_ count: Int, _ what: StaticString) throws(StubImageError) -> [UInt8] {
         try need(count, what)
         defer { position += count }
         return Array(bytes[position..<position + count])
     }
 
     /// An index below `limit`.
-    mutating func index(_ limit: Int, _ what: String) throws(StubImageError) -> Int {
+    mutating func index(_ limit: Int, _ what: StaticString) throws(StubImageError) -> Int {
         let value = Int(try u32(what))
-        guard value < limit else { throw .corrupt("\(what) \(value) of \(limit)") }
+        guard value < limit else { throw .corrupt("\(what): index \(value) of \(limit)") }
         return value
     }
 
-    mutating func string(_ strings: [String], _ what: String) throws(StubImageError) -> String? {
+    @inline(__always)
+    mutating func string(_ strings: [String], _ what: StaticString) throws(StubImageError) -> String? {
         let value = try u32(what)
         if value == ImageFormat.noString { return nil }
         guard Int(value) < strings.count else { throw .corrupt("\(what): string \(value) of \(strings.count)") }
@@ -217,20 +225,21 @@ private struct ImageReader {
 
     /// Reserves room for `count` records of at least `size` bytes each, no more than the bytes
     /// left can hold (a corrupt count cannot make the reader allocate gigabytes).
-    func plausible(_ count: Int, size: Int, _ what: String) throws(StubImageError) -> Int {
-        guard count <= remaining / size else { throw .truncated(needed: count * size, available: remaining, reading: what) }
+    func plausible(_ count: Int, size: Int, _ what: StaticString) throws(StubImageError) -> Int {
+        guard count <= remaining / size else { throw .truncated(needed: count * size, available: remaining, reading: "\(what)") }
         return count
     }
 
-    mutating func reference(_ counts: (stubs: Int, blobs: Int, symbols: Int), _ what: String) throws(StubImageError) -> ImageReference {
+    @inline(__always)
+    mutating func reference(_ counts: (stubs: Int, blobs: Int, symbols: Int), _ what: StaticString) throws(StubImageError) -> ImageReference {
         switch try u8(what) {
         case 0: return .plain(try u64(what))
-        case 1: return .stub(try index(counts.stubs, "\(what): stub"))
+        case 1: return .stub(try index(counts.stubs, what))
         case 2:
-            let blob = try index(counts.blobs, "\(what): blob")
+            let blob = try index(counts.blobs, what)
             return .blob(blob, offset: Int(Int64(bitPattern: try u64(what))))
         case 3:
-            let symbol = try index(counts.symbols, "\(what): symbol")
+            let symbol = try index(counts.symbols, what)
             return .symbol(symbol, offset: Int(Int64(bitPattern: try u64(what))))
         case let kind: throw .corrupt("\(what): reference kind \(kind)")
         }
@@ -325,29 +334,46 @@ private struct ImageReader {
             pools.append(pool)
         }
         let referenceCounts = (stubs: stubCount, blobs: blobCount, symbols: symbolCount)
-        var stubs: [StubImage.StubRecord] = []
-        stubs.reserveCapacity(try plausible(stubCount, size: 22, "stubs"))
-        for index in 0..<stubCount {
-            let pool = try self.index(poolCount, "stub pool")
-            let id = try u64("stub id")
-            if let previous = stubs.last, (previous.pool, previous.id) >= (pool, id) {
-                throw .corrupt("stub \(index) out of order")
-            }
-            let name = try string(strings, "stub name")
-            let flags = try u8("stub flags")
-            switch flags {
-            case 0:
-                let target = try reference(referenceCounts, "stub target")
-                if case .plain = target { throw .corrupt("stub \(index): target is plain data") }
-                let context = try reference(referenceCounts, "stub context")
-                stubs.append(StubImage.StubRecord(pool: pool, id: id, name: name, target: target, context: context, lazySpec: nil))
-            case 1:
-                guard pools[pool].lazyBatches else { throw .corrupt("stub \(index): pending in a pool without lazy batches") }
-                let spec = try self.bytes(Int(try u32("spec length")), "lazy spec")
-                stubs.append(StubImage.StubRecord(pool: pool, id: id, name: name, target: .plain(0), context: .plain(0), lazySpec: spec))
-            default: throw .corrupt("stub \(index): flags \(flags)")
+        var stubNames: [Int: String] = [:], lazySpecs: [Int: [UInt8]] = [:]
+        _ = try plausible(stubCount, size: 22, "stubs")
+        // One tight loop into preallocated storage: this is most of an image. (Constants, not
+        // the variables above: the closure would box those and retain them on every read.)
+        let stringTable = strings, poolTable = pools
+        var failure: StubImageError?
+        let stubs = [StubImage.StubRecord](unsafeUninitializedCapacity: stubCount) { buffer, initialized in
+            var previous: (pool: Int, id: UInt64) = (-1, 0)
+            do throws(StubImageError) {
+                for index in 0..<stubCount {
+                    let pool = try self.index(poolCount, "stub pool")
+                    let id = try u64("stub id")
+                    guard (previous.pool, previous.id) < (pool, id) || index == 0 else { throw .corrupt("stub \(index) out of order") }
+                    previous = (pool, id)
+                    let name = try u32("stub name")
+                    if name != ImageFormat.noString {
+                        guard Int(name) < stringTable.count else { throw .corrupt("stub \(index): string \(name) of \(stringTable.count)") }
+                        stubNames[index] = stringTable[Int(name)]
+                    }
+                    let record: StubImage.StubRecord
+                    switch try u8("stub flags") {
+                    case 0:
+                        let target = try reference(referenceCounts, "stub target")
+                        if case .plain = target { throw .corrupt("stub \(index): target is plain data") }
+                        record = StubImage.StubRecord(pool: pool, id: id, target: target,
+                                                      context: try reference(referenceCounts, "stub context"), isPending: false)
+                    case 1:
+                        guard poolTable[pool].lazyBatches else { throw .corrupt("stub \(index): pending in a pool without lazy batches") }
+                        lazySpecs[index] = try self.bytes(Int(try u32("spec length")), "lazy spec")
+                        record = StubImage.StubRecord(pool: pool, id: id, target: .plain(0), context: .plain(0), isPending: true)
+                    case let flags: throw .corrupt("stub \(index): flags \(flags)")
+                    }
+                    (buffer.baseAddress! + index).initialize(to: record)
+                    initialized = index + 1
+                }
+            } catch {
+                failure = error
             }
         }
+        if let failure { throw failure }
         var blobs: [StubImage.BlobRecord] = []
         blobs.reserveCapacity(try plausible(blobCount, size: 17, "blobs"))
         var blobSizes: [Int] = []
@@ -356,7 +382,9 @@ private struct ImageReader {
             let original = try u64("blob address")
             let size = Int(try u32("blob size"))
             guard size > 0, size <= CodeArena.maximumBlobSize else { throw .corrupt("blob \(index): size \(size)") }
-            let code = try self.bytes(size, "blob bytes")
+            try need(size, "blob bytes")
+            let code = UnsafeRawBufferPointer(rebasing: bytes[position..<position + size])
+            position += size
             let fieldCount = try plausible(Int(try u32("field count")), size: 10, "fields")
             var fields: [StubImage.BlobRecord.Field] = []
             fields.reserveCapacity(fieldCount)
@@ -366,28 +394,33 @@ private struct ImageReader {
                 let value = try reference(referenceCounts, "blob field")
                 fields.append(StubImage.BlobRecord.Field(offset: offset, field: kind, value: value))
             }
-            let body = CodeBody(bytes: code, relocations: fields.map { CodeRelocation(offset: $0.offset, field: $0.field, operand: .constant(0)) })
-            do throws(CodeRelocationProblem) { try body.validate(architecture: architecture, batch: blobCount) } catch {
+            do throws(CodeRelocationProblem) {
+                for field in fields { try field.field.validate(at: field.offset, in: code, architecture: architecture) }
+                if fields.count > 1 {
+                    let sorted = fields.sorted { $0.offset < $1.offset }
+                    for (previous, next) in zip(sorted, sorted.dropFirst()) where previous.offset + previous.field.size > next.offset {
+                        throw .overlapping(offset: next.offset)
+                    }
+                }
+            } catch {
                 throw .corrupt("blob \(index): \(error)")
             }
-            blobs.append(StubImage.BlobRecord(name: name, bytes: code, fields: fields, originalAddress: original))
+            blobs.append(StubImage.BlobRecord(name: name, bytes: Array(code), fields: fields, originalAddress: original))
             blobSizes.append(size)
         }
         guard remaining == 0 else { throw .corrupt("\(remaining) bytes after the last blob") }
         // Blob references must land inside their blob (its end included: a one-past-the-end label).
-        func check(_ reference: ImageReference, _ what: @autoclosure () -> String) throws(StubImageError) {
-            if case .blob(let blob, let offset) = reference, offset < 0 || offset > blobSizes[blob] {
-                throw .corrupt("\(what()): offset \(offset) outside blob \(blob)")
-            }
+        func outside(_ reference: ImageReference) -> Bool {
+            if case .blob(let blob, let offset) = reference { return offset < 0 || offset > blobSizes[blob] }
+            return false
         }
-        for (index, stub) in stubs.enumerated() where !stub.isPending {
-            try check(stub.target, "stub \(index) target")
-            try check(stub.context, "stub \(index) context")
+        for index in stubs.indices where outside(stubs[index].target) || outside(stubs[index].context) {
+            throw .corrupt("stub \(index): blob offset outside its blob")
         }
-        for (index, blob) in blobs.enumerated() {
-            for field in blob.fields { try check(field.value, "blob \(index) field") }
+        for (index, blob) in blobs.enumerated() where blob.fields.contains(where: { outside($0.value) }) {
+            throw .corrupt("blob \(index): field refers outside a blob")
         }
-        return StubImage(architecture: architecture, pageSize: pageSize, pools: pools, stubs: stubs, blobs: blobs,
-                         symbols: symbols, objects: objects)
+        return StubImage(architecture: architecture, pageSize: pageSize, pools: pools, stubs: stubs, stubNames: stubNames,
+                         lazySpecs: lazySpecs, blobs: blobs, symbols: symbols, objects: objects)
     }
 }

@@ -41,48 +41,52 @@ extension StubImage {
     public func restore(into arena: CodeArena? = nil, resolver: Resolver? = nil,
                         lazy: (_ pool: Int, _ newPool: StubPool) throws -> LazySink? = { _, _ in nil }) throws(StubImageError) -> RestoredImage {
         let symbolAddresses = try resolveSymbols(resolver)
-        // Stub and blob targets are never in the first page; a symbol's may be (a resolver's 0).
-        for (index, stub) in stubs.enumerated() {
-            if case .symbol(let symbol, let offset) = stub.target, symbolAddresses[symbol] &+ UInt(bitPattern: offset) < UInt(Kernel.pageSize) {
-                throw .invalidTarget(stub: index, address: symbolAddresses[symbol] &+ UInt(bitPattern: offset))
-            }
-        }
         var pools: [StubPool] = []
         for pool in self.pools {
             do throws(StubPoolError) { pools.append(try StubPool(pool.configuration)) } catch { throw .pool(error) }
         }
-        // Stub indices per pool, live and pending apart (records are ordered by pool).
+        // One pass over the records (100,000 of them do not fit in the caches): stub indices per
+        // pool, live and pending apart, and the targets checked — stub and blob targets are never
+        // in the first page, a symbol's may be (a resolver's 0).
         var live = [[Int]](repeating: [], count: pools.count)
         var pending = [[Int]](repeating: [], count: pools.count)
-        for (index, stub) in stubs.enumerated() {
-            if stub.isPending { pending[stub.pool].append(index) } else { live[stub.pool].append(index) }
+        for index in stubs.indices {
+            let pool = stubs[index].pool
+            if stubs[index].isPending {
+                pending[pool].append(index)
+                continue
+            }
+            live[pool].append(index)
+            if case .symbol(let symbol, let offset) = stubs[index].target, symbolAddresses[symbol] &+ UInt(bitPattern: offset) < UInt(Kernel.pageSize) {
+                throw .invalidTarget(stub: index, address: symbolAddresses[symbol] &+ UInt(bitPattern: offset))
+            }
         }
         var requests: [(pool: Int, request: () throws(StubPoolError) -> StubRange)] = []
         for (pool, indices) in pending.enumerated() where !indices.isEmpty {
             let attached: LazySink?
             do { attached = try lazy(pool, pools[pool]) } catch { throw .lazyAttachment(pool: pool, message: "\(error)") }
             guard let sink = attached else { throw .missingLazyStubs(pool: pool) }
-            requests.append((pool, try sink.prepare(indices.map { stubs[$0].lazySpec! }, pool, indices.map { stubs[$0].id })))
+            requests.append((pool, try sink.prepare(indices.map { lazySpecs[$0] ?? [] }, pool, indices.map { stubs[$0].id })))
         }
 
         // Everything is resolved: allocate. A failure from here on drops the new pools (which
         // unmaps their chunks) and frees the blobs committed.
-        var handles = [Stub?](repeating: nil, count: stubs.count)
+        var handles = [Stub](repeating: Stub(address: 0, poolToken: 0, slot: 0), count: stubs.count)
         var ranges: [(pool: Int, indices: [Int], range: StubRange)] = []
         do throws(StubPoolError) {
             for (pool, indices) in live.enumerated() where !indices.isEmpty {
                 let range = try pools[pool].reserveRange(count: indices.count)
                 ranges.append((pool, indices, range))
-                for (position, index) in indices.enumerated() { handles[index] = range[position] }
+                // The range's own iterator walks its runs in order: no per-stub search.
+                for (index, stub) in zip(indices, range) { handles[index] = stub }
             }
             for (pool, request) in requests {
-                let range = try request()
-                for (position, index) in pending[pool].enumerated() { handles[index] = range[position] }
+                for (index, stub) in zip(pending[pool], try request()) { handles[index] = stub }
             }
         } catch {
             throw .pool(error)
         }
-        let entries = handles.map { $0!.address }
+        let entries = handles.map(\.address)
 
         func value(_ reference: ImageReference, blobs: [CodeBlob]) -> UInt {
             switch reference {
@@ -98,32 +102,36 @@ extension StubImage {
         if !self.blobs.isEmpty {
             let destination = arena ?? CodeArena()
             targetArena = destination
-            let bodies = self.blobs.map { blob in
-                CodeBody(bytes: blob.bytes, relocations: blob.fields.map { field in
+            // Validated when the image was made or loaded: straight to the relocating commit.
+            let relocations = self.blobs.map { blob in
+                blob.fields.map { field in
                     let operand: CodeOperand = switch field.value {
                     case .plain(let value): .constant(value)
                     case .blob(let index, let offset): .blob(index, offset: offset)
                     default: .address(value(field.value, blobs: []))
                     }
                     return CodeRelocation(offset: field.offset, field: field.field, operand: operand)
-                })
+                }
             }
             let names = self.blobs.contains { $0.name != nil } ? self.blobs.enumerated().map { $0.element.name ?? "image-blob#\($0.offset)" } : nil
-            do throws(CodeArenaError) { blobs = try destination.commit(bodies, names: names) } catch { throw .arena(error) }
+            do throws(CodeArenaError) {
+                blobs = try destination.commit(self.blobs.map(\.bytes), relocations: relocations, names: names)
+            } catch {
+                throw .arena(error)
+            }
         }
 
         // Targets and contexts (checked above), then names.
         for (pool, indices, range) in ranges {
             pools[pool].layout.forEachDataSlot(of: range) { position, _, data in
-                let record = stubs[indices[position]]
-                data.publish(target: value(record.target, blobs: blobs), context: value(record.context, blobs: blobs))
+                let index = indices[position]
+                data.publish(target: value(stubs[index].target, blobs: blobs), context: value(stubs[index].context, blobs: blobs))
             }
         }
-        for (index, stub) in stubs.enumerated() {
-            guard let name = stub.name else { continue }
-            do throws(StubPoolError) { try pools[stub.pool].setName(name, for: handles[index]!) } catch { throw .pool(error) }
+        for (index, name) in stubNames {
+            do throws(StubPoolError) { try pools[stubs[index].pool].setName(name, for: handles[index]) } catch { throw .pool(error) }
         }
-        return RestoredImage(pools: pools, arena: targetArena, stubs: handles.map { $0! }, blobs: blobs)
+        return RestoredImage(pools: pools, arena: targetArena, stubs: handles, blobs: blobs)
     }
 
     /// The address of every symbol, or the first that cannot be resolved.

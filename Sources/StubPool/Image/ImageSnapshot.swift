@@ -61,7 +61,7 @@ extension StubImage {
                               symbols: [], objects: [])
         var seen = Set<ObjectIdentifier>()
         // Raw values first; references are named once every stub and blob has an index.
-        var rawStubs: [(record: StubRecord, address: UInt, target: UInt, context: UInt, contexts: ContextRule)] = []
+        var rawStubs: [(record: StubRecord, name: String?, spec: [UInt8]?, address: UInt, target: UInt, context: UInt, contexts: ContextRule)] = []
         for (index, source) in pools.enumerated() {
             guard seen.insert(ObjectIdentifier(source.pool)).inserted else { throw .duplicatePool(index) }
             let configuration = source.pool.configuration
@@ -74,22 +74,23 @@ extension StubImage {
             let specs = source.pendingSpecs?() ?? [:]
             let named = source.pool.hasNames.load(ordering: .relaxed) ? source.pool.names.withLock { $0 } : [:]
             var failure: StubImageError?
-            var poolStubs: [(record: StubRecord, address: UInt, target: UInt, context: UInt, contexts: ContextRule)] = []
+            var poolStubs: [(record: StubRecord, name: String?, spec: [UInt8]?, address: UInt, target: UInt, context: UInt, contexts: ContextRule)] = []
             source.pool.forEachOccupiedSlot(chunk: { _ in }, slot: { stub, id, state, data in
                 guard failure == nil else { return }
-                var record = StubRecord(pool: index, id: id, name: named[stub.address], target: .plain(0), context: .plain(0), lazySpec: nil)
+                var record = StubRecord(pool: index, id: id, target: .plain(0), context: .plain(0), isPending: false)
+                var spec: [UInt8]?
                 switch state {
                 case .reserved: return
                 case .live: break
                 case .pending:
                     guard source.pendingSpecs != nil else { failure = .pendingWithoutEncoder(pool: index); return }
                     switch specs[stub.address] {
-                    case .success(let bytes)?: record.lazySpec = bytes
+                    case .success(let bytes)?: spec = bytes; record.isPending = true
                     case .failure(let error)?: failure = .specEncoding(pool: index, id: id, message: error.message); return
                     case nil: return  // settled while we looked
                     }
                 }
-                poolStubs.append((record, stub.address, data.target, data.context, source.contexts))
+                poolStubs.append((record, named[stub.address], spec, stub.address, data.target, data.context, source.contexts))
             })
             if let failure { throw failure }
             poolStubs.sort { $0.record.id < $1.record.id }
@@ -99,7 +100,7 @@ extension StubImage {
         if let arena {
             arena.state.withLock { state in
                 for (blob, _) in state.liveBlobs() {
-                    rawBlobs.append((blob, state.names[blob.address], state.addressFields[blob.address] ?? []))
+                    rawBlobs.append((blob, state.names[blob.address], state.addressFields(of: blob)))
                 }
             }
             rawBlobs.sort { $0.blob.address < $1.blob.address }
@@ -108,6 +109,8 @@ extension StubImage {
         image.stubs.reserveCapacity(rawStubs.count)
         for raw in rawStubs {
             var record = raw.record
+            if let name = raw.name { image.stubNames[image.stubs.count] = name }
+            if let spec = raw.spec { image.lazySpecs[image.stubs.count] = spec }
             if !record.isPending {
                 let what = { "pool \(record.pool) stub #\(record.id)" }
                 record.target = try namer.name(raw.target, referrer: "\(what()) target")

@@ -83,13 +83,13 @@ extension StubImage {
                                    templateHash: "0x" + String(pool.templateHash, radix: 16))
         }
         var byKind: [String: Int] = [:]
-        for stub in stubs {
+        for (index, stub) in stubs.enumerated() {
             if stub.isPending { entries[stub.pool].pending += 1 } else {
                 entries[stub.pool].live += 1
                 count(stub.target)
                 count(stub.context)
             }
-            if stub.name != nil { entries[stub.pool].named += 1 }
+            if stubNames[index] != nil { entries[stub.pool].named += 1 }
             byKind[pools[stub.pool].kind.rawValue, default: 0] += 1
         }
         for blob in blobs { for field in blob.fields { count(field.value) } }

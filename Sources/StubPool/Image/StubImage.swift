@@ -24,6 +24,10 @@ public struct StubImage: Sendable, Hashable {
     public internal(set) var pools: [Pool]
     /// Every stub, ordered by pool, then id.
     public internal(set) var stubs: [StubRecord]
+    /// Names given with ``StubPool/setName(_:for:)``, by index in ``stubs``.
+    public internal(set) var stubNames: [Int: String] = [:]
+    /// The encoded spec of each pending lazy stub, by index in ``stubs``.
+    public internal(set) var lazySpecs: [Int: [UInt8]] = [:]
     public internal(set) var blobs: [BlobRecord]
     /// What ``ImageReference/symbol(_:offset:)`` refers to.
     public internal(set) var symbols: [ImageSymbol]
@@ -53,21 +57,18 @@ public struct StubImage: Sendable, Hashable {
         public var variant: StubVariant { StubVariant(kind: kind, landingPad: landingPads, lazyEntry: lazyBatches) }
     }
 
-    /// One stub: live (target and context) or pending (its lazy spec).
+    /// One stub: live (target and context) or pending (its spec in ``StubImage/lazySpecs``).
+    /// Plain data, so that 100,000 of them copy and free without reference counting.
     public struct StubRecord: Sendable, Hashable {
         /// Index into ``StubImage/pools``.
         public var pool: Int
         /// The stub's id in the snapshot's process (``Stub/id``): how a runtime finds its stubs
         /// again (``StubImage/stubIndex(pool:id:)``).
         public var id: UInt64
-        /// A name given with ``StubPool/setName(_:for:)``.
-        public var name: String?
         public var target: ImageReference
         public var context: ImageReference
-        /// The encoded spec of a pending lazy stub (`nil` for a live stub).
-        public var lazySpec: [UInt8]?
-
-        public var isPending: Bool { lazySpec != nil }
+        /// A lazy stub not yet materialized (target and context are then `.plain(0)`).
+        public var isPending: Bool
     }
 
     /// One arena blob: its bytes as they ran, with each address-valued field named.

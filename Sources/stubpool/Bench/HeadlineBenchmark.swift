@@ -278,6 +278,9 @@ struct HeadlineBenchmark {
             })
         }
 
+        progress("images and templates…")
+        try ImageBenchmark.run(into: &results)
+
         progress("libffi closure life cycle…")
         try closureLifeCycle(into: &results)
 

@@ -23,10 +23,13 @@ import Testing
         #expect(blobs[1].function(as: OneArgument.self)(10) == 10 + 2 * 3 + 3 * 7, "through the blob field")
         #expect(UInt(ct_call_constant(blobs[2].entry)) == blobs[1].address)
         #expect(arena.statistics().cacheMaintenancePasses == 1)
-        let fields = arena.state.withLock { $0.addressFields }
-        #expect(fields.count == 3, "every blob has one address-valued field")
+        let fields = arena.state.withLock { state in blobs.map { state.addressFields(of: $0) } }
+        #expect(fields.map(\.count) == [1, 1, 1], "every blob has one address-valued field")
         try arena.free(blobs[1])
-        #expect(arena.state.withLock { $0.addressFields[blobs[1].address] } == nil, "freed blobs forget their fields")
+        let reused = try arena.commit([CodeEmitter.returnConstant(1, architecture: .host)])[0]
+        #expect(reused.address == blobs[1].address)
+        #expect(arena.state.withLock { $0.addressFields(of: reused) }.isEmpty, "freed blobs forget their fields")
+        #expect(arena.state.withLock { $0.addressFields(of: blobs[2]) }.count == 1)
     }
 
     @Test func templatesInstantiateManyTimesInOneCommit() throws {

@@ -99,13 +99,13 @@ import Glibc
             #expect(Self.call(new, kind: kind) == Self.call(oldStub, kind: kind), "pool \(record.pool) stub #\(record.id)")
         }
         // The llabs stub kept its name; the adapter blobs theirs.
-        let named = try #require(image.stubs.firstIndex { $0.name == "llabs-entry" })
+        let named = try #require(image.stubNames.first { $0.value == "llabs-entry" }?.key)
         #expect(restored.pools[0].name(of: restored.stubs[named]) == "llabs-entry")
         #expect(ct_call3(restored.stubs[named].entry, -9, 0, 0) == 9)
         #expect(restored.arena?.inspect().blobs.compactMap(\.name).sorted() == ["adapter", "hop"])
         // Pending stubs materialize on first call, all in one batch.
         for (index, record) in image.stubs.enumerated() where record.isPending {
-            let spec = try Self.decodeSpec(record.lazySpec!)
+            let spec = try Self.decodeSpec(try #require(image.lazySpecs[index]))
             #expect(ct_call3(restored.stubs[index].entry, 2, 3, 0) == spec + 2 * 3 + 3 * 7)
         }
         #expect(attached?.statistics().batches == 1)
