@@ -60,6 +60,10 @@ final class FuzzDriver {
     }
 
     static func run(_ bytes: UnsafeRawBufferPointer) -> Int {
+        if ImageFuzz.accepts(bytes) {
+            ImageFuzz.run(bytes)
+            return 1
+        }
         do {
             let driver = try FuzzDriver()
             var input = FuzzInput(bytes)

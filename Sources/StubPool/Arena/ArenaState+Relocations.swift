@@ -3,28 +3,45 @@ extension ArenaState {
     /// the fields that hold addresses. Returns the error (the caller takes the batch back) when a
     /// value does not fit its field. (Not a throwing function: a throw out of the arena lock's
     /// closure made the compiler copy the state, and with it the field dictionary, per commit.)
-    mutating func relocate(_ placed: [CodeBlob], _ relocations: [[CodeRelocation]]) -> CodeArenaError? {
-        for (index, blob) in placed.enumerated() where !relocations[index].isEmpty {
-            let bytes = UnsafeMutableRawBufferPointer(start: space.writable(fileOffset(of: blob), count: blob.size), count: blob.size)
-            var addresses = AddressFields()
-            for relocation in relocations[index] {
-                let value: UInt64
-                switch relocation.operand {
-                case .constant(let constant): value = constant
-                case .address(let address): value = UInt64(address)
-                case .blob(let other, let offset): value = UInt64(placed[other].address) &+ UInt64(bitPattern: Int64(offset))
-                case .parameter(let parameter): return .relocation(.unfilledParameter(parameter), blob: index)
-                }
-                do throws(CodeRelocationProblem) {
-                    try relocation.field.store(value, at: relocation.offset, in: bytes, origin: blob.address)
-                } catch {
-                    return .relocation(error, blob: index)
-                }
-                if case .constant = relocation.operand { continue }
-                addresses.append(AddressField(offset: UInt32(relocation.offset), field: relocation.field))
+    mutating func relocate(_ placed: [CodeBlob], _ relocations: CodeArena.BatchRelocations) -> CodeArenaError? {
+        switch relocations {
+        case .perBlob(let lists):
+            for (index, blob) in placed.enumerated() where !lists[index].isEmpty {
+                if let failure = relocate(blob, index: index, lists[index], placed: placed, arguments: []) { return failure }
             }
-            if !addresses.isEmpty { setAddressFields(addresses, of: blob) }
+        case .template(let fields, let arguments):
+            guard !fields.isEmpty else { return nil }
+            for (index, blob) in placed.enumerated() {
+                if let failure = relocate(blob, index: index, fields, placed: placed, arguments: arguments[index]) { return failure }
+            }
         }
+        return nil
+    }
+
+    /// Fills one blob's fields (`arguments` for its parameters).
+    private mutating func relocate(_ blob: CodeBlob, index: Int, _ fields: [CodeRelocation], placed: [CodeBlob],
+                                   arguments: [CodeOperand]) -> CodeArenaError? {
+        let bytes = UnsafeMutableRawBufferPointer(start: space.writable(fileOffset(of: blob), count: blob.size), count: blob.size)
+        var addresses = AddressFields()
+        for relocation in fields {
+            var operand = relocation.operand
+            if case .parameter(let parameter) = operand { operand = arguments[parameter] }
+            let value: UInt64
+            switch operand {
+            case .constant(let constant): value = constant
+            case .address(let address): value = UInt64(address)
+            case .blob(let other, let offset): value = UInt64(placed[other].address) &+ UInt64(bitPattern: Int64(offset))
+            case .parameter(let parameter): return .relocation(.unfilledParameter(parameter), blob: index)
+            }
+            do throws(CodeRelocationProblem) {
+                try relocation.field.store(value, at: relocation.offset, in: bytes, origin: blob.address)
+            } catch {
+                return .relocation(error, blob: index)
+            }
+            if case .constant = operand { continue }
+            addresses.append(AddressField(offset: UInt32(relocation.offset), field: relocation.field))
+        }
+        if !addresses.isEmpty { setAddressFields(addresses, of: blob) }
         return nil
     }
 

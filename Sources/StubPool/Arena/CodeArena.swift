@@ -82,7 +82,7 @@ public final class CodeArena: Sendable {
             }
             relocated = true
         }
-        return try commit(bodies.map(\.bytes), relocations: relocated ? bodies.map(\.relocations) : nil, names: names)
+        return try commit(bodies.map(\.bytes), relocations: relocated ? .perBlob(bodies.map(\.relocations)) : nil, names: names)
     }
 
     /// Instantiates a template `arguments.count` times in one commit (one cache-maintenance pass):
@@ -91,19 +91,50 @@ public final class CodeArena: Sendable {
     /// The template's bytes are shared until placed, so an instance costs a copy of its bytes and
     /// its fields, not an emission.
     public func instantiate(_ template: CodeBody, arguments: [[CodeOperand]], names: [String]? = nil) throws(CodeArenaError) -> [CodeBlob] {
-        var bodies: [CodeBody] = []
-        bodies.reserveCapacity(arguments.count)
+        // The template's fields are checked once; each instance only for its arguments. Every
+        // instance shares the template's bytes until they are copied into place, and its fields
+        // are filled straight from `arguments`: no body is built per instance.
+        do throws(CodeRelocationProblem) {
+            try template.validateFields(architecture: architecture)
+        } catch {
+            throw .relocation(error, blob: 0)
+        }
         for (index, values) in arguments.enumerated() {
-            do throws(CodeRelocationProblem) { bodies.append(try template.filling(values)) } catch {
+            do throws(CodeRelocationProblem) {
+                for relocation in template.relocations {
+                    let operand: CodeOperand
+                    if case .parameter(let parameter) = relocation.operand {
+                        guard parameter >= 0, parameter < values.count else { throw .unfilledParameter(parameter) }
+                        operand = values[parameter]
+                    } else {
+                        operand = relocation.operand
+                    }
+                    switch operand {
+                    case .parameter(let parameter): throw .unfilledParameter(parameter)
+                    case .blob(let other, _) where other < 0 || other >= arguments.count: throw .noSuchBlob(other, batch: arguments.count)
+                    default: break
+                    }
+                }
+            } catch {
                 throw .relocation(error, blob: index)
             }
         }
-        return try commit(bodies, names: names)
+        return try commit(Array(repeating: template.bytes, count: arguments.count),
+                          relocations: .template(template.relocations, arguments: arguments), names: names)
+    }
+
+    /// Fields to fill in a batch, validated.
+    enum BatchRelocations {
+        /// One list per blob.
+        case perBlob([[CodeRelocation]])
+        /// The same fields in every blob; a ``CodeOperand/parameter(_:)`` `k` of blob `i` takes
+        /// `arguments[i][k]`.
+        case template([CodeRelocation], arguments: [[CodeOperand]])
     }
 
     /// The commit itself; `relocations` (validated, one list per blob) are applied after placement.
     /// Image restores call it directly: their fields were validated when the image was loaded.
-    func commit(_ blobs: [[UInt8]], relocations: [[CodeRelocation]]?, names: [String]?) throws(CodeArenaError) -> [CodeBlob] {
+    func commit(_ blobs: [[UInt8]], relocations: BatchRelocations?, names: [String]?) throws(CodeArenaError) -> [CodeBlob] {
         guard !blobs.isEmpty else { throw .emptyBatch }
         if let names, names.count != blobs.count { throw .nameCountMismatch(blobs: blobs.count, names: names.count) }
         for (index, blob) in blobs.enumerated() {

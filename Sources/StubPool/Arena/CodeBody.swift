@@ -149,27 +149,37 @@ extension CodeRelocation.Field {
 
 extension CodeBody {
     /// Validates every field against the body and `architecture`: in bounds, of this
-    /// architecture, well formed, not overlapping; blob operands within a batch of `batch`.
+    /// architecture, well formed, not overlapping; blob operands within a batch of `batch`; no
+    /// parameter left.
     func validate(architecture: Architecture, batch: Int) throws(CodeRelocationProblem) {
         guard !relocations.isEmpty else { return }
+        try validateFields(architecture: architecture)
+        for relocation in relocations {
+            switch relocation.operand {
+            case .parameter(let index): throw .unfilledParameter(index)
+            case .blob(let index, _) where index < 0 || index >= batch: throw .noSuchBlob(index, batch: batch)
+            default: continue
+            }
+        }
+    }
+
+    /// The fields alone (not their operands): in bounds, of this architecture, well formed, not
+    /// overlapping.
+    func validateFields(architecture: Architecture) throws(CodeRelocationProblem) {
         let problem = bytes.withUnsafeBytes { raw -> CodeRelocationProblem? in
             for relocation in relocations {
                 do throws(CodeRelocationProblem) {
                     try relocation.field.validate(at: relocation.offset, in: raw, architecture: architecture)
                 } catch { return error }
-                switch relocation.operand {
-                case .parameter(let index): return .unfilledParameter(index)
-                case .blob(let index, _) where index < 0 || index >= batch: return .noSuchBlob(index, batch: batch)
-                default: continue
-                }
             }
             return nil
         }
         if let problem { throw problem }
-        if relocations.count > 1 {
-            let sorted = relocations.sorted { $0.offset < $1.offset }
-            for (previous, next) in zip(sorted, sorted.dropFirst()) where previous.offset + previous.field.size > next.offset {
-                throw .overlapping(offset: next.offset)
+        // Quadratic, allocation-free: bodies have a handful of fields.
+        for (index, first) in relocations.enumerated() {
+            for second in relocations[(index + 1)...] where first.offset < second.offset + second.field.size
+                && second.offset < first.offset + first.field.size {
+                throw .overlapping(offset: max(first.offset, second.offset))
             }
         }
     }

@@ -115,7 +115,7 @@ extension StubImage {
             }
             let names = self.blobs.contains { $0.name != nil } ? self.blobs.enumerated().map { $0.element.name ?? "image-blob#\($0.offset)" } : nil
             do throws(CodeArenaError) {
-                blobs = try destination.commit(self.blobs.map(\.bytes), relocations: relocations, names: names)
+                blobs = try destination.commit(self.blobs.map(\.bytes), relocations: .perBlob(relocations), names: names)
             } catch {
                 throw .arena(error)
             }

@@ -178,6 +178,43 @@ import Glibc
         #expect(arena.statistics().liveBlobs == 0, "a restore refused before allocating commits nothing")
     }
 
+    /// Symbols that no longer resolve (a library built without the function, an executable
+    /// rebuilt) fail the restore before a pool maps anything.
+    @Test func unresolvableSymbolsFailBeforeAnythingIsMapped() throws {
+        let pool = try StubPool(.init(kind: .bindFirstArgument))
+        _ = try pool.allocate(target: UnsafeRawPointer(bitPattern: Self.llabsAddress)!)
+        _ = try pool.allocate(target: CTargets.weighted3)
+        var image = try StubImage.snapshot(pools: [.init(pool)])
+        let exported = try #require(image.symbols.firstIndex(of: .exported("llabs")))
+        #expect(image.symbols.contains { if case .objectOffset = $0 { true } else { false } }, "weighted3 is named by build-id")
+        var missing = image
+        missing.symbols[exported] = .exported("stubpool_no_such_function")
+        #expect(throws: StubImageError.unresolvedSymbol("stubpool_no_such_function")) {
+            try StubImage(decoding: missing.encoded()).restore()
+        }
+        image.objects[0].buildID = [0xDE, 0xAD, 0xBE, 0xEF]
+        #expect(throws: StubImageError.objectNotLoaded(path: image.objects[0].path, buildID: "deadbeef")) {
+            try StubImage(decoding: image.encoded()).restore()
+        }
+        let arena = CodeArena()
+        _ = try? StubImage(decoding: image.encoded()).restore(into: arena)
+        #expect(arena.statistics().mappings == 0, "nothing mapped")
+    }
+
+    /// The seed of the fuzz corpus (Tests/StubPoolFuzz/Corpus/image-0) still loads and restores.
+    @Test func theFuzzSeedImageRestores() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("StubPoolFuzz/Corpus/image-0").path
+        guard Architecture.host == .x86_64 else { return }
+        let image = try StubImage(contentsOf: path)
+        #expect(image.stubs.count == 7 && image.blobs.count == 2 && image.lazySpecs.count == 2)
+        let restored = try image.restore(lazy: { _, pool in
+            StubImage.LazySink(try pool.lazyStubs(of: UInt8.self) { $0.map { _ in LazyResolution(target: CTargets.weighted3, context: 0) } },
+                               decode: { $0[0] })
+        })
+        #expect(ct_call3(restored.stubs[0].entry, -3, 0, 0) == 3, "the seed's first stub is llabs")
+    }
+
     // MARK: Corrupt images
 
     static func smallImage() throws -> [UInt8] {
