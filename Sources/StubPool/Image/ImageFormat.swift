@@ -110,8 +110,17 @@ extension StubImage {
             header.appendLittleEndian(UInt32(count))
         }
         header.appendLittleEndian(UInt64(payload.count))
-        header.appendLittleEndian(ImageChecksum.hash(payload, seed: ImageChecksum.hash(header)))
-        return header + payload
+        header.appendLittleEndian(UInt64(0))
+        let image = header + payload
+        return Self.resealing(image)
+    }
+
+    /// `bytes` with the header's checksum set to ``checksum(ofEncoded:)``.
+    static func resealing(_ bytes: [UInt8]) -> [UInt8] {
+        guard let checksum = checksum(ofEncoded: bytes) else { return bytes }
+        var bytes = bytes
+        bytes.withUnsafeMutableBytes { $0.storeBytes(of: checksum.littleEndian, toByteOffset: 56, as: UInt64.self) }
+        return bytes
     }
 
     /// Writes ``encoded()`` to a new (or truncated) file.
@@ -163,6 +172,17 @@ extension StubImage {
             do throws(StubImageError) { return .success(try reader.image()) } catch { return .failure(error) }
         }
         self = try result.get()
+    }
+
+    /// The checksum the header of `bytes` (an encoded image) should hold — over the payload,
+    /// seeded with the header's first 56 bytes — or `nil` if `bytes` is shorter than a header.
+    /// For tools that edit images (and fuzzers that want mutations to reach the record checks).
+    public static func checksum(ofEncoded bytes: [UInt8]) -> UInt64? {
+        guard bytes.count >= ImageFormat.headerSize else { return nil }
+        return bytes.withUnsafeBytes { raw in
+            ImageChecksum.hash(UnsafeRawBufferPointer(rebasing: raw[ImageFormat.headerSize...]),
+                               seed: ImageChecksum.hash(UnsafeRawBufferPointer(rebasing: raw[0..<56])))
+        }
     }
 
     /// Reads and decodes the image file at `path`.
@@ -269,7 +289,7 @@ private struct ImageReader {
         guard payloadLength == UInt64(remaining) else {
             throw .truncated(needed: Int(clamping: payloadLength), available: remaining, reading: "payload")
         }
-        let computed = ImageChecksum.hash(UnsafeRawBufferPointer(rebasing: bytes[position...]),
+        let computed = ImageChecksum.hash(UnsafeRawBufferPointer(rebasing: bytes[ImageFormat.headerSize...]),
                                           seed: ImageChecksum.hash(UnsafeRawBufferPointer(rebasing: bytes[0..<56])))
         guard computed == stored else { throw .checksumMismatch(stored: stored, computed: computed) }
 
