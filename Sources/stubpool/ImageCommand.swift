@@ -30,13 +30,7 @@ struct ImageCommand: ParsableCommand {
                 throw ExitCode(1)
             }
             let summary = image.summary(encodedSize: size)
-            if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(summary), as: UTF8.self))
-            } else {
-                print(summary, terminator: "")
-            }
+            try printDocument(summary, json: json)
         }
     }
 }

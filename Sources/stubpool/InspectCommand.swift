@@ -39,13 +39,7 @@ struct InspectCommand: ParsableCommand {
             }
             for index in report.arenas.indices { report.arenas[index].blobs = [] }
         }
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
-        } else {
-            print(report, terminator: "")
-        }
+        try printDocument(report, json: json)
     }
 
     /// Any of the three documents, tried in turn.
