@@ -4,6 +4,12 @@ extension StubImage {
     public struct LazySink {
         let prepare: ([[UInt8]], _ pool: Int, _ ids: [UInt64]) throws(StubImageError) -> () throws(StubPoolError) -> StubRange
 
+        /// - Parameters:
+        ///   - lazy: lazy stubs attached to the restored pool; the pending stubs are requested
+        ///     through them in one call, in image order.
+        ///   - decode: turns the bytes the snapshot's encoder wrote back into a spec. Called for
+        ///     every pending stub before anything is allocated; what it throws becomes
+        ///     ``StubImageError/specDecoding(pool:id:message:)``.
         public init<Spec: Sendable>(_ lazy: LazyStubs<Spec>, decode: @escaping ([UInt8]) throws -> Spec) {
             prepare = { (encoded, pool, ids) throws(StubImageError) in
                 var specs: [Spec] = []
@@ -38,6 +44,10 @@ extension StubImage {
     ///     and return them with a spec decoder. What it throws becomes
     ///     ``StubImageError/lazyAttachment(pool:message:)``.
     /// - Returns: the new pools, arena, stubs (parallel to ``stubs``) and blobs (parallel to ``blobs``).
+    /// - Throws: ``StubImageError``; nothing the restore created survives a throw.
+    ///
+    /// Linear in the stubs and blob bytes. Any thread; the image is not changed, so one image
+    /// can be restored many times (each restore makes new pools).
     public func restore(into arena: CodeArena? = nil, resolver: Resolver? = nil,
                         lazy: (_ pool: Int, _ newPool: StubPool) throws -> LazySink? = { _, _ in nil }) throws(StubImageError) -> RestoredImage {
         let symbolAddresses = try resolveSymbols(resolver)
@@ -69,8 +79,9 @@ extension StubImage {
             requests.append((pool, try sink.prepare(indices.map { lazySpecs[$0] ?? [] }, pool, indices.map { stubs[$0].id })))
         }
 
-        // Everything is resolved: allocate. A failure from here on drops the new pools (which
-        // unmaps their chunks) and frees the blobs committed.
+        // Everything is resolved: allocate. A failure from here on (out of memory, descriptors)
+        // drops the new pools, which unmaps their chunks; the blob commit, the last step that can
+        // fail, is all or nothing.
         var handles = [Stub](repeating: Stub(address: 0, poolToken: 0, slot: 0), count: stubs.count)
         var ranges: [(pool: Int, indices: [Int], range: StubRange)] = []
         do throws(StubPoolError) {

@@ -54,7 +54,14 @@ extension StubImage {
     ///
     /// Blob bytes without relocation records are saved as they are: code with raw addresses
     /// baked in must be committed as a ``CodeBody`` to be portable. Payloads are not saved.
-    /// Stubs allocated or released on other threads meanwhile may or may not be included.
+    /// Stubs allocated or released on other threads meanwhile may or may not be included: each
+    /// pool is read one shard at a time under that shard's lock, the arena under its lock.
+    /// Linear in the slots mapped and the blob bytes; `dladdr` runs once per distinct address
+    /// outside the image.
+    ///
+    /// - Throws: ``StubImageError/unnameableAddress(_:referrer:)``,
+    ///   ``StubImageError/pendingWithoutEncoder(pool:)``, ``StubImageError/specEncoding(pool:id:message:)``,
+    ///   ``StubImageError/duplicatePool(_:)``. Nothing changes in the pools or the arena.
     public static func snapshot(pools: [PoolSource], arena: CodeArena? = nil,
                                 symbolizer: Symbolizer? = nil) throws(StubImageError) -> StubImage {
         var image = StubImage(architecture: .host, pageSize: Kernel.pageSize, pools: [], stubs: [], blobs: [],
@@ -65,12 +72,11 @@ extension StubImage {
         for (index, source) in pools.enumerated() {
             guard seen.insert(ObjectIdentifier(source.pool)).inserted else { throw .duplicatePool(index) }
             let configuration = source.pool.configuration
-            let pool = Pool(kind: configuration.kind, placement: configuration.placement, landingPads: configuration.landingPads,
-                            lazyBatches: configuration.lazyBatches, codeSize: configuration.codeSize,
-                            payloadSize: configuration.payloadSize, name: configuration.name, templateHash: 0)
-            image.pools.append(Pool(kind: pool.kind, placement: pool.placement, landingPads: pool.landingPads,
-                                    lazyBatches: pool.lazyBatches, codeSize: pool.codeSize, payloadSize: pool.payloadSize,
-                                    name: pool.name, templateHash: templateHash(of: pool.variant, architecture: .host)))
+            let variant = StubVariant(kind: configuration.kind, landingPad: configuration.landingPads, lazyEntry: configuration.lazyBatches)
+            image.pools.append(Pool(kind: configuration.kind, placement: configuration.placement, landingPads: configuration.landingPads,
+                                    lazyBatches: configuration.lazyBatches, codeSize: configuration.codeSize,
+                                    payloadSize: configuration.payloadSize, name: configuration.name,
+                                    templateHash: templateHash(of: variant, architecture: .host)))
             let specs = source.pendingSpecs?() ?? [:]
             let named = source.pool.hasNames.load(ordering: .relaxed) ? source.pool.names.withLock { $0 } : [:]
             var failure: StubImageError?
