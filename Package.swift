@@ -19,6 +19,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The main job's table (`swift run -c release stubpool`).
+        .package(url: "https://github.com/ordo-one/TextTable", from: "0.0.2"),
     ],
     targets: [
         // System calls and assembly only: mmap, mprotect, memfd, cache maintenance, trap entries.
@@ -68,6 +70,7 @@ let package = Package(
             dependencies: [
                 "StubPool", "StubPoolPeers", "CBenchCounters",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "TextTable", package: "TextTable"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

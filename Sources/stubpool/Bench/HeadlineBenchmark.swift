@@ -1,4 +1,5 @@
 import Foundation
+import TextTable
 import Dispatch
 import StubPool
 import StubPoolPeers
@@ -24,40 +25,39 @@ struct HeadlineBenchmark {
 
         static let subjects = ["stubpool", "stubpool_context", "stubpool_bind", "libffi", "page_per_stub", "direct"]
 
-        func json() -> String {
-            let body = metrics.map { metric in
-                let values = metric.values.map { "\"\($0.subject)\": \(format($0.value, decimals: 3))" }.joined(separator: ", ")
-                return "\"\(metric.name)\": {\(values)}"
-            }.joined(separator: ", ")
-            return "{\"metrics\": {\(body)}}"
+        /// The results as JSON: `{"metrics": {metric: {subject: value}}}`, values rounded to
+        /// three decimals, keys sorted (`JSONEncoder`).
+        func json() throws -> String {
+            struct Document: Encodable { var metrics: [String: [String: Double]] }
+            var document = Document(metrics: [:])
+            for metric in metrics {
+                document.metrics[metric.name] = Dictionary(metric.values.map { ($0.subject, ($0.value * 1_000).rounded() / 1_000) },
+                                                           uniquingKeysWith: { first, _ in first })
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            return String(decoding: try encoder.encode(document), as: UTF8.self)
         }
 
+        /// The results as a table (TextTable): a row per metric, a column per subject measured,
+        /// then the libffi and page-per-stub ratios to StubPool.
         func table() -> String {
             let columns = Self.subjects.filter { subject in metrics.contains { $0.values.contains { $0.subject == subject } } }
-            var lines: [[String]] = [["metric"] + columns + ["libffi ÷ stubpool", "page ÷ stubpool"]]
-            for metric in metrics {
-                var row = [metric.name]
-                for column in columns {
-                    row.append(metric.values.first { $0.subject == column }.map { format($0.value, decimals: $0.value < 100 ? 2 : 0) } ?? "–")
+            let cell = { (value: Double?) in value.map { format($0, decimals: $0 < 100 ? 2 : 0) } ?? "–" }
+            let table = TextTable<(name: String, values: [(subject: String, value: Double)])> { metric in
+                let mine = metric.values.first { $0.subject == "stubpool" }?.value
+                let ratio = { (peer: String) -> String in
+                    guard let mine, mine > 0, let theirs = metric.values.first(where: { $0.subject == peer })?.value else { return "–" }
+                    return format(theirs / mine, decimals: 1) + "×"
                 }
-                let mine = value(metric.name, "stubpool")
-                for peer in ["libffi", "page_per_stub"] {
-                    if let mine, mine > 0, let theirs = value(metric.name, peer) {
-                        row.append(format(theirs / mine, decimals: 1) + "×")
-                    } else {
-                        row.append("–")
+                return [Column(title: "metric", value: metric.name)]
+                    + columns.map { column in
+                        Column(title: column, value: cell(metric.values.first { $0.subject == column }?.value), align: .right)
                     }
-                }
-                lines.append(row)
+                    + [Column(title: "libffi ÷ stubpool", value: ratio("libffi"), align: .right),
+                       Column(title: "page ÷ stubpool", value: ratio("page_per_stub"), align: .right)]
             }
-            let widths = (0..<lines[0].count).map { column in lines.map { $0[column].count }.max()! }
-            return lines.enumerated().map { index, row in
-                let text = row.enumerated().map { column, cell in
-                    column == 0 ? cell + String(repeating: " ", count: widths[column] - cell.count)
-                                : String(repeating: " ", count: widths[column] - cell.count) + cell
-                }.joined(separator: "  ")
-                return index == 0 ? text + "\n" + String(repeating: "-", count: text.count) : text
-            }.joined(separator: "\n")
+            return table.string(for: metrics) ?? ""
         }
     }
 
