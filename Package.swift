@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // The main job's table (`swift run -c release stubpool`).
         .package(url: "https://github.com/ordo-one/TextTable", from: "0.0.2"),
+        // `swift package generate-documentation --target StubPool` (Sources/StubPool/StubPool.docc).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // System calls and assembly only: mmap, mprotect, memfd, cache maintenance, trap entries.

@@ -4,11 +4,11 @@ import Synchronization
 ///
 /// Small blobs (up to 4 KiB) are served by size class (classes at most 25% apart); each class
 /// has its own 64 KiB regions and an occupancy bitmap per region, kept outside executable
-/// memory (the pool's ``SlotAllocator``). Larger blobs get whole pages each. All of it lives in
+/// memory (the pool's slot allocator). Larger blobs get whole pages each. All of it lives in
 /// **one** memory file per arena, mapped in 64 MiB pieces, twice each: written only through a
 /// read+write view, run only through a read+execute view; live code never changes protection. An
 /// arena holds one file descriptor and two mappings per 64 MiB whatever its blobs (see
-/// ``ArenaSpace``). ``commit(_:)`` copies a whole batch and performs instruction-cache maintenance
+/// `ArenaSpace`). ``commit(_:names:)-([[UInt8]],_)`` copies a whole batch and performs instruction-cache maintenance
 /// once for it.
 ///
 /// **fork.** After `fork()` neither process can change code the other runs: the first commit,
@@ -31,7 +31,7 @@ public final class CodeArena: Sendable {
         case staggered
     }
 
-    /// The largest blob ``commit(_:)`` accepts.
+    /// The largest blob ``commit(_:names:)-([[UInt8]],_)`` accepts.
     public static let maximumBlobSize = 1 << 20
     /// Bytes of one small-class region.
     public static let regionSize = ChunkGeometry.regionGranularity
@@ -61,9 +61,14 @@ public final class CodeArena: Sendable {
     /// maintenance pass over the touched ranges and (where the kernel has it) one
     /// core-serializing membarrier for the whole batch. All or nothing.
     ///
-    /// - Parameter names: the blobs' names in profiles and debuggers (see ``Profiling``) and in
-    ///   ``inspect(includeBlobs:)``, one per blob, or `nil` for `stubpool:blob#<n>` in profiles.
-    ///   Kept with each blob until it is freed.
+    /// - Parameters:
+    ///   - blobs: the code, each 1 byte to ``maximumBlobSize``, position-independent or patched
+    ///     later (use ``commit(_:names:)-([CodeBody],_)`` for code with addresses in it).
+    ///   - names: the blobs' names in profiles and debuggers (see ``Profiling``) and in
+    ///     ``inspect(includeBlobs:)``, one per blob, or `nil` for `stubpool:blob#<n>` in profiles.
+    ///     Kept with each blob until it is freed.
+    /// - Returns: the blobs, in the order given.
+    /// - Throws: ``CodeArenaError``; nothing is committed.
     public func commit(_ blobs: [[UInt8]], names: [String]? = nil) throws(CodeArenaError) -> [CodeBlob] {
         try commit(blobs, relocations: nil, names: names)
     }
@@ -366,7 +371,7 @@ public enum CodeArenaError: Error, Sendable, Hashable, CustomStringConvertible {
     /// No live blob of this arena starts at the address.
     case notLive(UInt)
     case outOfBounds(offset: Int, count: Int, size: Int)
-    /// ``CodeArena/commit(_:names:)`` got a different number of names than blobs.
+    /// ``CodeArena/commit(_:names:)-([[UInt8]],_)`` got a different number of names than blobs.
     case nameCountMismatch(blobs: Int, names: Int)
     /// A relocation of blob `blob` of the batch cannot be applied.
     case relocation(CodeRelocationProblem, blob: Int)

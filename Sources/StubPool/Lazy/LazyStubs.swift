@@ -6,7 +6,7 @@ import Glibc
 import Musl
 #endif
 
-/// Lazy stubs of one pool: each ``request(_:)`` returns a callable stub at once; the first call of
+/// Lazy stubs of one pool: each ``request(_:)->Stub`` returns a callable stub at once; the first call of
 /// any pending stub runs the generator once on all pending requests (up to the batch limit),
 /// publishes every result, and continues the call with every argument intact.
 ///
@@ -47,6 +47,7 @@ extension StubPool {
     /// Attaches lazy batches to this pool (once per pool).
     ///
     /// - Parameters:
+    ///   - spec: the runtime's description of a stub to build (any `Sendable` type).
     ///   - batchLimit: most requests one generator call receives.
     ///   - generator: receives pending requests and returns one resolution per request, in order.
     ///     It runs on the thread of the first call (or of ``LazyStubs/materializeAll()``) with no

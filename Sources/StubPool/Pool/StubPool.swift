@@ -20,7 +20,7 @@ import Musl
 /// A thread that exits returns its cached slots.
 ///
 /// ## Release and reclaim
-/// ``release(_:)`` points the stub at a trap that reports
+/// ``release(_:)-(Stub)`` points the stub at a trap that reports
 /// `call through released stub #<id> at 0x<addr>` and aborts. The slot stays quarantined until
 /// ``reclaim()``, which also returns chunks that became entirely free to the system (keeping one
 /// spare per shard). Call `reclaim()` only when no thread can still be executing inside a released

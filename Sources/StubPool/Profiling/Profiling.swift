@@ -15,7 +15,7 @@ public struct ProfilingOutputs: OptionSet, Sendable, Hashable {
     /// `perf annotate` shows their instructions.
     public static let jitdump = ProfilingOutputs(rawValue: 2)
     /// gdb's JIT interface: an in-memory symbol file per batch of arena blobs and per pool chunk,
-    /// so that `info symbol`, `x/i` and `bt` in gdb name arena bodies (``CodeArena/commit(_:names:)``'s
+    /// so that `info symbol`, `x/i` and `bt` in gdb name arena bodies (``CodeArena/commit(_:names:)-([[UInt8]],_)``'s
     /// names) and stubs (their default names `<pool name>#<id>`; names given with
     /// ``StubPool/setName(_:for:)`` are for profiles only). Costs nothing while no debugger is
     /// attached beyond building the files; under gdb, each registration stops the program briefly.
@@ -62,7 +62,7 @@ public enum ProfilingError: Error, Sendable, Hashable, CustomStringConvertible {
 /// allocation — under their default name `stubpool:<kind>#<id>` (or `<pool name>#<id>`); naming a
 /// stub (``StubPool/setName(_:for:)``) records it again under the new name, and a reused slot is
 /// recorded again when it is handed out anew (perf uses the latest record for an address). Arena
-/// blobs are recorded at commit (names from ``CodeArena/commit(_:names:)``, default
+/// blobs are recorded at commit (names from ``CodeArena/commit(_:names:)-([[UInt8]],_)``, default
 /// `stubpool:blob#<n>`).
 ///
 /// When profiling is off, the only cost is one relaxed atomic load on the paths that take slots
