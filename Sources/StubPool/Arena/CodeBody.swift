@@ -183,16 +183,4 @@ extension CodeBody {
             }
         }
     }
-
-    /// A copy with every ``CodeOperand/parameter(_:)`` replaced by `arguments[index]`.
-    func filling(_ arguments: [CodeOperand]) throws(CodeRelocationProblem) -> CodeBody {
-        var copy = self
-        for index in copy.relocations.indices {
-            guard case .parameter(let parameter) = copy.relocations[index].operand else { continue }
-            guard parameter >= 0, parameter < arguments.count else { throw .unfilledParameter(parameter) }
-            if case .parameter = arguments[parameter] { throw .unfilledParameter(parameter) }
-            copy.relocations[index].operand = arguments[parameter]
-        }
-        return copy
-    }
 }

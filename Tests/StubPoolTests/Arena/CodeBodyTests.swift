@@ -73,8 +73,8 @@ import Testing
         expectProblem(.malformedField(offset: 0, field: foreign.relocations[0].field), [foreign])
         var noBlob = good
         noBlob.relocations[0].operand = .blob(3)
-        expectProblem(.noSuchBlob(3, batch: 2), [try good.filling([.constant(0)]), noBlob], at: 1)
-        var overlapping = try good.filling([.constant(1)])
+        expectProblem(.noSuchBlob(3, batch: 2), [CodeEmitter.returnValue(.address(0x1234), architecture: .host), noBlob], at: 1)
+        var overlapping = CodeEmitter.returnValue(.address(0x1234), architecture: .host)
         overlapping.relocations.append(overlapping.relocations[0])
         expectProblem(.overlapping(offset: field.offset), [overlapping])
         #expect(throws: CodeArenaError.relocation(.unfilledParameter(0), blob: 1)) {
@@ -85,7 +85,7 @@ import Testing
             // batch taken back.
             let call = CodeBody(bytes: [0xE8, 0, 0, 0, 0, 0xC3],
                                 relocations: [CodeRelocation(offset: 1, field: .relative32, operand: .address(0x1000))])
-            #expect(throws: CodeArenaError.self) { try arena.commit([good.filling([.constant(2)]), call]) }
+            #expect(throws: CodeArenaError.self) { try arena.commit([CodeEmitter.returnValue(.address(0x1234), architecture: .host), call]) }
         }
         let after = arena.statistics()
         #expect(after.liveBlobs == before.liveBlobs && after.commits == before.commits && after.liveBytes == before.liveBytes)
