@@ -136,7 +136,7 @@ enum ImageProbe {
         defer { fclose(file) }
         var text = ""
         var buffer = [CChar](repeating: 0, count: 4_096)
-        while fgets(&buffer, Int32(buffer.count), file) != nil { text += String(cString: buffer) }
+        while fgets(&buffer, Int32(buffer.count), file) != nil { text += buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) } }
         return text
     }
 }
