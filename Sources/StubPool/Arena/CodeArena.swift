@@ -107,18 +107,12 @@ public final class CodeArena: Sendable {
         for (index, values) in arguments.enumerated() {
             do throws(CodeRelocationProblem) {
                 for relocation in template.relocations {
-                    let operand: CodeOperand
-                    if case .parameter(let parameter) = relocation.operand {
+                    var operand = relocation.operand
+                    if case .parameter(let parameter) = operand {
                         guard parameter >= 0, parameter < values.count else { throw .unfilledParameter(parameter) }
                         operand = values[parameter]
-                    } else {
-                        operand = relocation.operand
                     }
-                    switch operand {
-                    case .parameter(let parameter): throw .unfilledParameter(parameter)
-                    case .blob(let other, _) where other < 0 || other >= arguments.count: throw .noSuchBlob(other, batch: arguments.count)
-                    default: break
-                    }
+                    try operand.check(batch: arguments.count)
                 }
             } catch {
                 throw .relocation(error, blob: index)

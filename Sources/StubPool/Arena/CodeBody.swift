@@ -13,6 +13,18 @@ public enum CodeOperand: Sendable, Hashable {
     case parameter(Int)
 }
 
+extension CodeOperand {
+    /// Throws unless the operand can be committed in a batch of `batch` blobs: no parameter
+    /// left, a blob index inside the batch.
+    func check(batch: Int) throws(CodeRelocationProblem) {
+        switch self {
+        case .parameter(let index): throw .unfilledParameter(index)
+        case .blob(let index, _) where index < 0 || index >= batch: throw .noSuchBlob(index, batch: batch)
+        default: return
+        }
+    }
+}
+
 /// One field of a ``CodeBody`` filled in when the body is committed.
 public struct CodeRelocation: Sendable, Hashable {
     /// How the field holds its value.
@@ -100,11 +112,6 @@ extension CodeRelocation.Field {
         }
     }
 
-    /// The kind an emitter uses for a 64-bit immediate on `architecture`.
-    static func immediate(_ architecture: Architecture) -> Self {
-        architecture == .x86_64 ? .absolute64 : .moveWide64
-    }
-
     /// Checks that the field fits in a body of `count` bytes and holds what its kind expects.
     func validate(at offset: Int, in bytes: UnsafeRawBufferPointer, architecture: Architecture) throws(CodeRelocationProblem) {
         // Compared without adding: offset may be anything.
@@ -154,13 +161,7 @@ extension CodeBody {
     func validate(architecture: Architecture, batch: Int) throws(CodeRelocationProblem) {
         guard !relocations.isEmpty else { return }
         try validateFields(architecture: architecture)
-        for relocation in relocations {
-            switch relocation.operand {
-            case .parameter(let index): throw .unfilledParameter(index)
-            case .blob(let index, _) where index < 0 || index >= batch: throw .noSuchBlob(index, batch: batch)
-            default: continue
-            }
-        }
+        for relocation in relocations { try relocation.operand.check(batch: batch) }
     }
 
     /// The fields alone (not their operands): in bounds, of this architecture, well formed, not

@@ -33,11 +33,11 @@ extension StubImage {
     /// The image in its binary form.
     public func encoded() -> [UInt8] {
         var strings = StringTable()
-        var payload: [UInt8] = []
-        payload.reserveCapacity(64 + stubs.count * 40 + blobs.reduce(0) { $0 + $1.bytes.count + 24 + $1.fields.count * 18 })
-        // Strings are interned while the other sections are written, so those go to a second buffer.
+        let estimate = ImageFormat.headerSize + stubs.count * 40 + blobs.reduce(0) { $0 + $1.bytes.count + 24 + $1.fields.count * 18 }
+        // Strings are interned while the other sections are written, so those go to a second
+        // buffer, appended once to the header and strings; the header is completed in place.
         var body: [UInt8] = []
-        body.reserveCapacity(payload.capacity)
+        body.reserveCapacity(estimate)
         for object in objects {
             body.appendLittleEndian(strings.index(of: object.path))
             body.append(UInt8(object.buildID.count))
@@ -95,32 +95,32 @@ extension StubImage {
                 body.append(field.value)
             }
         }
-        for string in strings.strings {
-            payload.appendLittleEndian(UInt32(string.utf8.count))
-            payload.append(contentsOf: string.utf8)
-        }
-        payload += body
-
-        var header = ImageFormat.magic
-        header.appendLittleEndian(Self.formatVersion)
-        header += [ImageFormat.architectureCode(architecture), 0, 0, 0]
-        header.appendLittleEndian(UInt32(pageSize))
-        header.appendLittleEndian(UInt32(0))
+        var image = ImageFormat.magic
+        image.reserveCapacity(estimate + strings.strings.reduce(0) { $0 + 4 + $1.utf8.count })
+        image.appendLittleEndian(Self.formatVersion)
+        image += [ImageFormat.architectureCode(architecture), 0, 0, 0]
+        image.appendLittleEndian(UInt32(pageSize))
+        image.appendLittleEndian(UInt32(0))
         for count in [strings.strings.count, objects.count, symbols.count, pools.count, stubs.count, blobs.count] {
-            header.appendLittleEndian(UInt32(count))
+            image.appendLittleEndian(UInt32(count))
         }
-        header.appendLittleEndian(UInt64(payload.count))
-        header.appendLittleEndian(UInt64(0))
-        let image = header + payload
-        return Self.resealing(image)
+        image.appendLittleEndian(UInt64(0))  // payload length, below
+        image.appendLittleEndian(UInt64(0))  // checksum, below
+        for string in strings.strings {
+            image.appendLittleEndian(UInt32(string.utf8.count))
+            image.append(contentsOf: string.utf8)
+        }
+        image += body
+        let payloadLength = UInt64(image.count - ImageFormat.headerSize)
+        image.withUnsafeMutableBytes { $0.storeBytes(of: payloadLength.littleEndian, toByteOffset: 48, as: UInt64.self) }
+        Self.reseal(&image)
+        return image
     }
 
-    /// `bytes` with the header's checksum set to ``checksum(ofEncoded:)``.
-    static func resealing(_ bytes: [UInt8]) -> [UInt8] {
-        guard let checksum = checksum(ofEncoded: bytes) else { return bytes }
-        var bytes = bytes
+    /// Sets the header's checksum of `bytes` (an encoded image) to ``checksum(ofEncoded:)``.
+    static func reseal(_ bytes: inout [UInt8]) {
+        guard let checksum = checksum(ofEncoded: bytes) else { return }
         bytes.withUnsafeMutableBytes { $0.storeBytes(of: checksum.littleEndian, toByteOffset: 56, as: UInt64.self) }
-        return bytes
     }
 
     /// Writes ``encoded()`` to a new (or truncated) file.

@@ -72,11 +72,11 @@ extension StubImage {
         for (index, source) in pools.enumerated() {
             guard seen.insert(ObjectIdentifier(source.pool)).inserted else { throw .duplicatePool(index) }
             let configuration = source.pool.configuration
-            let variant = StubVariant(kind: configuration.kind, landingPad: configuration.landingPads, lazyEntry: configuration.lazyBatches)
-            image.pools.append(Pool(kind: configuration.kind, placement: configuration.placement, landingPads: configuration.landingPads,
-                                    lazyBatches: configuration.lazyBatches, codeSize: configuration.codeSize,
-                                    payloadSize: configuration.payloadSize, name: configuration.name,
-                                    templateHash: templateHash(of: variant, architecture: .host)))
+            var pool = Pool(kind: configuration.kind, placement: configuration.placement, landingPads: configuration.landingPads,
+                            lazyBatches: configuration.lazyBatches, codeSize: configuration.codeSize,
+                            payloadSize: configuration.payloadSize, name: configuration.name, templateHash: 0)
+            pool.templateHash = templateHash(of: pool.variant, architecture: .host)
+            image.pools.append(pool)
             let specs = source.pendingSpecs?() ?? [:]
             let named = source.pool.hasNames.load(ordering: .relaxed) ? source.pool.names.withLock { $0 } : [:]
             var failure: StubImageError?

@@ -226,7 +226,11 @@ import Glibc
     }
 
     /// Rewrites the checksum so that a mutation reaches the structural checks.
-    static func resealed(_ bytes: [UInt8]) -> [UInt8] { StubImage.resealing(bytes) }
+    static func resealed(_ bytes: [UInt8]) -> [UInt8] {
+        var bytes = bytes
+        StubImage.reseal(&bytes)
+        return bytes
+    }
 
     @Test func truncatedCorruptAndForeignImagesAreRefused() throws {
         let bytes = try Self.smallImage()
