@@ -14,6 +14,7 @@ let multiply: BinaryOp = { $0 * $1 }
 let targets = [add, multiply].map { unsafeBitCast($0, to: UnsafeRawPointer.self) }
 
 // snippet.show
+// snippet.runtime
 /// One mutator thread's safepoint: the last epoch it saw while holding no stub address.
 final class Mutator: Sendable {
     let seenEpoch = Atomic<Int>(0)
