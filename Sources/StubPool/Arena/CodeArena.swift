@@ -36,6 +36,7 @@ public final class CodeArena: Sendable {
     /// Bytes of one small-class region.
     public static let regionSize = ChunkGeometry.regionGranularity
 
+    /// Where this arena puts blobs inside each size class's regions.
     public let placement: BlobPlacement
     /// The architecture of the code the arena runs (the host's).
     public let architecture: Architecture = .host
@@ -44,6 +45,10 @@ public final class CodeArena: Sendable {
     /// Registration for core-serializing membarriers is per process: done once, by the first arena.
     private static let syncCoreRegistered = Kernel.registerSyncCore()
 
+    /// An empty arena. Nothing is mapped and no descriptor is opened until the first commit.
+    /// Starts profiling if `STUBPOOL_PERF` asks for it (see ``Profiling``).
+    ///
+    /// - Parameter placement: where blobs go inside each size class's regions.
     public init(placement: BlobPlacement = .packed) {
         self.placement = placement
         self.trapFill = Architecture.host.encoder.trapFill
@@ -265,6 +270,7 @@ public final class CodeArena: Sendable {
 
     // MARK: Inspection
 
+    /// The arena's counters now. Takes the arena's lock; O(size classes).
     public func statistics() -> CodeArenaStatistics { state.withLock { $0.currentStatistics() } }
 
     /// Executable and writable address ranges of every mapped piece (64 MiB each; see
@@ -311,17 +317,25 @@ public struct CodeBlob: Sendable, Hashable, CustomStringConvertible {
     /// Byte offset in the region.
     var offset: Int { Int(storedOffset) }
 
+    /// Where the code runs, as a pointer.
     public var entry: UnsafeRawPointer { UnsafeRawPointer(bitPattern: address)! }
+    /// The blob's entry as a callable function of type `F` (a `@convention(c)` function type).
+    /// Calling it with a type that does not match the code is undefined, as for any cast.
     public func function<F>(as type: F.Type) -> F { unsafeBitCast(entry, to: type) }
+    /// Size and address, e.g. `blob of 16 B at 0x7f0cd1200000`.
     public var description: String { "blob of \(size) B at 0x\(String(address, radix: 16))" }
 }
 
 /// Bytes to write into a live blob at an offset, for ``CodeArena/write(_:)``.
 public struct CodePatch: Sendable, Hashable {
+    /// The live blob to patch.
     public var blob: CodeBlob
+    /// Where in the blob the bytes go, from its start.
     public var offset: Int
+    /// The new bytes; `offset + bytes.count` must not exceed the blob's ``CodeBlob/size``.
     public var bytes: [UInt8]
 
+    /// A patch of `bytes` at `offset` of `blob`. Checked when applied by ``CodeArena/write(_:)``.
     public init(blob: CodeBlob, offset: Int, bytes: [UInt8]) {
         self.blob = blob
         self.offset = offset
@@ -331,6 +345,7 @@ public struct CodePatch: Sendable, Hashable {
 
 /// Counters of a ``CodeArena``.
 public struct CodeArenaStatistics: Sendable, Hashable {
+    /// Blobs committed and not freed.
     public var liveBlobs = 0
     /// Bytes requested by live blobs.
     public var liveBytes = 0
@@ -350,6 +365,7 @@ public struct CodeArenaStatistics: Sendable, Hashable {
     public var mappings = 0
     /// Open file descriptors: one memory file per arena once it holds code, else 0.
     public var fileDescriptors = 0
+    /// Successful commits (``CodeArena/commit(_:names:)-([[UInt8]],_)`` and friends).
     public var commits = 0
     /// Instruction-cache maintenance passes: one per commit or write.
     public var cacheMaintenancePasses = 0
@@ -359,22 +375,36 @@ public struct CodeArenaStatistics: Sendable, Hashable {
 
 /// Why an arena operation failed. A failed operation changes nothing.
 public enum CodeArenaError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// A commit of no blobs.
     case emptyBatch
+    /// Blob `index` of the batch has no bytes.
     case emptyBlob(index: Int)
+    /// Blob `index` of the batch has `size` bytes, more than ``CodeArena/maximumBlobSize``.
     case blobTooLarge(index: Int, size: Int)
     /// No live blob of this arena starts at the address.
     case notLive(UInt)
+    /// A patch of `count` bytes at `offset` does not fit in its `size`-byte blob (or is empty).
     case outOfBounds(offset: Int, count: Int, size: Int)
     /// ``CodeArena/commit(_:names:)-([[UInt8]],_)`` got a different number of names than blobs.
     case nameCountMismatch(blobs: Int, names: Int)
     /// A relocation of blob `blob` of the batch cannot be applied.
     case relocation(CodeRelocationProblem, blob: Int)
+    /// A system call failed: mapping or growing the arena's file during a commit, or giving the
+    /// arena files of its own after a `fork()` before a commit, write or free.
     case system(SystemError, during: ArenaOperation)
 
     /// The operation that failed: a commit, or a write or free that first had to give the arena
     /// memory files of its own after a `fork()` (see ``CodeArena``).
-    public enum ArenaOperation: String, Sendable, Hashable { case commit, write, free }
+    public enum ArenaOperation: String, Sendable, Hashable {
+        /// ``CodeArena/commit(_:names:)-([[UInt8]],_)`` and the other commits.
+        case commit
+        /// ``CodeArena/write(_:)`` and ``CodeArena/write(_:into:at:)``.
+        case write
+        /// ``CodeArena/free(_:)`` and ``CodeArena/free(address:)``.
+        case free
+    }
 
+    /// A one-line explanation naming the blob index, address or system call.
     public var description: String {
         switch self {
         case .emptyBatch: "commit of no blobs"

@@ -50,9 +50,14 @@ public struct CodeRelocation: Sendable, Hashable {
 
     /// Byte offset of the field in its body.
     public var offset: Int
+    /// How the field holds its value, which fixes its size.
     public var field: Field
+    /// What value goes into the field.
     public var operand: CodeOperand
 
+    /// A field of kind `field` at `offset` that receives `operand`. Checked at commit: a field
+    /// outside its body, of the wrong shape or architecture, or overlapping another, fails the
+    /// commit with ``CodeArenaError/relocation(_:blob:)``.
     public init(offset: Int, field: Field, operand: CodeOperand) {
         self.offset = offset
         self.field = field
@@ -64,9 +69,12 @@ public struct CodeRelocation: Sendable, Hashable {
 /// set in any process, or a template with holes (``CodeOperand/parameter(_:)``) instantiated
 /// many times in one commit.
 public struct CodeBody: Sendable, Hashable {
+    /// The code, with placeholder bytes in every relocated field (the emitters write zeros).
     public var bytes: [UInt8]
+    /// The fields to fill in, in any order; they must not overlap.
     public var relocations: [CodeRelocation]
 
+    /// A body of `bytes` whose `relocations` are filled in at commit.
     public init(bytes: [UInt8], relocations: [CodeRelocation] = []) {
         self.bytes = bytes
         self.relocations = relocations
@@ -89,6 +97,7 @@ public enum CodeRelocationProblem: Error, Sendable, Hashable, CustomStringConver
     /// Two fields overlap.
     case overlapping(offset: Int)
 
+    /// A one-line explanation naming the field's offset and the value or index.
     public var description: String {
         switch self {
         case .outOfBounds(let offset, let size, let bodySize):

@@ -6,6 +6,7 @@ public enum CodeEmitter {
         /// Constants would not fit in the integer argument registers after the caller's own.
         case tooManyArguments(callerArguments: Int, constants: Int, registers: Int)
 
+        /// A one-line explanation with the counts.
         public var description: String {
             switch self {
             case .tooManyArguments(let caller, let constants, let registers):

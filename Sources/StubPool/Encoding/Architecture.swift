@@ -1,6 +1,8 @@
 /// An instruction-set architecture StubPool can produce stubs for.
 public enum Architecture: String, Sendable, Hashable, CaseIterable {
+    /// x86-64 (System V ABI).
     case x86_64
+    /// AArch64 (AAPCS64).
     case arm64
 
     /// The architecture this process runs on.

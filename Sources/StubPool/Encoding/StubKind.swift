@@ -15,6 +15,7 @@ public enum StubKind: String, Sendable, Hashable, CaseIterable {
 
 /// One compiled form of a stub: its kind plus code options.
 public struct StubVariant: Sendable, Hashable, CustomStringConvertible {
+    /// What the stub does when called.
     public var kind: StubKind
     /// Whether every stub entry begins with an indirect-branch landing pad
     /// (`endbr64` on x86-64, `bti c` on AArch64).
@@ -23,12 +24,14 @@ public struct StubVariant: Sendable, Hashable, CustomStringConvertible {
     /// slot's address to the lazy resolver (`context` stubs of pools with lazy batches only).
     public var lazyEntry: Bool
 
+    /// The variant of `kind` with or without a landing pad and a lazy entry.
     public init(kind: StubKind, landingPad: Bool = false, lazyEntry: Bool = false) {
         self.kind = kind
         self.landingPad = landingPad
         self.lazyEntry = lazyEntry
     }
 
+    /// The kind and its options, e.g. `context+landing-pad+lazy` (as `stubpool template` prints).
     public var description: String {
         kind.rawValue + (landingPad ? "+landing-pad" : "") + (lazyEntry ? "+lazy" : "")
     }

@@ -1,13 +1,19 @@
 /// The code StubPool generates for one architecture and stub variant, for tools, documentation
 /// and cross-checks. Works on any host: an x86-64 machine can inspect AArch64 templates.
 public struct TemplateInspection: Sendable {
+    /// The architecture whose code this is.
     public let architecture: Architecture
+    /// The stub variant whose code this is.
     public let variant: StubVariant
     /// The chunk shape the template is built for.
     public let geometry: ChunkGeometry
     private let encoder: any StubEncoder
 
-    /// - Throws: `StubPoolError.invalidConfiguration` for a code size no chunk can have.
+    /// The template of `variant` for `architecture`, in a chunk of `codeSize` bytes of code laid
+    /// out for `pageSize`-byte pages.
+    ///
+    /// - Throws: ``StubPoolError/invalidConfiguration(_:)`` for a code size no chunk can have, or
+    ///   an unsupported page size.
     public init(architecture: Architecture, variant: StubVariant,
                 codeSize: Int = ChunkGeometry.defaultCodeSize, pageSize: Int = 4096) throws(StubPoolError) {
         let encoder = architecture.encoder

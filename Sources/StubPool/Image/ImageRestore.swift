@@ -4,6 +4,8 @@ extension StubImage {
     public struct LazySink {
         let prepare: ([[UInt8]], _ pool: Int, _ ids: [UInt64]) throws(StubImageError) -> () throws(StubPoolError) -> StubRange
 
+        /// A sink that requests the pending stubs through `lazy`, decoding each spec with `decode`.
+        ///
         /// - Parameters:
         ///   - lazy: lazy stubs attached to the restored pool; the pending stubs are requested
         ///     through them in one call, in image order.

@@ -18,6 +18,11 @@ extension StubImage {
 
         /// A pool without pending lazy stubs (or whose pending stubs are not to be saved: a
         /// pending stub then fails the snapshot).
+        ///
+        /// - Parameters:
+        ///   - pool: the pool to save.
+        ///   - contexts: how its stubs' contexts are saved: as plain numbers, or as references
+        ///     named like targets.
         public init(_ pool: StubPool, contexts: ContextRule = .plain) {
             self.pool = pool
             self.contexts = contexts
@@ -26,6 +31,13 @@ extension StubImage {
 
         /// A pool with lazy stubs: each pending stub's spec is saved as `encode` returns it (the
         /// restoring process decodes it, see ``StubImage/LazySink``).
+        ///
+        /// - Parameters:
+        ///   - lazy: the lazy stubs whose pool is saved, pending stubs included.
+        ///   - contexts: how its stubs' contexts are saved: as plain numbers, or as references
+        ///     named like targets.
+        ///   - encode: turns a pending stub's spec into bytes; what it throws fails the snapshot
+        ///     with ``StubImageError/specEncoding(pool:id:message:)``.
         public init<Spec: Sendable>(_ lazy: LazyStubs<Spec>, contexts: ContextRule = .plain,
                                     encode: @escaping @Sendable (Spec) throws -> [UInt8]) {
             self.pool = lazy.pool

@@ -1,28 +1,45 @@
 /// What an image holds, counted: ``StubImage/summary(encodedSize:)``. `Codable`, printable.
 public struct ImageSummary: Codable, Sendable, Hashable, CustomStringConvertible {
+    /// One saved pool.
     public struct PoolEntry: Codable, Sendable, Hashable {
+        /// The pool's position in the image (what ``StubImage/stubIndex(pool:id:)`` takes).
         public var index: Int
+        /// The pool's configured name, if any.
         public var name: String?
+        /// The pool's stub kind.
         public var kind: StubKind
+        /// The pool's placement, as text.
         public var placement: String
+        /// Whether the pool's stubs begin with landing pads.
         public var landingPads: Bool
+        /// Whether the pool hands out lazy stubs.
         public var lazyBatches: Bool
+        /// Live stubs saved.
         public var live: Int
+        /// Pending lazy stubs saved (with their specs).
         public var pending: Int
         /// Stubs with names given by the runtime.
         public var named: Int
+        /// The hash of the pool's stub code the image was made with, in hexadecimal: a restore
+        /// refuses a pool whose encoder produces different code.
         public var templateHash: String
     }
 
+    /// The binary format's version.
     public var formatVersion: UInt32
+    /// The architecture the image was made on (`x86_64`, `arm64`).
     public var architecture: String
+    /// The page size the image was made with.
     public var pageSize: Int
     /// Bytes of the encoded image.
     public var bytes: Int
+    /// Every saved pool, in image order.
     public var pools: [PoolEntry]
     /// Live and pending stubs by kind.
     public var stubsByKind: [String: Int]
+    /// Arena blobs saved.
     public var blobs: Int
+    /// Bytes of code in those blobs.
     public var blobBytes: Int
     /// Address-valued fields of blobs.
     public var blobFields: Int
@@ -33,17 +50,21 @@ public struct ImageSummary: Codable, Sendable, Hashable, CustomStringConvertible
     /// The loaded objects named by build-id.
     public var objects: [ObjectEntry]
 
+    /// A loaded object (executable or shared library) that addresses are offsets into.
     public struct ObjectEntry: Codable, Sendable, Hashable {
+        /// The object's path when the image was made (informative: restore matches the build-id).
         public var path: String
         /// Hexadecimal.
         public var buildID: String
     }
 
+    /// Image bytes per saved stub, blobs and tables included (0 for an image without stubs).
     public var bytesPerStub: Double {
         let stubs = pools.reduce(0) { $0 + $1.live + $1.pending }
         return stubs == 0 ? 0 : Double(bytes) / Double(stubs)
     }
 
+    /// A few lines: format, counts, pools and objects.
     public var description: String {
         func counts(_ values: [String: Int]) -> String {
             values.isEmpty ? "none" : values.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")

@@ -21,6 +21,7 @@ public struct StubImage: Sendable, Hashable {
     public internal(set) var architecture: Architecture
     /// The page size of the snapshot's process (restoring needs the same).
     public internal(set) var pageSize: Int
+    /// Every saved pool; ``StubRecord/pool`` indexes this array.
     public internal(set) var pools: [Pool]
     /// Every stub, ordered by pool, then id.
     public internal(set) var stubs: [StubRecord]
@@ -28,6 +29,7 @@ public struct StubImage: Sendable, Hashable {
     public internal(set) var stubNames: [Int: String] = [:]
     /// The encoded spec of each pending lazy stub, by index in ``stubs``.
     public internal(set) var lazySpecs: [Int: [UInt8]] = [:]
+    /// Every saved arena blob, in commit order; ``ImageReference/blob(_:offset:)`` indexes this array.
     public internal(set) var blobs: [BlobRecord]
     /// What ``ImageReference/symbol(_:offset:)`` refers to.
     public internal(set) var symbols: [ImageSymbol]
@@ -36,12 +38,19 @@ public struct StubImage: Sendable, Hashable {
 
     /// One pool: how to build it again, and the hash of its stub code.
     public struct Pool: Sendable, Hashable {
+        /// ``StubPool/Configuration/kind``.
         public var kind: StubKind
+        /// ``StubPool/Configuration/placement``.
         public var placement: Placement
+        /// ``StubPool/Configuration/landingPads``.
         public var landingPads: Bool
+        /// ``StubPool/Configuration/lazyBatches``.
         public var lazyBatches: Bool
+        /// ``StubPool/Configuration/codeSize``.
         public var codeSize: Int
+        /// ``StubPool/Configuration/payloadSize`` (payload contents are not saved).
         public var payloadSize: Int
+        /// ``StubPool/Configuration/name``.
         public var name: String?
         /// A hash of the stub's code for this variant (``StubImage/templateHash(of:architecture:)``):
         /// a build whose stubs differ refuses the image.
@@ -54,6 +63,7 @@ public struct StubImage: Sendable, Hashable {
                                    lazyBatches: lazyBatches, payloadSize: payloadSize, name: name)
         }
 
+        /// The compiled form of the pool's stubs, which ``templateHash`` covers.
         public var variant: StubVariant { StubVariant(kind: kind, landingPad: landingPads, lazyEntry: lazyBatches) }
     }
 
@@ -65,7 +75,10 @@ public struct StubImage: Sendable, Hashable {
         /// The stub's id in the snapshot's process (``Stub/id``): how a runtime finds its stubs
         /// again (``StubImage/stubIndex(pool:id:)``).
         public var id: UInt64
+        /// Where the stub pointed, named symbolically.
         public var target: ImageReference
+        /// The stub's context: ``ImageReference/plain(_:)`` unless the pool was saved with
+        /// ``StubImage/ContextRule/references``.
         public var context: ImageReference
         /// A lazy stub not yet materialized (target and context are then `.plain(0)`).
         public var isPending: Bool
@@ -73,15 +86,22 @@ public struct StubImage: Sendable, Hashable {
 
     /// One arena blob: its bytes as they ran, with each address-valued field named.
     public struct BlobRecord: Sendable, Hashable {
+        /// The name the blob was committed with, if any.
         public var name: String?
+        /// The code as it ran; the bytes of each field are refilled at restore.
         public var bytes: [UInt8]
+        /// The blob's address-valued fields (from its ``CodeRelocation``s), by offset.
         public var fields: [Field]
         /// Its address in the snapshot's process (information only).
         public var originalAddress: UInt64
 
+        /// One address-valued field of a blob.
         public struct Field: Sendable, Hashable {
+            /// Byte offset of the field in the blob.
             public var offset: Int
+            /// How the field holds its value.
             public var field: CodeRelocation.Field
+            /// What the field pointed at, named symbolically.
             public var value: ImageReference
         }
     }

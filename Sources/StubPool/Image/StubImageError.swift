@@ -14,11 +14,17 @@ public enum StubImageError: Error, Sendable, Hashable, CustomStringConvertible {
     case duplicatePool(Int)
 
     // Loading
+    /// The image ends `needed` bytes into what it was `reading`, with `available` left.
     case truncated(needed: Int, available: Int, reading: String)
+    /// The data does not begin with the image magic: not a StubPool image.
     case badMagic
+    /// An image format version this build cannot read (it reads ``StubImage/formatVersion``).
     case unsupportedVersion(UInt32)
+    /// The image was made for another architecture (named).
     case foreignArchitecture(String)
+    /// The image was made with another page size than this process's.
     case pageSizeMismatch(image: Int, host: Int)
+    /// The payload's checksum is not the one the header stores: the file was damaged.
     case checksumMismatch(stored: UInt64, computed: UInt64)
     /// The image is well framed but its content is invalid (an index out of range, an unknown
     /// kind, a malformed field).
@@ -41,11 +47,14 @@ public enum StubImageError: Error, Sendable, Hashable, CustomStringConvertible {
     case specDecoding(pool: Int, id: UInt64, message: String)
     /// A resolved target lies in the first page (a null or near-null function pointer).
     case invalidTarget(stub: Int, address: UInt)
+    /// Creating a pool or allocating its stubs failed.
     case pool(StubPoolError)
+    /// Committing the blobs failed.
     case arena(CodeArenaError)
     /// Reading or writing an image file.
     case system(SystemError)
 
+    /// A one-line explanation naming the pool, stub, symbol or offset concerned.
     public var description: String {
         switch self {
         case .unnameableAddress(let address, let referrer):

@@ -1,21 +1,29 @@
 /// What a code arena holds, class by class and blob by blob: ``CodeArena/inspect(includeBlobs:)``.
 /// `Codable` (JSON through `JSONEncoder`, addresses as hex text) and printable as text.
 public struct ArenaInspection: Codable, Sendable, Hashable, CustomStringConvertible {
+    /// One size class that holds at least one region.
     public struct ClassEntry: Codable, Sendable, Hashable {
         /// Bytes per blob slot of the class.
         public var size: Int
         /// 64 KiB regions the class holds, their slots, and how many of those are free.
         public var regions: Int
+        /// Blob slots in those regions.
         public var slots: Int
+        /// Free slots among them.
         public var free: Int
+        /// Live blobs of the class.
         public var liveBlobs: Int
         /// Bytes the live blobs asked for.
         public var liveBytes: Int
     }
 
+    /// One live blob.
     public struct BlobEntry: Codable, Sendable, Hashable {
+        /// Where the blob's code runs.
         public var address: CodeAddress
+        /// Bytes committed.
         public var size: Int
+        /// Bytes reserved: the class's slot size, or whole pages.
         public var capacity: Int
         /// The size class's slot size, or nil for a page-granular blob.
         public var sizeClass: Int?
@@ -23,16 +31,25 @@ public struct ArenaInspection: Codable, Sendable, Hashable, CustomStringConverti
         public var name: String?
     }
 
+    /// One 64 MiB piece of the arena's file and its two views.
     public struct MappingEntry: Codable, Sendable, Hashable {
+        /// The read+execute view, where code runs.
         public var executable: CodeAddress
+        /// The read+write view, used only to write code.
         public var writable: CodeAddress
+        /// Bytes of each view.
         public var bytes: Int
     }
 
+    /// The arena's ``CodeArena/BlobPlacement``, as text.
     public var placement: String
+    /// Blobs committed and not freed.
     public var liveBlobs: Int
+    /// Bytes those blobs asked for.
     public var liveBytes: Int
+    /// Bytes carved for code (regions and page-granular blobs).
     public var mappedBytes: Int
+    /// Successful commits.
     public var commits: Int
     /// The 64 MiB pieces, each mapped twice (executable and writable views of one memory file).
     public var mappings: [MappingEntry]
@@ -43,6 +60,7 @@ public struct ArenaInspection: Codable, Sendable, Hashable, CustomStringConverti
     /// Live blobs by address (empty unless asked for).
     public var blobs: [BlobEntry]
 
+    /// The summary line, a line per piece and per class and, when listed, a line per blob.
     public var description: String {
         var text = "arena: \(placement), \(liveBlobs) live blobs, \(liveBytes) bytes of code in \(mappedBytes) mapped, \(commits) commits\n"
         for mapping in mappings {

@@ -6,14 +6,18 @@
 /// try JSONEncoder().encode(report).write(to: URL(fileURLWithPath: "stubs.json"))
 /// ```
 public struct InspectionReport: Codable, Sendable, Hashable, CustomStringConvertible {
+    /// The pools, in the order given.
     public var pools: [PoolInspection]
+    /// The arenas, in the order given.
     public var arenas: [ArenaInspection]
 
+    /// A report of `pools` and `arenas`.
     public init(pools: [PoolInspection] = [], arenas: [ArenaInspection] = []) {
         self.pools = pools
         self.arenas = arenas
     }
 
+    /// Every pool's text, then every arena's.
     public var description: String {
         (pools.map(\.description) + arenas.map(\.description)).joined()
     }

@@ -40,6 +40,7 @@ public struct LazyStubs<Spec: Sendable>: Sendable {
     @discardableResult
     public func materializeAll() throws -> Int { try batcher.materializeAll() }
 
+    /// Batches, failures, stubs materialized and pending, and generator time, now.
     public func statistics() -> LazyStatistics { batcher.statistics() }
 }
 

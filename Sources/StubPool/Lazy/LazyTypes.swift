@@ -1,6 +1,8 @@
 /// One pending lazy stub handed to a batch generator: the stub and the runtime's own spec.
 public struct LazyRequest<Spec: Sendable>: Sendable {
+    /// The pending stub: its address is what callers already hold.
     public let stub: Stub
+    /// What the runtime asked for with ``LazyStubs/request(_:)->Stub``.
     public let spec: Spec
 
     @inlinable init(stub: Stub, spec: Spec) {
@@ -11,9 +13,12 @@ public struct LazyRequest<Spec: Sendable>: Sendable {
 
 /// What a generator returns for one request: where the stub jumps and the context it loads.
 public struct LazyResolution: Sendable, Hashable {
+    /// The address the stub jumps to from now on.
     public let target: UInt
+    /// The context the stub loads (ignored by ``StubKind/forward`` stubs).
     public let context: UInt
 
+    /// A resolution to `target` with `context`.
     public init(target: UnsafeRawPointer, context: UInt) {
         self.init(targetAddress: UInt(bitPattern: target), context: context)
     }
@@ -33,6 +38,7 @@ public struct LazyFailure: Error, Sendable, CustomStringConvertible {
     /// The generator's error, or a ``LazyBatchError``.
     public let error: any Error
 
+    /// The stub and the error, in one line.
     public var description: String { "lazy \(stub) could not be materialized: \(error)" }
 }
 
@@ -44,6 +50,7 @@ public enum LazyBatchError: Error, Sendable, Equatable, CustomStringConvertible 
     /// generator of the batch that is running: that stub cannot be ready before the batch ends.
     case calledFromGenerator
 
+    /// A one-line explanation.
     public var description: String {
         switch self {
         case .wrongResultCount(let expected, let got): "the generator returned \(got) results for \(expected) requests"

@@ -25,11 +25,17 @@ public struct ChunkGeometry: Sendable, Hashable {
     /// instruction that loads it (the anchor lies up to twice the code size away).
     public static let maximumCodeSize = 512 * 1024
 
+    /// The page size placements are laid out for.
     public let pageSize: Int
+    /// Bytes of one code slot (a power of two).
     public let slotSize: Int
+    /// Bytes of the code region.
     public let codeSize: Int
+    /// Bytes of the data region: a data slot per code slot, rounded up to the region granularity.
     public let dataSize: Int
 
+    /// The chunk shape for code slots of `slotSize` bytes in a `codeSize`-byte code region.
+    ///
     /// - Throws: ``StubPoolError/invalidConfiguration(_:)`` for a slot size that is not a power of
     ///   two (16...4096), a page size that does not divide 64 KiB, or a code size no chunk can have.
     public init(pageSize: Int, slotSize: Int, codeSize: Int = ChunkGeometry.defaultCodeSize) throws(StubPoolError) {

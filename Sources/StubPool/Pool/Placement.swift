@@ -10,6 +10,7 @@ public enum Placement: Sendable, Hashable, CustomStringConvertible {
     /// full), reproducible from `seed`.
     case random(seed: UInt64)
 
+    /// The case as written in Swift, e.g. `random(seed: 7)`.
     public var description: String {
         switch self {
         case .packed: "packed"

@@ -41,5 +41,6 @@ public struct Stub: Sendable, Hashable, CustomStringConvertible {
         unsafeBitCast(entry, to: type)
     }
 
+    /// Id and address, e.g. `stub #7 at 0x7f0cdcc48070`: the form diagnostics use.
     public var description: String { "stub #\(id) at 0x\(String(address, radix: 16))" }
 }

@@ -29,10 +29,14 @@ import Musl
 public final class StubPool: Sendable {
     /// How to build a pool.
     public struct Configuration: Sendable, Hashable {
+        /// What every stub of the pool does when called (see <doc:ChoosingAStubKind>).
         public var kind: StubKind
+        /// Where stubs go in code memory.
         public var placement: Placement
         /// Begin every stub with an indirect-branch landing pad (`endbr64` / `bti c`).
         public var landingPads: Bool
+        /// How code pages are made: one sealed template shared by every chunk (the default), or
+        /// private copies for systems without memfd.
         public var strategy: CodeStrategy
         /// Allocation shards; `nil` means one per CPU (up to 16) for packed pools and one otherwise,
         /// so that the other placements lay stubs out deterministically.
@@ -55,6 +59,8 @@ public final class StubPool: Sendable {
         /// name, `stubpool:<kind>#<id>`). See ``Profiling``.
         public var name: String?
 
+        /// A configuration; every parameter sets the property of the same name. Nothing is checked
+        /// until ``StubPool/init(_:)``.
         public init(
             kind: StubKind = .forward,
             placement: Placement = .packed,
@@ -83,7 +89,7 @@ public final class StubPool: Sendable {
     /// The largest count one bulk allocation accepts.
     public static let maximumBulkCount = 1 << 24
 
-
+    /// The configuration the pool was created with.
     public let configuration: Configuration
     @usableFromInline let layout: PoolLayout
     let shared: PoolShared
@@ -111,7 +117,13 @@ public final class StubPool: Sendable {
     /// `<pool name>#` or `stubpool:<kind>#`: the default names' prefix.
     let defaultNamePrefix: String
 
-    /// Creates a pool. Builds (once per process) the code template of its stub variant.
+    /// Creates a pool. Builds (once per process) the code template of its stub variant; chunks are
+    /// mapped as stubs are allocated. Starts profiling if `STUBPOOL_PERF` asks for it.
+    ///
+    /// - Throws: ``StubPoolError/invalidConfiguration(_:)`` for a configuration no pool can have
+    ///   (a code size, payload size or shard count out of range), ``StubPoolError/unsupported(_:)``
+    ///   for one this process cannot run (``CodeStrategy/privateCopy`` under `PR_SET_MDWE`), and
+    ///   ``StubPoolError/system(_:during:)`` when building the template fails.
     public init(_ configuration: Configuration = Configuration()) throws(StubPoolError) {
         let encoder = Architecture.host.encoder
         guard !configuration.lazyBatches || PoolLayout.lazyResolverEntry(configuration.kind) != 0 else {

@@ -1,12 +1,20 @@
 /// A pool operation, as named in errors.
 public enum PoolOperation: String, Sendable, Hashable, CaseIterable {
+    /// ``StubPool/init(_:)``: building the template and the first chunk.
     case createPool
+    /// Allocating one stub (``StubPool/allocate(target:context:)``, lazy requests of one).
     case allocate
+    /// Allocating a range (``StubPool/allocate(count:target:context:)``, lazy requests of many).
     case allocateBulk
+    /// Changing a stub's target (and context).
     case retarget
+    /// Changing a stub's context.
     case setContext
+    /// Releasing a stub or a range.
     case release
+    /// Making quarantined slots allocatable and returning free chunks.
     case reclaim
+    /// Finding a stub by address.
     case lookup
 }
 
@@ -30,6 +38,7 @@ public enum StubPoolError: Error, Sendable, Hashable, CustomStringConvertible {
     /// ``CodeStrategy/privateCopy`` strategy under `PR_SET_MDWE`).
     case unsupported(String)
 
+    /// A one-line explanation naming the stub, address or reason.
     public var description: String {
         switch self {
         case .system(let error, let operation): "\(operation.rawValue): \(error)"

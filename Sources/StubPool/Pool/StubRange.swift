@@ -7,7 +7,9 @@
 public struct StubRange: RandomAccessCollection, Sendable, Hashable {
     /// `count` stubs from entry `first`, `stride` bytes apart, all in one chunk.
     public struct Run: Sendable, Hashable {
+        /// The entry address of the run's first stub.
         public let first: UInt
+        /// Stubs in the run.
         public let count: Int
         /// Physical slot of the first stub in its chunk.
         @usableFromInline let firstSlot: UInt32
@@ -22,7 +24,9 @@ public struct StubRange: RandomAccessCollection, Sendable, Hashable {
     /// Physical slots between consecutive stubs of a run.
     @usableFromInline let slotStride: UInt32
     @usableFromInline let poolToken: UInt32
+    /// The number of stubs in the range.
     public let endIndex: Int
+    /// Always 0.
     public var startIndex: Int { 0 }
 
     init(runs: [Run], stride: UInt, slotStride: UInt32, poolToken: UInt32) {
@@ -40,6 +44,8 @@ public struct StubRange: RandomAccessCollection, Sendable, Hashable {
              slot: run.firstSlot &+ UInt32(truncatingIfNeeded: position) &* slotStride)
     }
 
+    /// Stub `position` of the range: O(log runs), a binary search over the runs. Iterate (or use
+    /// ``StubPool/retarget(_:to:context:)-(StubRange,_,_)``) to visit every stub in O(1) each.
     public subscript(position: Int) -> Stub {
         precondition(position >= 0 && position < endIndex, "index \(position) out of range 0..<\(endIndex)")
         let run = runs[run(containing: position)]
@@ -60,6 +66,7 @@ public struct StubRange: RandomAccessCollection, Sendable, Hashable {
     // loop of the headline benchmark); inlined it is an add and a compare. The iterator keeps the
     // current run's next address, slot and remaining count, so a stub costs two adds and a
     // decrement, not a bounds-checked load of its run (retarget over a range: 2.85 → ≈2.2 ns).
+    /// Visits the range's stubs in index order, O(1) per stub.
     public struct Iterator: IteratorProtocol {
         @usableFromInline let range: StubRange
         @usableFromInline var nextRun = 0
@@ -69,6 +76,7 @@ public struct StubRange: RandomAccessCollection, Sendable, Hashable {
 
         @inlinable init(range: StubRange) { self.range = range }
 
+        /// The next stub, or `nil` after the last.
         @inlinable
         public mutating func next() -> Stub? {
             while remaining == 0 {
@@ -87,6 +95,7 @@ public struct StubRange: RandomAccessCollection, Sendable, Hashable {
         }
     }
 
+    /// An iterator over every stub of the range.
     @inlinable
     public func makeIterator() -> Iterator { Iterator(range: self) }
 

@@ -2,7 +2,9 @@ import Synchronization
 
 /// Where code-load records go (see ``Profiling``).
 public struct ProfilingOutputs: OptionSet, Sendable, Hashable {
+    /// The outputs as bits: 1 perf map, 2 jitdump, 4 gdb (the C API's `STUBPOOL_PROFILE_*`).
     public let rawValue: Int
+    /// The outputs whose bits are set in `rawValue`.
     public init(rawValue: Int) { self.rawValue = rawValue }
 
     /// `/tmp/perf-<pid>.map`: one text line per stub or blob (start, size, name). Read by perf
@@ -33,6 +35,7 @@ public enum ProfilingError: Error, Sendable, Hashable, CustomStringConvertible {
     /// ``Profiling/start(_:directory:)`` while profiling is already on.
     case alreadyStarted
 
+    /// A one-line explanation naming the file or setting.
     public var description: String {
         switch self {
         case .system(let error, let path): "\(path): \(error)"
