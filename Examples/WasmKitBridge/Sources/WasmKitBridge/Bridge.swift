@@ -49,9 +49,7 @@ public final class Bridge {
             lazyPool = try StubPool(.init(kind: .forward, lazyBatches: true, name: "wasm-lazy"))
             eagerPool = try StubPool(.init(kind: .forward, name: "wasm-eager"))
             lazy = try lazyPool.lazyStubs(of: PendingAdapter.self) { batch in
-                let blobs = try arena.instantiate(NativeReceivers.adapterTemplate,
-                                                  arguments: batch.map { [.constant(UInt64($0.spec.record)), .constant($0.spec.receiver)] },
-                                                  names: batch.map { "wasm-entry:" + $0.spec.name })
+                let blobs = try Self.commitAdapters(batch.map(\.spec), to: arena)
                 adapters.blobs.withLock { table in
                     for (request, blob) in zip(batch, blobs) { table[request.spec.record] = blob }
                 }
@@ -92,13 +90,21 @@ public final class Bridge {
         let instance = try module.instantiate(store: store, imports: imports)
         let bridged = BridgedInstance(instance: instance, bridge: self)
         var records: [ExportRecord] = []
+        // Modules repeat a few function types over many exports: derive each native form once.
+        var derived: [FunctionType: Result<NativeSignature, BridgeError>] = [:]
         for (name, value) in instance.exports {
             guard case .function(let function) = value else { continue }
             do throws(BridgeError) {
+                let type = function.type
                 let signature: NativeSignature
-                if let given = signatures[name] { signature = given } else { signature = try NativeSignature(function.type) }
-                guard signature.matches(function.type, leading: []) else {
-                    throw .signatureMismatch(export: name, wasm: "\(function.type)", native: "\(signature)")
+                if let given = signatures[name] {
+                    guard given.matches(type, leading: []) else {
+                        throw .signatureMismatch(export: name, wasm: "\(type)", native: "\(given)")
+                    }
+                    signature = given
+                } else {
+                    if derived[type] == nil { derived[type] = Result { () throws(BridgeError) in try NativeSignature(type) } }
+                    signature = try derived[type]!.get()
                 }
                 if signature.parameters.contains(.guestPointer) && bridged.memory == nil { throw .noMemory }
                 records.append(ExportRecord(name: name, function: function, signature: signature, leading: [], owner: bridged))
@@ -116,12 +122,10 @@ public final class Bridge {
         do {
             switch mode {
             case .lazy:
-                let stubs = try lazy.request(records.map { PendingAdapter(record: $0.address, receiver: $0.receiver, name: $0.name) })
+                let stubs = try lazy.request(records.map(\.adapter))
                 return (lazyPool, stubs, [])
             case .eager:
-                let blobs = try arena.instantiate(NativeReceivers.adapterTemplate,
-                                                  arguments: records.map { [.constant(UInt64($0.address)), .constant($0.receiver)] },
-                                                  names: records.map { "wasm-entry:" + $0.name })
+                let blobs = try Self.commitAdapters(records.map(\.adapter), to: arena)
                 let stubs: StubRange
                 do {
                     stubs = try eagerPool.allocate(count: records.count, target: blobs[0].entry)
@@ -135,6 +139,14 @@ public final class Bridge {
         } catch {
             throw .stubPool("\(error)")
         }
+    }
+
+    /// One adapter per entry, all in one arena commit: the adapter template instantiated with the
+    /// record's address and its receiver, named `wasm-entry:<export>` for profilers.
+    static func commitAdapters(_ adapters: [PendingAdapter], to arena: CodeArena) throws(CodeArenaError) -> [CodeBlob] {
+        try arena.instantiate(NativeReceivers.adapterTemplate,
+                              arguments: adapters.map { [.constant(UInt64($0.record)), .constant($0.receiver)] },
+                              names: adapters.map { "wasm-entry:" + $0.name })
     }
 
     /// Frees the adapters of `records` that the lazy generator made.

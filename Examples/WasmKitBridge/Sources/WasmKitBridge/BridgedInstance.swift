@@ -39,6 +39,9 @@ public final class BridgedInstance {
     private var records: [ExportRecord] = []
     private var holdings: [(pool: StubPool, stubs: StubRange, blobs: [CodeBlob], records: [ExportRecord])] = []
     private var released = false
+    /// Nanoseconds spent in StubPool (stub requests or allocation, adapter commits) while bridging
+    /// this instance's functions: the share of instantiation the bridge's stubs cost.
+    public private(set) var stubNanoseconds: UInt64 = 0
     private let lastError = Mutex<BridgeError?>(nil)
     /// Receives every error of a call from native code (trap, refused thread, bad pointer), on the
     /// calling thread. Default: print it to standard error.
@@ -92,9 +95,13 @@ public final class BridgedInstance {
     func attach(_ new: [ExportRecord], mode: Bridge.Mode, callbacks: Bool) throws(BridgeError) {
         guard !released else { throw .released }
         guard !new.isEmpty else { return }
+        let start = ContinuousClock.now
         let made = try bridge.stubs(for: new, mode: mode)
+        let elapsed = (ContinuousClock.now - start).components
+        stubNanoseconds += UInt64(elapsed.seconds) * 1_000_000_000 + UInt64(elapsed.attoseconds / 1_000_000_000)
         holdings.append((made.pool, made.stubs, made.blobs, new))
         records += new
+        if !callbacks { exports.reserveCapacity(exports.count + new.count) }
         for (record, stub) in zip(new, made.stubs) {
             let function = BridgedFunction(name: record.name, signature: record.signature, address: stub.entry)
             if !callbacks { exports[record.name] = function }

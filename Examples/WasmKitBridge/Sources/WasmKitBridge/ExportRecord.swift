@@ -34,6 +34,9 @@ final class ExportRecord: @unchecked Sendable {
         signature.result.isFloat ? NativeReceivers.floatResultAddress : NativeReceivers.integerResultAddress
     }
 
+    /// What the record's adapter binds.
+    var adapter: Bridge.PendingAdapter { Bridge.PendingAdapter(record: address, receiver: receiver, name: name) }
+
     /// From a receiver: the argument registers as the caller left them.
     static func receive<Integers, Floats>(_ record: UInt64, _ integers: Integers, _ floats: Floats) -> (integer: UInt64, float: Double) {
         let record = Unmanaged<ExportRecord>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(record))!).takeUnretainedValue()
