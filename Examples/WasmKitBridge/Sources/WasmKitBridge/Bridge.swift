@@ -106,14 +106,15 @@ public final class Bridge {
                     if derived[type] == nil { derived[type] = Result { () throws(BridgeError) in try NativeSignature(type) } }
                     signature = try derived[type]!.get()
                 }
-                if signature.parameters.contains(.guestPointer) && bridged.memory == nil { throw .noMemory }
                 records.append(ExportRecord(name: name, function: function, signature: signature, leading: [], owner: bridged))
             } catch {
                 if signatures[name] != nil { throw error }
                 bridged.skipped[name] = error
             }
         }
-        try bridged.attach(records, mode: mode, callbacks: false)
+        let functions = try bridged.attach(records, mode: mode)
+        bridged.exports.reserveCapacity(functions.count)
+        for function in functions { bridged.exports[function.name] = function }
         return bridged
     }
 

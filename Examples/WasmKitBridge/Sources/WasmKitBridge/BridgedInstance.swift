@@ -35,7 +35,9 @@ public final class BridgedInstance {
     /// Exports whose types have no C form, with the reason.
     public internal(set) var skipped: [String: BridgeError] = [:]
     /// Native function pointers by export name.
-    public private(set) var exports: [String: BridgedFunction] = [:]
+    public internal(set) var exports: [String: BridgedFunction] = [:]
+    /// Every record, kept until the instance goes away (after ``release()`` too): a call that
+    /// passed its stub just before the release still finds its record alive.
     private var records: [ExportRecord] = []
     private var holdings: [(pool: StubPool, stubs: StubRange, blobs: [CodeBlob], records: [ExportRecord])] = []
     private var released = false
@@ -92,20 +94,18 @@ public final class BridgedInstance {
         return memory.withUnsafeMutableBufferPointer(offset: UInt(offset), count: 1) { $0.baseAddress! }
     }
 
-    func attach(_ new: [ExportRecord], mode: Bridge.Mode, callbacks: Bool) throws(BridgeError) {
+    /// Stubs (and adapters) for `new`, all or nothing; their function pointers in order.
+    func attach(_ new: [ExportRecord], mode: Bridge.Mode) throws(BridgeError) -> [BridgedFunction] {
         guard !released else { throw .released }
-        guard !new.isEmpty else { return }
+        guard !new.isEmpty else { return [] }
+        if memory == nil && new.contains(where: { $0.signature.parameters.contains(.guestPointer) }) { throw .noMemory }
         let start = ContinuousClock.now
         let made = try bridge.stubs(for: new, mode: mode)
         let elapsed = (ContinuousClock.now - start).components
         stubNanoseconds += UInt64(elapsed.seconds) * 1_000_000_000 + UInt64(elapsed.attoseconds / 1_000_000_000)
         holdings.append((made.pool, made.stubs, made.blobs, new))
         records += new
-        if !callbacks { exports.reserveCapacity(exports.count + new.count) }
-        for (record, stub) in zip(new, made.stubs) {
-            let function = BridgedFunction(name: record.name, signature: record.signature, address: stub.entry)
-            if !callbacks { exports[record.name] = function }
-        }
+        return zip(new, made.stubs).map { BridgedFunction(name: $0.name, signature: $0.signature, address: $1.entry) }
     }
 
     /// Native callbacks for guest function pointers: `slots` of the instance's table, called
@@ -120,16 +120,12 @@ public final class BridgedInstance {
         for slot in slots where !(0...Int(Int32.max)).contains(slot) {
             throw .unsupportedSignature("\(signature)", reason: "table slot \(slot) out of range")
         }
-        guard signature.matches(function.type, leading: [.i32(0)]) else {
+        guard signature.matches(function.type, leading: [.i32]) else {
             throw .signatureMismatch(export: dispatcher, wasm: "\(function.type)", native: "(i32 slot) + \(signature)")
         }
-        if signature.parameters.contains(.guestPointer) && memory == nil { throw .noMemory }
         let new = slots.map { ExportRecord(name: "table[\($0)]", function: function, signature: signature,
                                            leading: [.i32(UInt32($0))], owner: self) }
-        let before = holdings.count
-        try attach(new, mode: mode, callbacks: true)
-        guard holdings.count > before else { return [] }
-        return zip(new, holdings[before].stubs).map { BridgedFunction(name: $0.name, signature: $0.signature, address: $1.entry) }
+        return try attach(new, mode: mode)
     }
 
     /// Releases every stub and adapter of the instance. From now on a call through one of its

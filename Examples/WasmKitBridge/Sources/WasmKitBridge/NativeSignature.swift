@@ -15,6 +15,16 @@ public enum NativeParameter: Sendable, Hashable {
     case guestPointer
 
     var isInteger: Bool { self == .i32 || self == .i64 || self == .guestPointer }
+
+    /// The wasm type the guest receives.
+    var wasmType: ValueType {
+        switch self {
+        case .i32, .guestPointer: .i32
+        case .i64: .i64
+        case .f32: .f32
+        case .f64: .f64
+        }
+    }
 }
 
 /// What a bridged guest function returns to its native caller.
@@ -22,6 +32,17 @@ public enum NativeResult: Sendable, Hashable {
     case void, i32, i64, f32, f64
 
     var isFloat: Bool { self == .f32 || self == .f64 }
+
+    /// The wasm results the guest returns.
+    var wasmTypes: [ValueType] {
+        switch self {
+        case .void: []
+        case .i32: [.i32]
+        case .i64: [.i64]
+        case .f32: [.f32]
+        case .f64: [.f64]
+        }
+    }
 }
 
 /// The C signature a bridged guest function has: integer arguments in the integer argument
@@ -74,33 +95,10 @@ public struct NativeSignature: Sendable, Hashable, CustomStringConvertible {
         try self.init(parameters: parameters, result: result)
     }
 
-    /// Whether `type` is what this native signature calls (guest pointers are `i32` offsets).
-    func matches(_ type: FunctionType, leading: [Value]) -> Bool {
-        let wasm: [ValueType] = parameters.map {
-            switch $0 {
-            case .i32, .guestPointer: .i32
-            case .i64: .i64
-            case .f32: .f32
-            case .f64: .f64
-            }
-        }
-        let results: [ValueType] = switch result {
-        case .void: []
-        case .i32: [.i32]
-        case .i64: [.i64]
-        case .f32: [.f32]
-        case .f64: [.f64]
-        }
-        let leadingTypes = leading.map { value -> ValueType? in
-            switch value {
-            case .i32: .i32
-            case .i64: .i64
-            case .f32: .f32
-            case .f64: .f64
-            default: nil
-            }
-        }
-        return type.parameters.map(Optional.some) == leadingTypes + wasm.map(Optional.some) && type.results == results
+    /// Whether `type` is what this native signature calls after `leading` parameters (guest
+    /// pointers are `i32` offsets).
+    func matches(_ type: FunctionType, leading: [ValueType]) -> Bool {
+        type.parameters == leading + parameters.map(\.wasmType) && type.results == result.wasmTypes
     }
 
     public var description: String {
