@@ -110,6 +110,7 @@ __thread void *stubpool_thread_slot_caches __attribute__((tls_model("initial-exe
 
 // Storage only (the chunk index itself is Swift): a plain symbol, so lookups need no swift_once.
 uintptr_t stubpool_chunk_index_top[1 << 16];
+uintptr_t stubpool_payload_index_top[1 << 16];
 
 int stubpool_current_cpu(void) {
     return sched_getcpu();

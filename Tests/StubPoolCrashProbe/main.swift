@@ -6,6 +6,7 @@
 // - `fault-walk`: the fault-injection walk (FaultWalk.swift).
 // - `exhaustion`: allocation under a lowered RLIMIT_AS (ResourceExhaustion.swift).
 // - `fork`, `fork-lazy`, `fork-latency`: arenas, lazy stubs and pools across fork() (ForkProbe.swift).
+// - `fork-stress FORKS`: forks while three threads work a pool, an arena and lazy stubs (ForkStressProbe.swift).
 // - `perf-workload SECONDS`: time spent in named stubs and arena bodies (PerfWorkload.swift).
 // - `gdb-workload`: a stop inside a named arena body, under gdb (GDBWorkload.swift).
 // - `arena-limits`: an arena under RLIMIT_NOFILE = 64 and at 100 MB (ArenaLimitsProbe.swift).
@@ -42,6 +43,16 @@ if arguments.count == 2 && ["fork", "fork-lazy", "fork-latency", "arena-limits",
         case "gdb-workload": try GDBWorkload.run()
         default: try ArenaLimitsProbe.run()
         }
+        exit(0)
+    } catch {
+        writeError("probe failed: \(error)\n")
+        exit(3)
+    }
+}
+
+if arguments.count == 3 && arguments[1] == "fork-stress", let forks = Int(arguments[2]) {
+    do {
+        try ForkStressProbe.run(forks: forks)
         exit(0)
     } catch {
         writeError("probe failed: \(error)\n")

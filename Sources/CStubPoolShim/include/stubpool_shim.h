@@ -156,6 +156,9 @@ static inline void stubpool_thread_caches_set(void *table) { stubpool_thread_slo
 /// every lookup is a plain load instead of a `swift_once` check first.
 extern uintptr_t stubpool_chunk_index_top[1 << 16];
 static inline uintptr_t *stubpool_chunk_index(void) { return stubpool_chunk_index_top; }
+/// The same index over payload regions (pools with payloads).
+extern uintptr_t stubpool_payload_index_top[1 << 16];
+static inline uintptr_t *stubpool_payload_index(void) { return stubpool_payload_index_top; }
 
 /// The GDB JIT interface (gdb's "JIT Compilation Interface"): an entry in the list gdb reads,
 /// holding an in-memory symbol file. Layout fixed by gdb.

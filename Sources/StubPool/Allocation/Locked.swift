@@ -1,20 +1,24 @@
 import CStubPoolShim
 import Synchronization
 
-/// A value behind a small test-and-set lock built on `Atomic`.
+/// A value behind a small test-and-set lock built on `Atomic`, known to the fork handlers
+/// (``ForkAwareLock``).
 ///
 /// Measured on the 2-vCPU development VM, an uncontended `Mutex.withLock` costs ≈40 ns (its
 /// Linux implementation looks up the thread id on every acquisition) against ≈2.5 ns here, and
 /// allocation sits on this path. Critical sections are a few bitmap operations; a waiter spins
 /// briefly, then yields the CPU, so a holder that was preempted (or is mapping a chunk) does not
 /// burn the waiter's core.
-final class Locked<Value>: @unchecked Sendable {
-    private let word = Atomic<UInt32>(0)
+final class Locked<Value>: ForkAwareLock, @unchecked Sendable {
     private let storage: UnsafeMutablePointer<Value>
+    /// Run in a forked child with exclusive access (see ``ForkAwareLock/repairInChild()``).
+    private let childRepair: ((inout Value) -> Void)?
 
-    init(_ value: consuming Value) {
+    init(_ value: consuming Value, rank: LockRank = .leaf, repairInChild: ((inout Value) -> Void)? = nil) {
         storage = .allocate(capacity: 1)
         storage.initialize(to: value)
+        childRepair = repairInChild
+        super.init(rank: rank)
     }
 
     deinit {
@@ -22,26 +26,9 @@ final class Locked<Value>: @unchecked Sendable {
         storage.deallocate()
     }
 
-    @inline(__always)
-    private func lock() {
-        if word.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged { return }
-        lockSlowly()
-    }
-
-    @inline(never)
-    private func lockSlowly() {
-        var spins = 0
-        while true {
-            if word.load(ordering: .relaxed) == 0,
-               word.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged { return }
-            spins += 1
-            if spins > 64 { stubpool_yield() }
-        }
-    }
-
-    @inline(__always)
-    private func unlock() {
-        word.store(0, ordering: .releasing)
+    override func repairInChild() {
+        guard let childRepair else { return }
+        withLock { childRepair(&$0) }
     }
 
     /// Runs `body` with exclusive access to the value.

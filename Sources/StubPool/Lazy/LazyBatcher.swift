@@ -14,7 +14,9 @@ final class LazyBatcher<Spec: Sendable>: LazyController {
     let batchLimit: Int
     let generator: @Sendable (LazyBatch<Spec>) throws -> [LazyResolution]
     let onFailure: @Sendable (LazyFailure) -> LazyResolution
-    private let state = Locked(State())
+    private let state = Locked(State(), rank: .lazyBatcher) { state in
+        for block in state.queue.abandonBatchOfVanishedThread() { state.specs[block] = [] }
+    }
 
     init(layout: PoolLayout, batchLimit: Int, generator: @escaping @Sendable (LazyBatch<Spec>) throws -> [LazyResolution],
          onFailure: @escaping @Sendable (LazyFailure) -> LazyResolution) {

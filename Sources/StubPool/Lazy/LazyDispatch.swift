@@ -19,7 +19,7 @@ protocol LazyController: AnyObject, Sendable {
 
 /// Routes resolver calls to the pool that owns the called stub.
 enum LazyDispatch {
-    private static let controllers = Locked<[UInt32: any LazyController]>([:])
+    private static let controllers = Locked<[UInt32: any LazyController]>([:], rank: .lazyDispatch)
 
     static let installed: Bool = {
         stubpool_set_lazy_handler { slot in LazyDispatch.resolve(slot: slot) }

@@ -160,15 +160,35 @@ struct LazyQueue {
             statistics.materialized += running.count
             statistics.largestBatch = max(statistics.largestBatch, running.count)
         } else {
-            let back = running.filter { status(of: $0) == .running }
-            for member in back { blocks[Int(member.block)]!.status[Int(member.position)] = .pending }
-            retry.insert(contentsOf: back, at: 0)
-            pendingCount += back.count
+            putBackRunning()
             statistics.failedBatches += 1
         }
         // Blocks whose last stubs were retargeted or released while the batch ran (all their
         // members settled then, so none is among those settled above).
         freed += settledDuringBatch
+        settledDuringBatch.removeAll()
+        for block in freed { freeBlock(block) }
+        return freed
+    }
+
+    /// Makes the running batch's unsettled members pending again, first in line.
+    private mutating func putBackRunning() {
+        let back = running.filter { status(of: $0) == .running }
+        for member in back { blocks[Int(member.block)]!.status[Int(member.position)] = .pending }
+        retry.insert(contentsOf: back, at: 0)
+        pendingCount += back.count
+    }
+
+    /// In a forked child: a batch whose generator was running on another thread (a thread the
+    /// child does not have) will never finish there; its members go back to pending, for the
+    /// child to generate when it calls them. Returns the blocks that became free.
+    mutating func abandonBatchOfVanishedThread() -> [Int] {
+        guard let thread = runningThread, pthread_equal(thread, pthread_self()) == 0 else { return [] }
+        putBackRunning()
+        running.removeAll()
+        runningThread = nil
+        generation &+= 1
+        let freed = settledDuringBatch
         settledDuringBatch.removeAll()
         for block in freed { freeBlock(block) }
         return freed

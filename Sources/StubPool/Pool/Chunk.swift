@@ -58,6 +58,20 @@ final class Chunk: Sendable {
         return (logical, data)
     }
 
+    /// The handle of the slot whose payload begins exactly at `address`, if this placement hands
+    /// that slot out; computed from the address alone.
+    func stub(ofPayload address: UInt) -> Stub? {
+        let size = layout.payloadSize
+        let payloads = payloadRange
+        guard size > 0, payloads.contains(address) else { return nil }
+        let offset = address &- payloads.lowerBound
+        let physical = offset / size
+        guard offset % size == 0, physical < UInt(layout.geometry.physicalSlots) else { return nil }
+        let entry = base &+ (physical << layout.slotShift)
+        guard slot(ofEntry: entry) != nil else { return nil }
+        return Stub(address: entry, poolToken: layout.token, slot: UInt32(physical))
+    }
+
     /// The logical slot whose code contains `address`, if this placement uses that slot.
     func logicalSlot(containing address: UInt) -> Int? {
         guard codeRange.contains(address) else { return nil }
@@ -65,15 +79,19 @@ final class Chunk: Sendable {
     }
 }
 
-/// Process-wide index from code addresses to chunks, for O(1) lookups (by address, in the
-/// released-stub trap, in the lazy resolver) that take no lock and touch no reference count.
+/// Process-wide index from code addresses (and payload addresses) to chunks, for O(1) lookups (by
+/// address, in the released-stub trap, in the lazy resolver, by the libffi drop-in deciding
+/// whether a closure is its own) that take no lock, touch no reference count and read nothing at
+/// the address looked up.
 ///
-/// A two-level radix table over 64 KiB granules of the address space: 2^16 leaf pointers (static
-/// storage in the shim), each leaf 2^16 chunk pointers (512 KiB of zeroed memory, allocated on
-/// first use, never freed; only the pages holding entries become resident). A chunk is entered
-/// under every granule its code touches. No two chunks' code shares a granule: every chunk's code
-/// is followed by its data region, at least 64 KiB long. Addresses at or above 2^48 (AArch64 52-bit address spaces) fall
-/// back to a scan of the registered chunks.
+/// Two two-level radix tables over 64 KiB granules of the address space, one for code regions and
+/// one for payload regions: 2^16 leaf pointers each (static storage in the shim), each leaf 2^16
+/// chunk pointers (512 KiB of zeroed memory, allocated on first use, never freed; only the pages
+/// holding entries become resident). A chunk is entered under every granule its code (and its
+/// payload region) touches. No two chunks' code shares a granule: every chunk's code is followed
+/// by its data region, at least 64 KiB long; likewise payload regions are preceded by a code and a
+/// data region. Addresses at or above 2^48 (AArch64 52-bit address spaces) fall back to a scan of
+/// the registered chunks.
 ///
 /// A lookup racing the unregistration of the chunk it finds (its pool being destroyed) is a
 /// caller's error, as any use of a pool during its destruction.
@@ -82,23 +100,41 @@ enum ChunkRegistry {
     private static let levelBits: UInt = 16
     private static let indexedLimit: UInt = 1 << (granuleShift + 2 * levelBits)
 
-    /// Leaf addresses (0: none yet), in the shim's static storage. Every access is atomic.
-    @inline(__always)
-    private static var top: UnsafeMutablePointer<Atomic<UInt>> {
-        UnsafeMutableRawPointer(stubpool_chunk_index()).assumingMemoryBound(to: Atomic<UInt>.self)
+    /// Which region of a chunk an index covers.
+    enum Region {
+        case code, payload
+
+        /// Leaf addresses (0: none yet), in the shim's static storage. Every access is atomic.
+        @inline(__always)
+        fileprivate var top: UnsafeMutablePointer<Atomic<UInt>> {
+            let raw = switch self {
+            case .code: stubpool_chunk_index()
+            case .payload: stubpool_payload_index()
+            }
+            return UnsafeMutableRawPointer(raw!).assumingMemoryBound(to: Atomic<UInt>.self)
+        }
+
+        fileprivate func range(of chunk: Chunk) -> Range<UInt> {
+            switch self {
+            case .code: chunk.codeRange
+            case .payload: chunk.payloadRange
+            }
+        }
     }
 
     /// Every registered chunk, holding it alive while registered; for audits and the fallback.
-    private static let registered = Locked<[ObjectIdentifier: Chunk]>([:])
+    private static let registered = Locked<[ObjectIdentifier: Chunk]>([:], rank: .chunkRegistry)
 
-    private static func granules(of chunk: Chunk) -> ClosedRange<UInt> {
-        (chunk.codeRange.lowerBound >> granuleShift)...((chunk.codeRange.upperBound - 1) >> granuleShift)
+    private static func granules(of range: Range<UInt>) -> ClosedRange<UInt>? {
+        guard !range.isEmpty, range.upperBound <= indexedLimit else { return nil }
+        return (range.lowerBound >> granuleShift)...((range.upperBound - 1) >> granuleShift)
     }
 
     /// The table entry of `granule`, creating its leaf if `create`; nil if there is no leaf (or
     /// one could not be allocated).
     @inline(__always)
-    private static func entry(ofGranule granule: UInt, create: Bool) -> UnsafeMutablePointer<Atomic<UInt>>? {
+    private static func entry(ofGranule granule: UInt, in region: Region, create: Bool) -> UnsafeMutablePointer<Atomic<UInt>>? {
+        let top = region.top
         let topIndex = Int(granule >> levelBits)
         var leaf = top[topIndex].load(ordering: .acquiring)
         if leaf == 0 {
@@ -117,23 +153,25 @@ enum ChunkRegistry {
 
     /// Enters `chunk`; false (nothing entered) if the table could not grow.
     static func register(_ chunk: Chunk) -> Bool {
-        if chunk.codeRange.upperBound <= indexedLimit {
-            var entries: [UnsafeMutablePointer<Atomic<UInt>>] = []
-            for granule in granules(of: chunk) {
-                guard let entry = entry(ofGranule: granule, create: true) else { return false }
+        var entries: [UnsafeMutablePointer<Atomic<UInt>>] = []
+        for region in [Region.code, .payload] {
+            guard let granules = granules(of: region.range(of: chunk)) else { continue }
+            for granule in granules {
+                guard let entry = entry(ofGranule: granule, in: region, create: true) else { return false }
                 entries.append(entry)
             }
-            let raw = UInt(bitPattern: Unmanaged.passUnretained(chunk).toOpaque())
-            for entry in entries { entry.pointee.store(raw, ordering: .releasing) }
         }
+        let raw = UInt(bitPattern: Unmanaged.passUnretained(chunk).toOpaque())
+        for entry in entries { entry.pointee.store(raw, ordering: .releasing) }
         registered.withLock { $0[ObjectIdentifier(chunk)] = chunk }
         return true
     }
 
     static func unregister(_ chunk: Chunk) {
-        if chunk.codeRange.upperBound <= indexedLimit {
-            for granule in granules(of: chunk) {
-                entry(ofGranule: granule, create: false)?.pointee.store(0, ordering: .releasing)
+        for region in [Region.code, .payload] {
+            guard let granules = granules(of: region.range(of: chunk)) else { continue }
+            for granule in granules {
+                entry(ofGranule: granule, in: region, create: false)?.pointee.store(0, ordering: .releasing)
             }
         }
         _ = registered.withLock { $0.removeValue(forKey: ObjectIdentifier(chunk)) }
@@ -145,17 +183,17 @@ enum ChunkRegistry {
         registered.withLock { table in table.values.map { $0.codeRange.lowerBound..<$0.payloadRange.upperBound } }
     }
 
-    /// Runs `body` on the chunk whose code region contains `address`, without retaining it.
+    /// Runs `body` on the chunk whose `region` contains `address`, without retaining it.
     @inline(__always)
-    static func withChunk<Result>(containing address: UInt, _ body: (Chunk) -> Result?) -> Result? {
+    static func withChunk<Result>(containing address: UInt, in region: Region = .code, _ body: (Chunk) -> Result?) -> Result? {
         guard address < indexedLimit else {
-            return registered.withLock { table in table.values.first { $0.codeRange.contains(address) } }.flatMap(body)
+            return registered.withLock { table in table.values.first { region.range(of: $0).contains(address) } }.flatMap(body)
         }
-        guard let entry = entry(ofGranule: address >> granuleShift, create: false) else { return nil }
+        guard let entry = entry(ofGranule: address >> granuleShift, in: region, create: false) else { return nil }
         let raw = entry.pointee.load(ordering: .acquiring)
         guard raw != 0 else { return nil }
         return Unmanaged<Chunk>.fromOpaque(UnsafeRawPointer(bitPattern: raw)!)._withUnsafeGuaranteedRef { chunk in
-            chunk.codeRange.contains(address) ? body(chunk) : nil
+            region.range(of: chunk).contains(address) ? body(chunk) : nil
         }
     }
 

@@ -40,7 +40,7 @@ final class PoolShard: Sendable {
 
     init(index: Int, seed: UInt64) {
         self.index = index
-        self.state = Locked(State(random: SplitMix64(seed: seed &+ UInt64(index))))
+        self.state = Locked(State(random: SplitMix64(seed: seed &+ UInt64(index))), rank: .poolShard)
     }
 }
 
@@ -159,14 +159,14 @@ final class PoolShared: Sendable {
     let layout: PoolLayout
     let shards: [PoolShard]
     let quarantine: Locked<Quarantine>
-    let directory = Locked(Directory())
+    let directory = Locked(Directory(), rank: .poolDirectory)
     private let alive = Atomic<Bool>(true)
 
     init(layout: PoolLayout, shards: [PoolShard], idleDelay: Duration) {
         self.idleDelay = idleDelay
         self.layout = layout
         self.shards = shards
-        quarantine = Locked(Quarantine(shards: shards.count))
+        quarantine = Locked(Quarantine(shards: shards.count), rank: .poolQuarantine)
     }
 
     var isAlive: Bool { alive.load(ordering: .acquiring) }

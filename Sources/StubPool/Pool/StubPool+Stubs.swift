@@ -281,6 +281,17 @@ extension StubPool {
         return found.stub
     }
 
+    /// The stub whose payload begins exactly at `address` (live, or released and not yet
+    /// reclaimed), in O(1) and from the address alone: nothing at `address` is read, so any
+    /// pointer may be asked about, mapped or not. Nil for every other address: another pool's
+    /// payload, a byte inside a payload, memory this library does not own.
+    public func stub(payload address: UInt) -> Stub? {
+        let token = layout.token
+        return ChunkRegistry.withChunk(containing: address, in: .payload) { chunk in
+            chunk.layout.token == token ? chunk.stub(ofPayload: address) : nil
+        }
+    }
+
     /// The live stub whose code contains `address` (its entry or any byte of its slot), in O(1).
     public func stub(containing address: UInt) -> Stub? {
         guard let stub = resolve(address), let slot = try? dataSlot(of: stub),

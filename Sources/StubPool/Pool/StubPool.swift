@@ -112,7 +112,7 @@ public final class StubPool: Sendable {
     private static let nextToken = Atomic<UInt32>(1)
     /// Names given with ``setName(_:for:)``, by entry address; `hasNames` tells release paths
     /// whether to look (one relaxed load for pools that never name a stub).
-    let names = Locked<[UInt: String]>([:])
+    let names = Locked<[UInt: String]>([:], rank: .poolNames)
     let hasNames = Atomic<Bool>(false)
     /// `<pool name>#` or `stubpool:<kind>#`: the default names' prefix.
     let defaultNamePrefix: String

@@ -1,0 +1,169 @@
+// `fork-stress FORKS`: fork() while three threads keep a pool, an arena and lazy stubs busy.
+//
+// Worker threads loop without pause: the pool thread allocates, calls, retargets and releases
+// stubs (reclaiming now and then); the arena thread commits, calls and frees blobs; the lazy thread
+// requests lazy stubs whose generator commits arena bodies, and calls them (a batch per call).
+// Meanwhile the main thread forks FORKS times. Each child (5 s alarm) must find the stubs and code
+// made before the workers started unchanged, then use every inherited object and make new ones: a
+// new stub, a new blob, a new lazy stub materialized by its own generator run. The parent checks
+// its own stubs and code once all children are reaped. Prints `key=value` lines for ForkTests.
+import CTestHelpers
+import StubPool
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum ForkStressProbe {
+    /// Child exit statuses: what went wrong in the child.
+    enum ChildFailure: Int32 {
+        case inheritedChanged = 10, poolFailed, arenaFailed, lazyFailed
+    }
+
+    final class Shared: @unchecked Sendable {
+        let pool: StubPool
+        let arena: CodeArena
+        let lazyArena: CodeArena
+        let lazyPool: StubPool
+        let lazy: LazyStubs<UInt64>
+        let stop = Atomic<Bool>(false)
+        let rounds = Atomic<Int>(0)
+        /// Made before the workers start; nobody changes them.
+        let fixedStub: Stub
+        let fixedBlob: CodeBlob
+        let fixedLazy: Stub
+
+        init() throws {
+            arena = CodeArena()
+            lazyArena = CodeArena()
+            pool = try StubPool(.init(kind: .forward))
+            lazyPool = try StubPool(.init(kind: .forward, lazyBatches: true))
+            let lazyArena = self.lazyArena
+            lazy = try lazyPool.lazyStubs(of: UInt64.self) { batch in
+                let blobs = try lazyArena.commit(batch.map { ForkProbe.constant(7_000 + $0.spec) })
+                return blobs.map { LazyResolution(targetAddress: $0.address, context: 0) }
+            }
+            fixedBlob = try arena.commit([ForkProbe.constant(4_242)])[0]
+            fixedStub = try pool.allocate(target: UnsafeRawPointer(bitPattern: fixedBlob.address)!)
+            fixedLazy = try lazy.request(1)
+            _ = ct_call0(fixedLazy.entry)
+        }
+
+        /// The stubs and code made before the workers: true if unchanged.
+        func fixedIntact() -> Bool {
+            ct_call0(fixedStub.entry) == 4_242 && ForkProbe.call(fixedBlob.address) == 4_242
+                && ct_call0(fixedLazy.entry) == 7_001
+        }
+    }
+
+    static func worker(_ shared: Shared, _ body: @escaping @Sendable (Shared, Int) throws -> Void) -> pthread_t {
+        final class Box: @unchecked Sendable {
+            let run: @Sendable () -> Void
+            init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+        }
+        let box = Box {
+            var round = 0
+            while !shared.stop.load(ordering: .relaxed) {
+                do { try body(shared, round) } catch {
+                    writeError("worker failed: \(error)\n")
+                    exit(4)
+                }
+                round += 1
+                shared.rounds.add(1, ordering: .relaxed)
+            }
+        }
+        var thread = pthread_t()
+        let status = pthread_create(&thread, nil, { raw in
+            Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().run()
+            return nil
+        }, Unmanaged.passRetained(box).toOpaque())
+        precondition(status == 0)
+        return thread
+    }
+
+    static func poolRound(_ shared: Shared, _ round: Int) throws {
+        let target = UnsafeRawPointer(bitPattern: shared.fixedBlob.address)!
+        var stubs: [Stub] = []
+        for _ in 0..<16 { stubs.append(try shared.pool.allocate(target: target)) }
+        for stub in stubs where ct_call0(stub.entry) != 4_242 { throw ProbeFailure("pool stub") }
+        for stub in stubs { try shared.pool.retarget(stub, to: target) }
+        for stub in stubs { try shared.pool.release(stub) }
+        if round % 64 == 0 { shared.pool.reclaim() }
+    }
+
+    static func arenaRound(_ shared: Shared, _ round: Int) throws {
+        let value = UInt64(round % 1_000)
+        let blobs = try shared.arena.commit([ForkProbe.constant(value), ForkProbe.constant(value + 1)])
+        guard ForkProbe.call(blobs[1].address) == value + 1 else { throw ProbeFailure("arena blob") }
+        for blob in blobs { try shared.arena.free(blob) }
+    }
+
+    static func lazyRound(_ shared: Shared, _ round: Int) throws {
+        let spec = UInt64(2 + round % 1_000)
+        let stubs = try shared.lazy.request([spec, spec + 1])
+        guard ct_call0(stubs[1].entry) == 7_000 + spec + 1 else { throw ProbeFailure("lazy stub") }
+        // One call materialized both (one batch): free their bodies with the stubs.
+        let bodies = try stubs.map { stub throws(StubPoolError) in UInt(bitPattern: try shared.lazyPool.target(of: stub)) }
+        try shared.lazyPool.release(stubs)
+        for body in bodies { try shared.lazyArena.free(address: body) }
+        if round % 64 == 0 { shared.lazyPool.reclaim() }
+    }
+
+    /// What a child does with everything it inherited; its exit status says what failed.
+    static func child(_ shared: Shared) -> Never {
+        alarm(5)
+        guard shared.fixedIntact() else { _exit(ChildFailure.inheritedChanged.rawValue) }
+        do {
+            let blob = try shared.arena.commit([ForkProbe.constant(31)])[0]
+            guard ForkProbe.call(blob.address) == 31 else { _exit(ChildFailure.arenaFailed.rawValue) }
+        } catch { _exit(ChildFailure.arenaFailed.rawValue) }
+        do {
+            let target = UnsafeRawPointer(bitPattern: shared.fixedBlob.address)!
+            let stubs = try (0..<600).map { _ throws(StubPoolError) in try shared.pool.allocate(target: target) }
+            guard stubs.allSatisfy({ ct_call0($0.entry) == 4_242 }) else { _exit(ChildFailure.poolFailed.rawValue) }
+            try shared.pool.retarget(shared.fixedStub, to: target)
+            for stub in stubs { try shared.pool.release(stub) }
+            shared.pool.reclaim()
+        } catch { _exit(ChildFailure.poolFailed.rawValue) }
+        do {
+            let fresh = try shared.lazy.request(5_000)
+            guard ct_call0(fresh.entry) == 12_000 else { _exit(ChildFailure.lazyFailed.rawValue) }
+            _ = try shared.lazy.materializeAll()
+        } catch { _exit(ChildFailure.lazyFailed.rawValue) }
+        guard shared.fixedIntact() else { _exit(ChildFailure.inheritedChanged.rawValue) }
+        _exit(0)
+    }
+
+    static func run(forks: Int) throws {
+        let shared = try Shared()
+        let threads = [worker(shared, poolRound), worker(shared, arenaRound), worker(shared, lazyRound)]
+        // Let every worker get going before the first fork.
+        while shared.rounds.load(ordering: .relaxed) < 30 { usleep(100) }
+        var outcomes: [String: Int] = [:]
+        for _ in 0..<forks {
+            let child = fork()
+            if child == 0 { Self.child(shared) }
+            guard child > 0 else { throw ProbeFailure("fork: errno \(errno)") }
+            var status: Int32 = 0
+            while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+            let key: String
+            if status & 0x7f == 0 {
+                let code = (status >> 8) & 0xff
+                key = code == 0 ? "ok" : (ChildFailure(rawValue: code).map { "\($0)" } ?? "exit\(code)")
+            } else {
+                key = (status & 0x7f) == SIGALRM ? "hung" : "signal\(status & 0x7f)"
+            }
+            outcomes[key, default: 0] += 1
+        }
+        shared.stop.store(true, ordering: .relaxed)
+        for thread in threads { pthread_join(thread, nil) }
+        ForkProbe.report("forks", forks)
+        for key in ["ok", "hung", "inheritedChanged", "poolFailed", "arenaFailed", "lazyFailed"] {
+            ForkProbe.report("children_\(key)", outcomes.removeValue(forKey: key) ?? 0)
+        }
+        ForkProbe.report("children_other", outcomes.values.reduce(0, +))
+        ForkProbe.report("worker_rounds", shared.rounds.load(ordering: .relaxed))
+        ForkProbe.report("parent_intact", shared.fixedIntact())
+    }
+}
