@@ -168,6 +168,20 @@ public func stubpool_payload_c(
     }
 }
 
+@_cdecl("stubpool_payload_owner")
+public func stubpool_payload_owner_c(
+    _ handle: OpaquePointer?, _ payload: UnsafeRawPointer?, _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> stubpool_status_t {
+    guard let handle else { return CStatus.null("pool", in: "stubpool_payload_owner") }
+    guard let out else { return CStatus.null("out_stub", in: "stubpool_payload_owner") }
+    let address = UInt(bitPattern: payload)
+    guard let stub = CPool.withPool(handle, { $0.stub(payload: address) }) else {
+        return CStatus.fail(STUBPOOL_E_NOT_FOUND, "stubpool_payload_owner: 0x\(String(address, radix: 16)) is not the payload of a stub of this pool")
+    }
+    out.pointee = pointer(stub.address)
+    return CStatus.ok
+}
+
 @_cdecl("stubpool_allocate_n")
 public func stubpool_allocate_n_c(
     _ handle: OpaquePointer?, _ count: Int, _ target: UnsafeRawPointer?, _ context: UInt,

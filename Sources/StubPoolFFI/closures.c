@@ -1,15 +1,24 @@
 // libffi closures on StubPool stubs, under StubPool's own names (stubpool_ffi_*); the drop-in
 // (Sources/StubPoolFFIDropIn) gives them libffi's names.
 //
-// ffi_closure_alloc returns ordinary writable memory for the closure and, as its code address, a
-// StubPool `context` stub whose context is the closure. The closure lives in the stub's payload
-// (writable memory the pool maps beside its data slots) behind a 16-byte header, so a closure
-// costs no malloc; closures larger than a payload are malloc'ed instead. ffi_prep_closure_loc
-// lets the system libffi fill the closure as usual, reads the entry libffi chose for the
-// signature out of the trampoline it wrote (x86-64: tramp + 24; AArch64: tramp + 16), and points
-// the stub there: the stub loads the closure into r10 / x17, exactly what libffi's own trampoline
-// does. Nothing is ever writable and executable; nothing touches the file system. Everything else
-// comes from the system libffi.
+// ffi_closure_alloc returns, as the closure, the payload of a StubPool `context` stub (writable
+// memory the pool maps beside its data slots, never executable) and, as its code address, the
+// stub itself, whose context is the closure. Pools come in payload size classes (the smallest
+// holds exactly an ffi_closure); a closure larger than the largest class is the system libffi's.
+// ffi_prep_closure_loc lets the system libffi fill the closure as usual, reads the entry libffi
+// chose for the signature out of the trampoline it wrote (x86-64: tramp + 24; AArch64: tramp +
+// 16), and points the stub there: the stub loads the closure into r10 / x17, exactly what
+// libffi's own trampoline does. Nothing is ever writable and executable; nothing touches the file
+// system.
+//
+// Ownership is decided from the address alone (stubpool_payload_owner: the pools' chunk index),
+// before anything is read: a closure made by somebody else (the system libffi, cffi's own
+// executable memory, a first byte of a mapping) is passed to the system libffi untouched.
+//
+// fork(): this file owns one lock (the per-thread counters' list), held only around list
+// updates and taken by its fork handlers; set-up is lock-free (compare-and-swap publication), so
+// a fork during another thread's set-up leaves nothing half-held. The pools' own locks are the
+// core's (ForkLocks).
 #define _GNU_SOURCE
 #include "stubpool_ffi.h"
 
@@ -32,29 +41,34 @@ enum { entry_offset = 16 };  // ldr x16, 16; adr x17, 0; br x16; then the entry 
 #error "the StubPool libffi drop-in supports x86-64 and AArch64"
 #endif
 
-typedef ffi_status (*prep_closure_loc_t)(ffi_closure *, ffi_cif *, void (*)(ffi_cif *, void *, void **, void *),
-                                         void *, void *);
+typedef void (*closure_fun_t)(ffi_cif *, void *, void **, void *);
+typedef void (*raw_closure_fun_t)(ffi_cif *, void *, ffi_raw *, void *);
+typedef ffi_status (*prep_closure_loc_t)(ffi_closure *, ffi_cif *, closure_fun_t, void *, void *);
+typedef ffi_status (*prep_raw_closure_loc_t)(ffi_raw_closure *, ffi_cif *, raw_closure_fun_t, void *, void *);
+typedef ffi_status (*prep_raw_closure_t)(ffi_raw_closure *, ffi_cif *, raw_closure_fun_t, void *);
+typedef void *(*closure_alloc_t)(size_t, void **);
 typedef void (*closure_free_t)(void *);
 
-/// In front of every closure the drop-in hands out; 16 bytes keep the closure 16-aligned.
+/// Payload bytes of each size class: the first holds an ffi_closure exactly (16-aligned).
+enum { class_count = 5 };
+static const size_t class_sizes[class_count] = {(sizeof(ffi_closure) + 15) / 16 * 16, 128, 256, 1024, 4096};
+
+/// The system libffi's functions (found once; every thread finds the same ones).
 typedef struct {
-    void *stub;
-    /// check_word(closure, stub, where): tells the drop-in's closures from anybody else's, and
-    /// whether the closure sits in its stub's payload or in malloc'ed memory.
-    uintptr_t check;
-} closure_header_t;
+    prep_closure_loc_t prep_closure_loc;
+    prep_raw_closure_loc_t prep_raw_closure_loc;
+    prep_raw_closure_t prep_raw_closure;
+    prep_raw_closure_loc_t prep_java_raw_closure_loc;
+    prep_raw_closure_t prep_java_raw_closure;
+    closure_alloc_t closure_alloc;
+    closure_free_t closure_free;
+} system_libffi_t;
 
-enum placement { in_payload = 0, in_malloc = 1 };
-
-/// Payload bytes per stub: a header and a closure of libffi's own size.
-enum { payload_size = (sizeof(closure_header_t) + sizeof(ffi_closure) + 15) / 16 * 16 };
-
-static stubpool_pool_t *pool;
-static prep_closure_loc_t system_prep_closure_loc;
-static closure_free_t system_closure_free;
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-/// Set (release) once `initialize` ran: the hot paths test it inline instead of calling pthread_once.
-static int initialized;
+static system_libffi_t system_libffi;
+/// 0: not looked up; 1: looked up (release-published).
+static int system_found;
+/// One pool per size class, created on first use and published with a compare-and-swap.
+static stubpool_pool_t *pools[class_count];
 static size_t quarantine_limit = 1024;
 
 // Counters per thread, written by their thread with plain (relaxed) stores: a locked increment of
@@ -70,12 +84,12 @@ typedef struct thread_counters {
 static pthread_mutex_t counters_lock = PTHREAD_MUTEX_INITIALIZER;
 static thread_counters_t *counters_list;
 static stubpool_ffi_stats_t retired;
-static pthread_key_t counters_key;
+/// 0 until the thread-exit key exists (+1 so that key 0 is distinguishable).
+static uintptr_t counters_key_plus_one;
 static __thread thread_counters_t *thread_counters __attribute__((tls_model("initial-exec")));
 
-static uintptr_t check_word(const void *closure, const void *stub, enum placement where) {
-    return ((uintptr_t)0x53545542ffc10500ull ^ (uintptr_t)closure ^ ((uintptr_t)stub << 1)) + where;
-}
+static void lock_counters_for_fork(void) { pthread_mutex_lock(&counters_lock); }
+static void unlock_counters_after_fork(void) { pthread_mutex_unlock(&counters_lock); }
 
 /// Where an allocated but unprepared closure's stub goes.
 static void unprepared_closure(void) {
@@ -84,46 +98,82 @@ static void unprepared_closure(void) {
     abort();
 }
 
-static void add_counts(stubpool_ffi_stats_t *into, const stubpool_ffi_stats_t *from) {
-    into->allocated += __atomic_load_n(&from->allocated, __ATOMIC_RELAXED);
-    into->prepared += __atomic_load_n(&from->prepared, __ATOMIC_RELAXED);
-    into->freed += __atomic_load_n(&from->freed, __ATOMIC_RELAXED);
-    into->forwarded += __atomic_load_n(&from->forwarded, __ATOMIC_RELAXED);
+static const system_libffi_t *system_ffi(void) {
+    if (__builtin_expect(__atomic_load_n(&system_found, __ATOMIC_ACQUIRE), 1)) return &system_libffi;
+    // Racing threads compute the same values; the release store publishes them.
+    system_libffi_t found = {
+        .prep_closure_loc = (prep_closure_loc_t)dlsym(RTLD_NEXT, "ffi_prep_closure_loc"),
+        .prep_raw_closure_loc = (prep_raw_closure_loc_t)dlsym(RTLD_NEXT, "ffi_prep_raw_closure_loc"),
+        .prep_raw_closure = (prep_raw_closure_t)dlsym(RTLD_NEXT, "ffi_prep_raw_closure"),
+        .prep_java_raw_closure_loc = (prep_raw_closure_loc_t)dlsym(RTLD_NEXT, "ffi_prep_java_raw_closure_loc"),
+        .prep_java_raw_closure = (prep_raw_closure_t)dlsym(RTLD_NEXT, "ffi_prep_java_raw_closure"),
+        .closure_alloc = (closure_alloc_t)dlsym(RTLD_NEXT, "ffi_closure_alloc"),
+        .closure_free = (closure_free_t)dlsym(RTLD_NEXT, "ffi_closure_free"),
+    };
+    if (!found.prep_closure_loc) fprintf(stderr, "stubpool-ffi: the system libffi's ffi_prep_closure_loc was not found\n");
+    const char *limit = getenv("STUBPOOL_FFI_QUARANTINE");
+    if (limit && *limit) quarantine_limit = strtoul(limit, NULL, 10);
+    system_libffi = found;
+    __atomic_store_n(&system_found, 1, __ATOMIC_RELEASE);
+    return &system_libffi;
+}
+
+/// The pool of size class `index`, created on first use (NULL if it cannot be).
+static stubpool_pool_t *pool_of_class(size_t index) {
+    stubpool_pool_t *pool = __atomic_load_n(&pools[index], __ATOMIC_ACQUIRE);
+    if (__builtin_expect(pool != NULL, 1)) return pool;
+    stubpool_config_t config;
+    stubpool_config_init(&config);
+    config.kind = STUBPOOL_KIND_CONTEXT;
+    config.payload_size = class_sizes[index];
+#if defined(__x86_64__)
+    config.landing_pads = 1;  // as libffi's own trampolines (endbr64): IBT-compatible
+#endif
+    stubpool_pool_t *fresh;
+    if (stubpool_pool_create(&config, &fresh) != STUBPOOL_OK) {
+        fprintf(stderr, "stubpool-ffi: no pool: %s\n", stubpool_last_error());
+        return NULL;
+    }
+    stubpool_pool_t *expected = NULL;
+    if (__atomic_compare_exchange_n(&pools[index], &expected, fresh, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        // From the first pool on, the counters' lock joins fork() (it is never held while
+        // another lock is taken, so its place among the handlers does not matter).
+        static int registered;
+        if (!__atomic_exchange_n(&registered, 1, __ATOMIC_ACQ_REL)) {
+            pthread_atfork(lock_counters_for_fork, unlock_counters_after_fork, unlock_counters_after_fork);
+        }
+        return fresh;
+    }
+    stubpool_pool_destroy(fresh);
+    return expected;
+}
+
+/// The drop-in's stub for `closure` and the pool it belongs to, from the closure's address alone;
+/// NULL if the closure is somebody else's. Nothing at `closure` is read.
+static void *stub_of(const void *closure, stubpool_pool_t **out_pool) {
+    if (!closure) return NULL;
+    for (size_t index = 0; index < class_count; index++) {
+        stubpool_pool_t *pool = __atomic_load_n(&pools[index], __ATOMIC_ACQUIRE);
+        void *stub;
+        if (pool && stubpool_payload_owner(pool, closure, &stub) == STUBPOOL_OK) {
+            if (out_pool) *out_pool = pool;
+            return stub;
+        }
+    }
+    return NULL;
 }
 
 static void retire_counters(void *block) {
     thread_counters_t *counters = block;
     pthread_mutex_lock(&counters_lock);
-    add_counts(&retired, &counters->stats);
+    retired.allocated += counters->stats.allocated;
+    retired.prepared += counters->stats.prepared;
+    retired.freed += counters->stats.freed;
+    retired.forwarded += counters->stats.forwarded;
     if (counters->previous) counters->previous->next = counters->next; else counters_list = counters->next;
     if (counters->next) counters->next->previous = counters->previous;
     pthread_mutex_unlock(&counters_lock);
     free(counters);
-}
-
-static void initialize(void) {
-    system_prep_closure_loc = (prep_closure_loc_t)dlsym(RTLD_NEXT, "ffi_prep_closure_loc");
-    system_closure_free = (closure_free_t)dlsym(RTLD_NEXT, "ffi_closure_free");
-    const char *limit = getenv("STUBPOOL_FFI_QUARANTINE");
-    if (limit && *limit) quarantine_limit = strtoul(limit, NULL, 10);
-    pthread_key_create(&counters_key, retire_counters);
-    stubpool_config_t config;
-    stubpool_config_init(&config);
-    config.kind = STUBPOOL_KIND_CONTEXT;
-    config.payload_size = payload_size;
-#if defined(__x86_64__)
-    config.landing_pads = 1;  // as libffi's own trampolines (endbr64): IBT-compatible
-#endif
-    if (stubpool_pool_create(&config, &pool) != STUBPOOL_OK) {
-        fprintf(stderr, "stubpool-ffi: no pool: %s\n", stubpool_last_error());
-        pool = NULL;
-    }
-    if (!system_prep_closure_loc) fprintf(stderr, "stubpool-ffi: the system libffi's ffi_prep_closure_loc was not found\n");
-    __atomic_store_n(&initialized, 1, __ATOMIC_RELEASE);
-}
-
-static inline void ensure_initialized(void) {
-    if (__builtin_expect(!__atomic_load_n(&initialized, __ATOMIC_ACQUIRE), 0)) pthread_once(&once, initialize);
 }
 
 /// The calling thread's counters (a static fallback if its block cannot be allocated: counts
@@ -132,6 +182,19 @@ static thread_counters_t *counters(void) {
     thread_counters_t *mine = thread_counters;
     if (__builtin_expect(mine != NULL, 1)) return mine;
     static thread_counters_t fallback;
+    uintptr_t key = __atomic_load_n(&counters_key_plus_one, __ATOMIC_ACQUIRE);
+    if (!key) {
+        pthread_key_t fresh;
+        if (pthread_key_create(&fresh, retire_counters) != 0) return thread_counters = &fallback;
+        uintptr_t expected = 0;
+        if (__atomic_compare_exchange_n(&counters_key_plus_one, &expected, (uintptr_t)fresh + 1, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE)) {
+            key = (uintptr_t)fresh + 1;
+        } else {
+            pthread_key_delete(fresh);
+            key = expected;
+        }
+    }
     mine = calloc(1, sizeof *mine);
     if (!mine) return thread_counters = &fallback;
     pthread_mutex_lock(&counters_lock);
@@ -139,51 +202,32 @@ static thread_counters_t *counters(void) {
     if (counters_list) counters_list->previous = mine;
     counters_list = mine;
     pthread_mutex_unlock(&counters_lock);
-    pthread_setspecific(counters_key, mine);
+    pthread_setspecific((pthread_key_t)(key - 1), mine);
     return thread_counters = mine;
 }
 
 static void count(size_t *counter) { __atomic_store_n(counter, *counter + 1, __ATOMIC_RELAXED); }
 
 void *stubpool_ffi_closure_alloc(size_t size, void **code) {
-    ensure_initialized();
-    if (!pool || size > SIZE_MAX - sizeof(closure_header_t)) return NULL;
-    closure_header_t *header;
-    void *stub;
-    enum placement where = sizeof(closure_header_t) + size <= payload_size ? in_payload : in_malloc;
-    if (where == in_payload) {
-        void *payload;
-        if (stubpool_allocate_with_payload(pool, (const void *)unprepared_closure, 0, &stub, &payload) != STUBPOOL_OK) return NULL;
-        header = payload;
-    } else {
-        header = malloc(sizeof(closure_header_t) + size);
-        if (!header) return NULL;
-        if (stubpool_allocate(pool, (const void *)unprepared_closure, 0, &stub) != STUBPOOL_OK) {
-            free(header);
-            return NULL;
-        }
+    size_t index = 0;
+    while (index < class_count && class_sizes[index] < size) index++;
+    if (index == class_count) {
+        // Larger than any payload: the system libffi's closure (this library never sees it again).
+        const system_libffi_t *system = system_ffi();
+        if (!system->closure_alloc) return NULL;
+        count(&counters()->stats.forwarded);
+        return system->closure_alloc(size, code);
     }
-    void *closure = header + 1;
-    header->stub = stub;
-    header->check = check_word(closure, stub, where);
+    stubpool_pool_t *pool = pool_of_class(index);
+    void *stub, *closure;
+    if (!pool || stubpool_allocate_with_payload(pool, (const void *)unprepared_closure, 0, &stub, &closure) != STUBPOOL_OK) {
+        return NULL;
+    }
     if (code) *code = stub;
     count(&counters()->stats.allocated);
     return closure;
 }
 
-/// The drop-in's header of `closure`, or NULL if `closure` is somebody else's; `*where` says
-/// where the closure lives. Reads the 16 bytes before the closure, which every allocator (the
-/// system libffi's included) owns: the check word ties them to this closure's address and stub,
-/// and free clears it. The pool operation that follows (retarget, release) validates the stub
-/// itself: one lookup, not two.
-static closure_header_t *header_of(void *closure, enum placement *where) {
-    if (!closure || !pool) return NULL;
-    closure_header_t *header = (closure_header_t *)closure - 1;
-    uintptr_t base = check_word(closure, header->stub, in_payload);
-    if (header->check != base && header->check != base + in_malloc) return NULL;
-    if (where) *where = (enum placement)(header->check - base);
-    return header;
-}
 /// Entries already found inside the system libffi (it has a handful: plain, SSE, Go, ...):
 /// dladdr, which checks the others, costs hundreds of nanoseconds.
 static void *known_entries[8];
@@ -195,7 +239,7 @@ static int is_libffi_entry(void *entry) {
         if (!known) break;
     }
     Dl_info entry_info, libffi_info;
-    if (!dladdr(entry, &entry_info) || !dladdr((void *)system_prep_closure_loc, &libffi_info) ||
+    if (!dladdr(entry, &entry_info) || !dladdr((void *)system_ffi()->prep_closure_loc, &libffi_info) ||
         entry_info.dli_fbase != libffi_info.dli_fbase) {
         return 0;
     }
@@ -209,62 +253,123 @@ static int is_libffi_entry(void *entry) {
     return 1;
 }
 
-ffi_status stubpool_ffi_prep_closure_loc(ffi_closure *closure, ffi_cif *cif, void (*fun)(ffi_cif *, void *, void **, void *),
-                                void *user_data, void *codeloc) {
-    ensure_initialized();
-    if (!system_prep_closure_loc) return FFI_BAD_ABI;
-    closure_header_t *header = header_of(closure, NULL);
-    if (!header || header->stub != codeloc) {
-        count(&counters()->stats.forwarded);
-        return system_prep_closure_loc(closure, cif, fun, user_data, codeloc);
-    }
-    // libffi writes its trampoline into the closure (plain writable memory here) and the
-    // entry it chose for the signature after it.
-    ffi_status status = system_prep_closure_loc(closure, cif, fun, user_data, codeloc);
-    if (status != FFI_OK) return status;
+/// Set while a raw form runs the system libffi's (see prep_raw).
+static __thread int inside_raw_prep __attribute__((tls_model("initial-exec")));
+
+
+/// Counts a preparation of `counter`'s kind unless a raw form will count it.
+static void count_prep(size_t *counter) {
+    if (!inside_raw_prep) count(counter);
+}
+
+/// After the system libffi prepared one of this library's closures (its trampoline written into
+/// the closure's `tramp`, plain writable memory here): point the stub at the entry it chose.
+static ffi_status adopt_entry(stubpool_pool_t *pool, void *stub, void *closure) {
     void *entry;
-    memcpy(&entry, (const char *)closure->tramp + entry_offset, sizeof entry);
+    memcpy(&entry, (const char *)closure + entry_offset, sizeof entry);
     if (!is_libffi_entry(entry)) {
         fprintf(stderr, "stubpool-ffi: the system libffi's trampoline layout is not the one expected "
                         "(entry %p outside libffi); is it built with static trampolines?\n", entry);
         return FFI_BAD_ABI;
     }
-    if (stubpool_retarget(pool, codeloc, entry, (uintptr_t)closure) != STUBPOOL_OK) {
+    if (stubpool_retarget(pool, stub, entry, (uintptr_t)closure) != STUBPOOL_OK) {
         fprintf(stderr, "stubpool-ffi: %s\n", stubpool_last_error());
         return FFI_BAD_ABI;
     }
-    count(&counters()->stats.prepared);
+    count_prep(&counters()->stats.prepared);
     return FFI_OK;
 }
 
-ffi_status stubpool_ffi_prep_closure(ffi_closure *closure, ffi_cif *cif, void (*fun)(ffi_cif *, void *, void **, void *),
-                            void *user_data) {
-    // The deprecated form assumes code == closure; for the drop-in's closures the code is the stub.
-    closure_header_t *header = header_of(closure, NULL);
-    return stubpool_ffi_prep_closure_loc(closure, cif, fun, user_data, header ? header->stub : (void *)closure);
+ffi_status stubpool_ffi_prep_closure_loc(ffi_closure *closure, ffi_cif *cif, closure_fun_t fun, void *user_data,
+                                         void *codeloc) {
+    const system_libffi_t *system = system_ffi();
+    if (!system->prep_closure_loc) return FFI_BAD_ABI;
+    stubpool_pool_t *pool;
+    void *stub = stub_of(closure, &pool);
+    if (!stub || stub != codeloc) {
+        count_prep(&counters()->stats.forwarded);
+        return system->prep_closure_loc(closure, cif, fun, user_data, codeloc);
+    }
+    ffi_status status = system->prep_closure_loc(closure, cif, fun, user_data, codeloc);
+    return status == FFI_OK ? adopt_entry(pool, stub, closure) : status;
+}
+
+ffi_status stubpool_ffi_prep_closure(ffi_closure *closure, ffi_cif *cif, closure_fun_t fun, void *user_data) {
+    // The deprecated form assumes code == closure; for this library's closures the code is the stub.
+    void *stub = stub_of(closure, NULL);
+    if (stub) return stubpool_ffi_prep_closure_loc(closure, cif, fun, user_data, stub);
+    // As libffi's own: the closure is its own code (and its ffi_prep_closure calls
+    // ffi_prep_closure_loc through the PLT, which would count it twice).
+    return stubpool_ffi_prep_closure_loc(closure, cif, fun, user_data, closure);
+}
+
+/// The raw and Java raw forms: the same protocol (libffi writes the same trampoline), different
+/// system functions.
+static ffi_status prep_raw(prep_raw_closure_loc_t system_prep, ffi_raw_closure *closure, ffi_cif *cif,
+                           raw_closure_fun_t fun, void *user_data, void *codeloc) {
+    if (!system_prep) return FFI_BAD_ABI;
+    stubpool_pool_t *pool;
+    void *stub = stub_of(closure, &pool);
+    // libffi's raw forms call ffi_prep_closure_loc, through its PLT (that is, this library's)
+    // in some builds: counted here, not there.
+    inside_raw_prep++;
+    ffi_status status = system_prep(closure, cif, fun, user_data, codeloc);
+    inside_raw_prep--;
+    if (!stub || stub != codeloc) {
+        count(&counters()->stats.forwarded);
+        return status;
+    }
+    if (status != FFI_OK) return status;
+#if !FFI_NATIVE_RAW_API
+    // libffi's argument translator finds the raw closure through the code address, which in its
+    // own closures maps the same bytes as the closure; here the code is the stub: name the
+    // closure itself.
+    closure->this_closure = closure;
+#endif
+    return adopt_entry(pool, stub, closure);
+}
+
+ffi_status stubpool_ffi_prep_raw_closure_loc(ffi_raw_closure *closure, ffi_cif *cif, raw_closure_fun_t fun,
+                                             void *user_data, void *codeloc) {
+    return prep_raw(system_ffi()->prep_raw_closure_loc, closure, cif, fun, user_data, codeloc);
+}
+
+ffi_status stubpool_ffi_prep_raw_closure(ffi_raw_closure *closure, ffi_cif *cif, raw_closure_fun_t fun, void *user_data) {
+    void *stub = stub_of(closure, NULL);
+    return prep_raw(system_ffi()->prep_raw_closure_loc, closure, cif, fun, user_data, stub ? stub : (void *)closure);
+}
+
+ffi_status stubpool_ffi_prep_java_raw_closure_loc(ffi_java_raw_closure *closure, ffi_cif *cif,
+                                                  void (*fun)(ffi_cif *, void *, ffi_java_raw *, void *), void *user_data,
+                                                  void *codeloc) {
+    return prep_raw(system_ffi()->prep_java_raw_closure_loc, (ffi_raw_closure *)closure, cif, (raw_closure_fun_t)fun,
+                    user_data, codeloc);
+}
+
+ffi_status stubpool_ffi_prep_java_raw_closure(ffi_java_raw_closure *closure, ffi_cif *cif,
+                                              void (*fun)(ffi_cif *, void *, ffi_java_raw *, void *), void *user_data) {
+    void *stub = stub_of(closure, NULL);
+    return prep_raw(system_ffi()->prep_java_raw_closure_loc, (ffi_raw_closure *)closure, cif, (raw_closure_fun_t)fun,
+                    user_data, stub ? stub : (void *)closure);
 }
 
 void stubpool_ffi_closure_free(void *closure) {
     if (!closure) return;
-    ensure_initialized();
-    enum placement where;
-    closure_header_t *header = header_of(closure, &where);
+    stubpool_pool_t *pool;
+    void *stub = stub_of(closure, &pool);
     thread_counters_t *mine = counters();
-    if (!header) {
+    if (!stub) {
         count(&mine->stats.forwarded);
-        if (system_closure_free) system_closure_free(closure);
+        const system_libffi_t *system = system_ffi();
+        if (system->closure_free) system->closure_free(closure);
         return;
     }
-    // From now on a call through the freed closure's address reports itself and aborts, until
-    // the slot is reclaimed (after this thread's next quarantine_limit frees) and reused.
-    uintptr_t check = header->check;
-    header->check = 0;
-    if (stubpool_release(pool, header->stub) != STUBPOOL_OK) {
-        header->check = check;
+    // From now on a call through the freed closure's stub reports itself and aborts, until the
+    // slot is reclaimed (after this thread's next quarantine_limit frees) and reused.
+    if (stubpool_release(pool, stub) != STUBPOOL_OK) {
         fprintf(stderr, "stubpool-ffi: ffi_closure_free(%p): %s\n", closure, stubpool_last_error());
         return;
     }
-    if (where == in_malloc) free(header);
     count(&mine->stats.freed);
     count(&mine->since_reclaim);
     if (mine->since_reclaim >= quarantine_limit) {
@@ -277,6 +382,11 @@ void stubpool_ffi_statistics(stubpool_ffi_stats_t *out) {
     if (!out) return;
     pthread_mutex_lock(&counters_lock);
     *out = retired;
-    for (thread_counters_t *counters = counters_list; counters; counters = counters->next) add_counts(out, &counters->stats);
+    for (thread_counters_t *counters = counters_list; counters; counters = counters->next) {
+        out->allocated += __atomic_load_n(&counters->stats.allocated, __ATOMIC_RELAXED);
+        out->prepared += __atomic_load_n(&counters->stats.prepared, __ATOMIC_RELAXED);
+        out->freed += __atomic_load_n(&counters->stats.freed, __ATOMIC_RELAXED);
+        out->forwarded += __atomic_load_n(&counters->stats.forwarded, __ATOMIC_RELAXED);
+    }
     pthread_mutex_unlock(&counters_lock);
 }

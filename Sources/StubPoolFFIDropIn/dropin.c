@@ -23,6 +23,31 @@ ffi_status ffi_prep_closure(ffi_closure *closure, ffi_cif *cif, void (*fun)(ffi_
     return stubpool_ffi_prep_closure(closure, cif, fun, user_data);
 }
 
+ffi_status ffi_prep_raw_closure_loc(ffi_raw_closure *closure, ffi_cif *cif, void (*fun)(ffi_cif *, void *, ffi_raw *, void *),
+                                    void *user_data, void *codeloc) {
+    return stubpool_ffi_prep_raw_closure_loc(closure, cif, fun, user_data, codeloc);
+}
+
+ffi_status ffi_prep_raw_closure(ffi_raw_closure *closure, ffi_cif *cif, void (*fun)(ffi_cif *, void *, ffi_raw *, void *),
+                                void *user_data) {
+    return stubpool_ffi_prep_raw_closure(closure, cif, fun, user_data);
+}
+
+// The Java forms are deprecated in ffi.h; their clients still reach them.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+ffi_status ffi_prep_java_raw_closure_loc(ffi_java_raw_closure *closure, ffi_cif *cif,
+                                         void (*fun)(ffi_cif *, void *, ffi_java_raw *, void *), void *user_data,
+                                         void *codeloc) {
+    return stubpool_ffi_prep_java_raw_closure_loc(closure, cif, fun, user_data, codeloc);
+}
+
+ffi_status ffi_prep_java_raw_closure(ffi_java_raw_closure *closure, ffi_cif *cif,
+                                     void (*fun)(ffi_cif *, void *, ffi_java_raw *, void *), void *user_data) {
+    return stubpool_ffi_prep_java_raw_closure(closure, cif, fun, user_data);
+}
+#pragma GCC diagnostic pop
+
 /// STUBPOOL_FFI_AUDIT=1: at exit, report the counters and every writable+executable mapping of
 /// the process; exit with status 97 if there is one.
 static void audit_at_exit(void) {

@@ -32,6 +32,7 @@ extern "C" {
 /**
  * The API version this header describes; `stubpool_api_version()` returns the library's.
  * 2: stub payloads (`payload_size`, stubpool_payload, stubpool_allocate_with_payload).
+ * 3: names, profiling, descriptions; stubpool_payload_owner.
  */
 #define STUBPOOL_API_VERSION 3
 
@@ -189,6 +190,14 @@ stubpool_status_t stubpool_allocate_with_payload(stubpool_pool_t *pool, const vo
  * FOREIGN_STUB.
  */
 stubpool_status_t stubpool_payload(stubpool_pool_t *pool, void *stub, void **out_payload);
+
+/**
+ * The stub whose payload begins exactly at `payload` (live, or released and not yet reclaimed),
+ * found in O(1) from the address alone: nothing at `payload` is read, so any pointer may be
+ * asked about, mapped or not (how the libffi drop-in tells its closures from other libraries').
+ * Errors: INVALID_ARGUMENT, NOT_FOUND (any other address, another pool's payloads included).
+ */
+stubpool_status_t stubpool_payload_owner(stubpool_pool_t *pool, const void *payload, void **out_stub);
 
 /**
  * Allocates `count` stubs, all jumping to `target` with `context`, into `out_stubs[0..count)`:

@@ -11,7 +11,10 @@
 //   "call through released stub" and aborts, until the slot is reused: slots are reclaimed in
 //   batches, after STUBPOOL_FFI_QUARANTINE (default 1024) further frees.
 // - Closures not made by stubpool_ffi_closure_alloc (by the system libffi, or user memory used with
-//   ffi_prep_closure_loc) are passed on to the system libffi unchanged.
+//   ffi_prep_closure_loc) are passed on to the system libffi unchanged. Which closures are this
+//   library's is decided from their address alone (its pools' chunk index), without reading them.
+// - Closure memory comes in payload classes of 64 (one ffi_closure), 128, 256, 1024 and 4096
+//   bytes; a larger request is the system libffi's own closure.
 #ifndef STUBPOOL_FFI_H
 #define STUBPOOL_FFI_H
 
@@ -34,6 +37,19 @@ ffi_status stubpool_ffi_prep_closure_loc(ffi_closure *closure, ffi_cif *cif,
 /// As the deprecated ffi_prep_closure: for a closure of stubpool_ffi_closure_alloc, prepares its stub.
 ffi_status stubpool_ffi_prep_closure(ffi_closure *closure, ffi_cif *cif,
                                      void (*fun)(ffi_cif *, void *, void **, void *), void *user_data);
+/// As ffi_prep_raw_closure_loc, ffi_prep_raw_closure and their Java forms: this library's
+/// closures are prepared by the system libffi and their stubs pointed at the entry it chose;
+/// anybody else's are passed on.
+ffi_status stubpool_ffi_prep_raw_closure_loc(ffi_raw_closure *closure, ffi_cif *cif,
+                                             void (*fun)(ffi_cif *, void *, ffi_raw *, void *), void *user_data,
+                                             void *codeloc);
+ffi_status stubpool_ffi_prep_raw_closure(ffi_raw_closure *closure, ffi_cif *cif,
+                                         void (*fun)(ffi_cif *, void *, ffi_raw *, void *), void *user_data);
+ffi_status stubpool_ffi_prep_java_raw_closure_loc(ffi_java_raw_closure *closure, ffi_cif *cif,
+                                                  void (*fun)(ffi_cif *, void *, ffi_java_raw *, void *),
+                                                  void *user_data, void *codeloc);
+ffi_status stubpool_ffi_prep_java_raw_closure(ffi_java_raw_closure *closure, ffi_cif *cif,
+                                              void (*fun)(ffi_cif *, void *, ffi_java_raw *, void *), void *user_data);
 
 /// Counters, process-wide.
 typedef struct stubpool_ffi_stats {

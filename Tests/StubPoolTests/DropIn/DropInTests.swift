@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+
+/// The libffi drop-in (libStubPoolFFI.so) inside C programs as real clients use it: preloaded,
+/// linked ahead of -lffi, and under AddressSanitizer. The programs live in Tests/DropIn.
+@Suite struct DropInTests {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+    /// The build folder holding the test bundle and libStubPoolFFI.so.
+    static let buildFolder = ChildProcess.executable(named: "x").deletingLastPathComponent()
+    static let dropIn = buildFolder.appendingPathComponent("libStubPoolFFI.so")
+
+    enum Build { case plain, linkedAhead, addressSanitizer }
+
+    /// Compiles Tests/DropIn/`source` into a temporary program.
+    static func compile(_ source: String, _ build: Build) throws -> URL {
+        let binary = FileManager.default.temporaryDirectory
+            .appendingPathComponent("stubpool-\(source)-\(build)-\(getpid())")
+        var arguments = ["-std=gnu11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-pthread",
+                         packageRoot.appendingPathComponent("Tests/DropIn/\(source)").path, "-o", binary.path]
+        var compiler = ExternalTools.find("cc") ?? ExternalTools.clang
+        switch build {
+        case .plain: break
+        case .linkedAhead:
+            arguments += ["-L", buildFolder.path, "-Wl,-rpath," + buildFolder.path, "-lStubPoolFFI"]
+        case .addressSanitizer:
+            compiler = ExternalTools.clang
+            arguments += ["-fsanitize=address", "-fno-omit-frame-pointer"]
+        }
+        try ExternalTools.run(compiler, arguments + ["-lffi", "-ldl"], missing: "a C compiler")
+        return binary
+    }
+
+    static func run(_ binary: URL, _ arguments: [String] = [], preload: Bool, expectDropIn: Bool) throws -> ChildProcess.Outcome {
+        var environment = ["SWIFT_BACKTRACE": "enable=no"]
+        if preload { environment["LD_PRELOAD"] = dropIn.path }
+        if expectDropIn { environment["EXPECT_DROP_IN"] = "1" }
+        return try ChildProcess.run(binary, arguments: arguments, environment: environment, timeout: 600)
+    }
+
+    static func fields(_ output: String) -> [String: String] {
+        Dictionary(output.split(separator: "\n").compactMap { line -> (String, String)? in
+            let parts = line.split(separator: "=", maxSplits: 1)
+            return parts.count == 2 ? (String(parts[0]), String(parts[1])) : nil
+        }, uniquingKeysWith: { $1 })
+    }
+
+    /// Foreign closures where a read before or after them faults, malloc'ed ones and the system
+    /// libffi's own, next to the drop-in's closures of every payload class: the same program
+    /// passes on the system libffi alone, preloaded, linked ahead, and preloaded under ASan.
+    @Test(arguments: [
+        (Build.plain, false), (Build.plain, true), (Build.linkedAhead, false), (Build.addressSanitizer, true),
+    ])
+    func foreignClosuresAreLeftToTheSystemLibffi(build: Build, preload: Bool) throws {
+        if build == .addressSanitizer && ExternalTools.clang == nil {
+            guard ExternalTools.isCI else {
+                print("DropInTests: skipped the ASan run: \(ExternalTools.clangMissing)")
+                return
+            }
+        }
+        let binary = try Self.compile("foreign_closures.c", build)
+        defer { try? FileManager.default.removeItem(at: binary) }
+        let throughDropIn = preload || build == .linkedAhead
+        let outcome = try Self.run(binary, preload: preload, expectDropIn: throughDropIn)
+        print("DropInTests foreign closures (\(build), preload \(preload)):\n\(outcome.standardOutput)", terminator: "")
+        #expect(!outcome.terminatedBySignal && outcome.terminationStatus == 0, "\(outcome.standardError)")
+        let verdict = throughDropIn ? "foreign closures: ok (through the drop-in)" : "foreign closures: ok (system libffi alone)"
+        #expect(outcome.standardOutput.contains(verdict), "\(outcome.standardOutput)")
+    }
+
+    /// fork() at any instant: 1,000 forks while three threads allocate, prepare, call and free
+    /// closures through the drop-in. Debian's libffi alone hangs children here (47 of 200 measured).
+    @Test func forkWhileThreadsMakeClosuresLeavesNoChildHung() throws {
+        let forks = ProcessInfo.processInfo.environment["STUBPOOL_FORK_STRESS"].flatMap { Int($0) } ?? 1_000
+        let binary = try Self.compile("fork_closures.c", .plain)
+        defer { try? FileManager.default.removeItem(at: binary) }
+        let outcome = try Self.run(binary, ["\(forks)"], preload: true, expectDropIn: true)
+        #expect(!outcome.terminatedBySignal && outcome.terminationStatus == 0, "\(outcome.standardError)")
+        let fields = Self.fields(outcome.standardOutput)
+        print("fork stress (drop-in): \(fields["forks"] ?? "?") forks while 3 threads made closures (\(fields["worker_rounds"] ?? "?") rounds of 16): \(fields["children_ok"] ?? "?") children right, \(fields["children_hung"] ?? "?") hung, inherited wrong \(fields["children_inherited_wrong"] ?? "?"), new wrong \(fields["children_new_wrong"] ?? "?"), allocation failed \(fields["children_alloc_failed"] ?? "?"), other \(fields["children_other"] ?? "?"); parent intact \(fields["parent_intact"] ?? "?")")
+        #expect(fields["children_ok"] == "\(forks)", "\(outcome.standardOutput)")
+        #expect(fields["children_hung"] == "0")
+        #expect(fields["worker_failed"] == "0")
+        #expect(fields["parent_intact"] == "1")
+    }
+}
