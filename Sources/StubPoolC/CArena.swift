@@ -53,7 +53,7 @@ private func commit(
     guard let handle else { return CStatus.null("arena", in: function) }
     guard let blobs else { return CStatus.null("blobs", in: function) }
     guard let out else { return CStatus.null("out_entries", in: function) }
-    guard count >= 0 else { return CStatus.fail(STUBPOOL_E_INVALID_COUNT, "\(function): count \(count)") }
+    do throws(StubPoolError) { try StubPool.checkBulkCount(count) } catch { return CStatus.fail(error) }
     var swiftNames: [String]?
     if let names {
         swiftNames = []
@@ -81,7 +81,7 @@ public func stubpool_arena_patch_c(
     _ handle: OpaquePointer?, _ patches: UnsafePointer<stubpool_patch_t>?, _ count: Int
 ) -> stubpool_status_t {
     guard let handle else { return CStatus.null("arena", in: "stubpool_arena_patch") }
-    guard count > 0 else { return CStatus.ok }
+    do throws(StubPoolError) { try StubPool.checkBulkCount(count) } catch { return CStatus.fail(error) }
     guard let patches else { return CStatus.null("patches", in: "stubpool_arena_patch") }
     let arena = arena(handle)
     var swiftPatches: [CodePatch] = []
@@ -90,9 +90,10 @@ public func stubpool_arena_patch_c(
         let patch = patches[index]
         let address = UInt(bitPattern: patch.blob)
         guard let blob = arena.blob(at: address) else { return CStatus.fail(.notLive(address)) }
-        // size_t values beyond Int.max arrive negative: out of bounds too.
-        guard patch.offset >= 0, patch.size <= blob.size, patch.offset <= blob.size - patch.size, patch.size > 0 else {
-            return CStatus.fail(.outOfBounds(offset: Int(truncatingIfNeeded: patch.offset), count: patch.size, size: blob.size))
+        do throws(CodeArenaError) {
+            try CodeArena.checkPatchBounds(offset: patch.offset, count: patch.size, blobSize: blob.size)
+        } catch {
+            return CStatus.fail(error)
         }
         guard let bytes = patch.bytes else { return CStatus.null("patches[\(index)].bytes", in: "stubpool_arena_patch") }
         swiftPatches.append(CodePatch(blob: blob, offset: patch.offset, bytes: Array(UnsafeRawBufferPointer(start: bytes, count: patch.size))))

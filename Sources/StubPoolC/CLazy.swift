@@ -83,8 +83,8 @@ public func stubpool_lazy_request_n_c(
     guard let handle else { return CStatus.null("lazy", in: "stubpool_lazy_request") }
     guard let specs else { return CStatus.null("specs", in: "stubpool_lazy_request") }
     guard let out else { return CStatus.null("out_stubs", in: "stubpool_lazy_request") }
-    guard count > 0 && count <= StubPool.maximumBulkCount else { return CStatus.fail(.invalidCount(count)) }
     return CStatus.run { () throws(StubPoolError) in
+        try StubPool.checkBulkCount(count)
         let stubs = try CLazy.from(handle).stubs.request(Array(UnsafeBufferPointer(start: specs, count: count)))
         for (index, stub) in stubs.enumerated() { out[index] = UnsafeMutableRawPointer(bitPattern: stub.address) }
     }

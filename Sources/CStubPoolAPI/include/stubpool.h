@@ -368,7 +368,8 @@ size_t stubpool_arena_max_blob_size(void);
 /**
  * Copies `count` blobs into the arena and makes them executable with one cache-maintenance pass;
  * `out_entries[i]` receives blob i's executable address. All or none.
- * Errors: INVALID_ARGUMENT, INVALID_COUNT (count 0), OUT_OF_BOUNDS (empty or too large), SYSTEM.
+ * Errors: INVALID_ARGUMENT, INVALID_COUNT (outside 1...stubpool_max_bulk_count()), OUT_OF_BOUNDS
+ * (empty or too large), SYSTEM.
  */
 stubpool_status_t stubpool_arena_commit(stubpool_arena_t *arena, const stubpool_code_t *blobs, size_t count,
                                         void **out_entries);
@@ -385,7 +386,8 @@ typedef struct stubpool_patch {
  * Applies every patch, then one cache-maintenance pass for all. All or none: a patch naming a
  * blob that is not live, or leaving its blob, fails the call. Only patch code no thread is
  * running, or single aligned words a racing thread may see old or new.
- * Errors: INVALID_ARGUMENT, NOT_LIVE, OUT_OF_BOUNDS.
+ * Errors: INVALID_ARGUMENT, INVALID_COUNT (outside 1...stubpool_max_bulk_count()), NOT_LIVE,
+ * OUT_OF_BOUNDS.
  */
 stubpool_status_t stubpool_arena_patch(stubpool_arena_t *arena, const stubpool_patch_t *patches, size_t count);
 

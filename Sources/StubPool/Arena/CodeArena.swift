@@ -211,6 +211,15 @@ public final class CodeArena: Sendable {
         if end > start { Kernel.flushInstructionCache(start, size: Int(end - start)) }
     }
 
+    /// The one check of a patch's bounds, for the Swift API and the C API alike: `count` bytes
+    /// (at least one) at `offset` inside a blob of `blobSize` bytes. Compared without adding, so
+    /// that no value (a C `size_t` beyond `Int.max` arrives negative) can overflow the check.
+    package static func checkPatchBounds(offset: Int, count: Int, blobSize: Int) throws(CodeArenaError) {
+        guard offset >= 0, count > 0, count <= blobSize, offset <= blobSize - count else {
+            throw .outOfBounds(offset: offset, count: count, size: blobSize)
+        }
+    }
+
     /// Overwrites part of a live blob (patching a constant, say) and performs cache maintenance
     /// for it. Throws, changing nothing, if the bytes would leave the blob.
     public func write(_ bytes: [UInt8], into blob: CodeBlob, at offset: Int) throws(CodeArenaError) {
@@ -225,11 +234,7 @@ public final class CodeArena: Sendable {
         try state.withLock { (state) throws(CodeArenaError) in
             for patch in patches {
                 guard state.isLive(patch.blob) else { throw .notLive(patch.blob.address) }
-                // Compared without adding, so that no offset can overflow the check itself.
-                guard patch.offset >= 0, !patch.bytes.isEmpty, patch.bytes.count <= patch.blob.size,
-                      patch.offset <= patch.blob.size - patch.bytes.count else {
-                    throw .outOfBounds(offset: patch.offset, count: patch.bytes.count, size: patch.blob.size)
-                }
+                try Self.checkPatchBounds(offset: patch.offset, count: patch.bytes.count, blobSize: patch.blob.size)
             }
             do throws(SystemError) { try state.makePrivateAfterFork() } catch { throw .system(error, during: .write) }
             for patch in patches {

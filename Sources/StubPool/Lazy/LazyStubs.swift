@@ -28,7 +28,7 @@ public struct LazyStubs<Spec: Sendable>: Sendable {
 
     /// Stubs for every spec, all or nothing, in the order of `specs`.
     public func request(_ specs: [Spec]) throws(StubPoolError) -> StubRange {
-        guard !specs.isEmpty && specs.count <= StubPool.maximumBulkCount else { throw .invalidCount(specs.count) }
+        try StubPool.checkBulkCount(specs.count)
         let stubs = try pool.reserveRange(count: specs.count)
         batcher.enqueue(stubs, specs: specs)
         return stubs

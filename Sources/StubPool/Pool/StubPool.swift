@@ -89,6 +89,13 @@ public final class StubPool: Sendable {
     /// The largest count one bulk allocation accepts.
     public static let maximumBulkCount = 1 << 24
 
+    /// The one check of every bulk count (stubs, lazy requests, arena blobs and patches), for the
+    /// Swift API and the C API alike: `1...maximumBulkCount`. A C `size_t` beyond `Int.max`
+    /// arrives negative and fails it too.
+    package static func checkBulkCount(_ count: Int) throws(StubPoolError) {
+        guard count > 0 && count <= maximumBulkCount else { throw .invalidCount(count) }
+    }
+
     /// The configuration the pool was created with.
     public let configuration: Configuration
     @usableFromInline let layout: PoolLayout
@@ -339,7 +346,7 @@ public final class StubPool: Sendable {
     /// Allocates `count` stubs that all jump to `target` with `context`: all of them or none.
     /// They come from one shard, lowest addresses first, as a few contiguous runs.
     public func allocate(count: Int, target: UnsafeRawPointer, context: UInt = 0) throws(StubPoolError) -> StubRange {
-        guard count > 0 && count <= Self.maximumBulkCount else { throw .invalidCount(count) }
+        try Self.checkBulkCount(count)
         try checkTarget(target)
         let stubs = try reserveRange(count: count)
         publish(stubs, target: UInt(bitPattern: target), context: context)

@@ -28,7 +28,7 @@ public enum StubPoolError: Error, Sendable, Hashable, CustomStringConvertible {
     case foreignAddress(UInt)
     /// The stub was already released.
     case released(id: UInt64)
-    /// A bulk count outside `1...StubPool.maximumBulkCount`.
+    /// A bulk count (stubs, lazy requests, arena blobs or patches) outside `1...StubPool.maximumBulkCount`.
     case invalidCount(Int)
     /// The target is this stub's own released-stub trap.
     case invalidTarget(UInt)
@@ -45,7 +45,7 @@ public enum StubPoolError: Error, Sendable, Hashable, CustomStringConvertible {
         case .foreignStub(let stub): "\(stub) does not belong to this pool"
         case .foreignAddress(let address): "0x\(String(address, radix: 16)) is not a stub of this pool"
         case .released(let id): "stub #\(id) was already released"
-        case .invalidCount(let count): "invalid stub count \(count) (1...\(StubPool.maximumBulkCount))"
+        case .invalidCount(let count): "invalid count \(count) (1...\(StubPool.maximumBulkCount))"
         case .invalidTarget(let target): "0x\(String(target, radix: 16)) is not a valid target"
         case .invalidConfiguration(let reason): "invalid configuration: \(reason)"
         case .unsupported(let reason): "unsupported here: \(reason)"

@@ -99,7 +99,7 @@ final class CAPITests: XCTestCase {
         expect(stubpool_allocate(pool, nil, 0, &out), STUBPOOL_E_INVALID_TARGET, mentioning: "0x0")
         expect(stubpool_allocate(pool, UnsafeRawPointer(bitPattern: 0xFFF), 0, &out), STUBPOOL_E_INVALID_TARGET, mentioning: "0xfff")
         var many = [UnsafeMutableRawPointer?](repeating: nil, count: 4)
-        expect(stubpool_allocate_n(pool, 0, target, 0, &many), STUBPOOL_E_INVALID_COUNT, mentioning: "invalid stub count 0")
+        expect(stubpool_allocate_n(pool, 0, target, 0, &many), STUBPOOL_E_INVALID_COUNT, mentioning: "invalid count 0")
         expect(stubpool_allocate_n(pool, Int(bitPattern: UInt.max), target, 0, &many), STUBPOOL_E_INVALID_COUNT, mentioning: "count")
         expect(stubpool_allocate_n(pool, stubpool_max_bulk_count() + 1, target, 0, &many), STUBPOOL_E_INVALID_COUNT, mentioning: "count")
         expect(stubpool_retarget(other, entry, target, 5), STUBPOOL_E_FOREIGN_STUB, mentioning: "not a stub of this pool")
@@ -192,7 +192,7 @@ final class CAPITests: XCTestCase {
         try body.withUnsafeBytes { bytes in
             var blob = stubpool_code_t(bytes: bytes.baseAddress, size: 16)
             XCTAssertEqual(stubpool_arena_commit(handle, &blob, 1, &entry), STUBPOOL_OK)
-            expect(stubpool_arena_commit(handle, &blob, 0, &entry), STUBPOOL_E_INVALID_COUNT, mentioning: "no blobs")
+            expect(stubpool_arena_commit(handle, &blob, 0, &entry), STUBPOOL_E_INVALID_COUNT, mentioning: "invalid count 0")
             var empty = stubpool_code_t(bytes: bytes.baseAddress, size: 0)
             expect(stubpool_arena_commit(handle, &empty, 1, &entry), STUBPOOL_E_OUT_OF_BOUNDS, mentioning: "empty")
             var huge = stubpool_code_t(bytes: bytes.baseAddress, size: Int(bitPattern: UInt.max))
