@@ -9,6 +9,11 @@ int64_t ct_call3(const void *fn, int64_t a, int64_t b, int64_t c) {
 
 uint64_t ct_call0(const void *fn) { return ((uint64_t (*)(void))fn)(); }
 
+void ct_call_repeatedly(const void *fn, uint64_t times) {
+    void (*call)(void) = (void (*)(void))fn;
+    for (uint64_t i = 0; i < times; i++) call();
+}
+
 #define CT_CONSTANT(k) static int64_t ct_constant_##k(void) { return k; }
 CT_CONSTANT(0) CT_CONSTANT(1) CT_CONSTANT(2) CT_CONSTANT(3)
 CT_CONSTANT(4) CT_CONSTANT(5) CT_CONSTANT(6) CT_CONSTANT(7)

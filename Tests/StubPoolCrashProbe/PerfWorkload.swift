@@ -1,7 +1,7 @@
 // `perf-workload`: spends its time in named StubPool code for the profiling test, which runs it
 // under `perf record` with STUBPOOL_PERF=jitdump. A spin loop committed to an arena as
 // `wasm-body:spin` is called through a stub named `wasm-entry:spin`; an arena body that only
-// returns (`wasm-body:ret`) is called through a stub named `wasm-thunk:ret` in a tight loop, so
+// returns (`wasm-body:ret`) is called through a stub named `wasm-thunk:ret` in a tight C loop, so
 // the stub's own jump collects samples too; one stub of a bulk range keeps its default name.
 import CTestHelpers
 import StubPool
@@ -39,16 +39,26 @@ enum PerfWorkload {
         print("default-name \(pool.name(of: unnamed)) \(unnamed.address)")
         print("jitdump \(Profiling.jitdumpPath ?? "none")")
         typealias Spin = @convention(c) (Int) -> Void
-        typealias Call = @convention(c) () -> Void
-        let spin = entry.function(as: Spin.self), hop = thunk.function(as: Call.self), plain = unnamed.function(as: Call.self)
+        let spin = entry.function(as: Spin.self)
+        // Three phases per round, each for a share of the time rather than a number of calls, so
+        // that each keeps its share of the samples on any machine: the spin loop (40%), calls
+        // through the named thunk from a tight C loop (40%), through the default-named stub (20%).
         var start = timespec(), now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &start)
-        repeat {
-            spin(2_000_000)
-            for _ in 0..<100_000 { hop() }
-            for _ in 0..<20_000 { plain() }
+        func elapsed() -> Double {
             clock_gettime(CLOCK_MONOTONIC, &now)
-        } while Double(now.tv_sec - start.tv_sec) + Double(now.tv_nsec - start.tv_nsec) / 1e9 < seconds
+            return Double(now.tv_sec - start.tv_sec) + Double(now.tv_nsec - start.tv_nsec) / 1e9
+        }
+        clock_gettime(CLOCK_MONOTONIC, &start)
+        let round = 0.01
+        var phaseEnd = 0.0
+        repeat {
+            phaseEnd += 0.4 * round
+            while elapsed() < phaseEnd { spin(200_000) }
+            phaseEnd += 0.4 * round
+            while elapsed() < phaseEnd { ct_call_repeatedly(thunk.entry, 20_000) }
+            phaseEnd += 0.2 * round
+            while elapsed() < phaseEnd { ct_call_repeatedly(unnamed.entry, 20_000) }
+        } while elapsed() < seconds
         try Profiling.flush()
     }
 }

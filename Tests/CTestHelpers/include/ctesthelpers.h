@@ -20,6 +20,8 @@ int64_t ct_call3(const void *fn, int64_t a, int64_t b, int64_t c);
 uint64_t ct_return_context_register(void);
 /// Calls `fn()` from C, where `fn` has the shape of ct_return_context_register.
 uint64_t ct_call0(const void *fn);
+/// Calls `fn()` `times` times in a tight C loop (a profile of it is mostly `fn`'s own code).
+void ct_call_repeatedly(const void *fn, uint64_t times);
 /// Returns `k` for the function at index `k` of ct_constant_functions (0..7).
 extern const void *const ct_constant_functions[8];
 /// Calls a `int64_t (*)(void)` from C.

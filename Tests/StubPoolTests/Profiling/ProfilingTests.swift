@@ -170,7 +170,12 @@ import Testing
             if dso.contains("memfd:") || dso.contains("stubpool") { unresolvedInStubPoolCode += percent }
         }
         print("perf report (after perf inject --jit): \(byName.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)%" }.joined(separator: ", ")); unresolved in StubPool code \(unresolvedInStubPoolCode)%")
-        for name in ["wasm-body:spin", "wasm-body:ret", "wasm-thunk:ret"] {
+        // Each phase of the workload runs for a share of the time (40% spin, 40% thunk calls),
+        // not a number of calls: measured 37% in wasm-body:spin, 5% in wasm-body:ret and 3.8% in
+        // wasm-thunk:ret of ≈8,700 samples (hundreds each), where a fixed call count gave the
+        // thunk 0.00-0.03% on some machines of this kind.
+        #expect((byName["wasm-body:spin"] ?? 0) > 10, "the spin loop dominates its phase")
+        for name in ["wasm-body:ret", "wasm-thunk:ret"] {
             #expect((byName[name] ?? 0) > 0, "\(name) has samples")
         }
         let named = ["wasm-body:spin", "wasm-body:ret", "wasm-thunk:ret", "wasm-entry:spin"].reduce(0.0) { $0 + (byName[$1] ?? 0) }
