@@ -10,11 +10,12 @@ let package = Package(
         // The benchmark peers (libffi closures, one page per stub) and the icache experiment's
         // stub chains, shared by the `stubpool` tool, the Benchmarks/ package and the tests.
         .library(name: "StubPoolPeers", targets: ["StubPoolPeers"]),
-        // The C API (Sources/CStubPoolAPI/include/stubpool.h) as a shared library and a static archive.
-        .library(name: "StubPoolC", type: .dynamic, targets: ["StubPoolC"]),
+        // The C API (Sources/CStubPoolAPI/include/stubpool.h) as a shared library (self-contained:
+        // the Swift runtime linked in, only stubpool_* exported) and a static archive.
+        .library(name: "StubPoolC", type: .dynamic, targets: ["StubPoolCShared"]),
         .library(name: "StubPoolCStatic", type: .static, targets: ["StubPoolC"]),
-        // libffi's closure API on StubPool stubs, for LD_PRELOAD or linking ahead of -lffi (it also
-        // carries the whole C API).
+        // libffi's closure API on StubPool stubs, for LD_PRELOAD or linking ahead of -lffi: plain
+        // C, which loads libStubPoolC.so (beside it) on the first closure.
         .library(name: "StubPoolFFI", type: .dynamic, targets: ["StubPoolFFIDropIn"]),
     ],
     dependencies: [
@@ -52,17 +53,46 @@ let package = Package(
             dependencies: ["StubPool", "CStubPoolAPI"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
-        // libffi closures on StubPool stubs (stubpool_ffi_*): a C client of the C API.
+        // libStubPoolC.so: the C API linked with the Swift runtime inside (no toolchain needed
+        // where it is loaded) and only exports.map's names exported. Nothing else links it.
+        .target(
+            name: "StubPoolCShared",
+            dependencies: ["StubPoolC"],
+            exclude: ["exports.map"],
+            linkerSettings: [
+                .unsafeFlags([
+                    "-static-stdlib",
+                    "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/StubPoolCShared/exports.map",
+                ]),
+            ]
+        ),
+        // libffi closures on StubPool stubs (stubpool_ffi_*): a C client of the C API, which it
+        // finds linked in or loads on first use (core.c).
         .target(
             name: "StubPoolFFI",
-            dependencies: ["StubPoolC", "CStubPoolAPI", "CFFI"],
+            dependencies: ["CStubPoolAPI", "CFFI"],
             linkerSettings: [.linkedLibrary("dl")]
         ),
-        // The drop-in: libffi's closure names on StubPoolFFI, plus the exit audit.
-        .target(name: "StubPoolFFIDropIn", dependencies: ["StubPoolFFI"], publicHeadersPath: "."),
+        // The drop-in: libffi's closure names on StubPoolFFI, plus the exit audit; exports.map's
+        // names only.
+        .target(
+            name: "StubPoolFFIDropIn",
+            dependencies: ["StubPoolFFI"],
+            exclude: ["exports.map"],
+            publicHeadersPath: ".",
+            linkerSettings: [
+                // Plain C: no Swift start-up object (-nostartfiles) and no Swift runtime
+                // (--as-needed drops the libswiftCore the driver adds), so preloading it costs
+                // a small C library.
+                .unsafeFlags([
+                    "-static-stdlib", "-nostartfiles", "-Xlinker", "--as-needed",
+                    "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/StubPoolFFIDropIn/exports.map",
+                ]),
+            ]
+        ),
         .target(
             name: "StubPoolPeers",
-            dependencies: ["StubPool", "StubPoolFFI", "CFFI"],
+            dependencies: ["StubPool", "StubPoolC", "StubPoolFFI", "CFFI"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         // Hardware counters for the icache experiment (perf_event_open).

@@ -31,7 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "stubpool.h"
+#include "internal/core.h"
 
 #if defined(__x86_64__)
 enum { entry_offset = 24 };  // lea -0xb(%rip),%r10; jmp *0x7(%rip); then the entry word
@@ -122,16 +122,18 @@ static const system_libffi_t *system_ffi(void) {
 static stubpool_pool_t *pool_of_class(size_t index) {
     stubpool_pool_t *pool = __atomic_load_n(&pools[index], __ATOMIC_ACQUIRE);
     if (__builtin_expect(pool != NULL, 1)) return pool;
+    const stubpool_ffi_core_t *core = stubpool_ffi_core();
+    if (!core) return NULL;
     stubpool_config_t config;
-    stubpool_config_init(&config);
+    core->config_init(&config);
     config.kind = STUBPOOL_KIND_CONTEXT;
     config.payload_size = class_sizes[index];
 #if defined(__x86_64__)
     config.landing_pads = 1;  // as libffi's own trampolines (endbr64): IBT-compatible
 #endif
     stubpool_pool_t *fresh;
-    if (stubpool_pool_create(&config, &fresh) != STUBPOOL_OK) {
-        fprintf(stderr, "stubpool-ffi: no pool: %s\n", stubpool_last_error());
+    if (core->pool_create(&config, &fresh) != STUBPOOL_OK) {
+        fprintf(stderr, "stubpool-ffi: no pool: %s\n", core->last_error());
         return NULL;
     }
     stubpool_pool_t *expected = NULL;
@@ -144,7 +146,7 @@ static stubpool_pool_t *pool_of_class(size_t index) {
         }
         return fresh;
     }
-    stubpool_pool_destroy(fresh);
+    core->pool_destroy(fresh);
     return expected;
 }
 
@@ -155,7 +157,8 @@ static void *stub_of(const void *closure, stubpool_pool_t **out_pool) {
     for (size_t index = 0; index < class_count; index++) {
         stubpool_pool_t *pool = __atomic_load_n(&pools[index], __ATOMIC_ACQUIRE);
         void *stub;
-        if (pool && stubpool_payload_owner(pool, closure, &stub) == STUBPOOL_OK) {
+        // A pool exists only once the core is loaded: foreign closures alone never load it.
+        if (pool && stubpool_ffi_core()->payload_owner(pool, closure, &stub) == STUBPOOL_OK) {
             if (out_pool) *out_pool = pool;
             return stub;
         }
@@ -211,8 +214,9 @@ static void count(size_t *counter) { __atomic_store_n(counter, *counter + 1, __A
 void *stubpool_ffi_closure_alloc(size_t size, void **code) {
     size_t index = 0;
     while (index < class_count && class_sizes[index] < size) index++;
-    if (index == class_count) {
-        // Larger than any payload: the system libffi's closure (this library never sees it again).
+    if (index == class_count || !stubpool_ffi_core()) {
+        // Larger than any payload, or no core to be found: the system libffi's closure (this
+        // library never sees it again).
         const system_libffi_t *system = system_ffi();
         if (!system->closure_alloc) return NULL;
         count(&counters()->stats.forwarded);
@@ -220,7 +224,8 @@ void *stubpool_ffi_closure_alloc(size_t size, void **code) {
     }
     stubpool_pool_t *pool = pool_of_class(index);
     void *stub, *closure;
-    if (!pool || stubpool_allocate_with_payload(pool, (const void *)unprepared_closure, 0, &stub, &closure) != STUBPOOL_OK) {
+    if (!pool || stubpool_ffi_core()->allocate_with_payload(pool, (const void *)unprepared_closure, 0, &stub, &closure) !=
+                     STUBPOOL_OK) {
         return NULL;
     }
     if (code) *code = stub;
@@ -265,6 +270,7 @@ static void count_prep(size_t *counter) {
 /// After the system libffi prepared one of this library's closures (its trampoline written into
 /// the closure's `tramp`, plain writable memory here): point the stub at the entry it chose.
 static ffi_status adopt_entry(stubpool_pool_t *pool, void *stub, void *closure) {
+    const stubpool_ffi_core_t *core = stubpool_ffi_core();
     void *entry;
     memcpy(&entry, (const char *)closure + entry_offset, sizeof entry);
     if (!is_libffi_entry(entry)) {
@@ -272,8 +278,8 @@ static ffi_status adopt_entry(stubpool_pool_t *pool, void *stub, void *closure) 
                         "(entry %p outside libffi); is it built with static trampolines?\n", entry);
         return FFI_BAD_ABI;
     }
-    if (stubpool_retarget(pool, stub, entry, (uintptr_t)closure) != STUBPOOL_OK) {
-        fprintf(stderr, "stubpool-ffi: %s\n", stubpool_last_error());
+    if (core->retarget(pool, stub, entry, (uintptr_t)closure) != STUBPOOL_OK) {
+        fprintf(stderr, "stubpool-ffi: %s\n", core->last_error());
         return FFI_BAD_ABI;
     }
     count_prep(&counters()->stats.prepared);
@@ -366,15 +372,16 @@ void stubpool_ffi_closure_free(void *closure) {
     }
     // From now on a call through the freed closure's stub reports itself and aborts, until the
     // slot is reclaimed (after this thread's next quarantine_limit frees) and reused.
-    if (stubpool_release(pool, stub) != STUBPOOL_OK) {
-        fprintf(stderr, "stubpool-ffi: ffi_closure_free(%p): %s\n", closure, stubpool_last_error());
+    const stubpool_ffi_core_t *core = stubpool_ffi_core();
+    if (core->release(pool, stub) != STUBPOOL_OK) {
+        fprintf(stderr, "stubpool-ffi: ffi_closure_free(%p): %s\n", closure, core->last_error());
         return;
     }
     count(&mine->stats.freed);
     count(&mine->since_reclaim);
     if (mine->since_reclaim >= quarantine_limit) {
         mine->since_reclaim = 0;
-        stubpool_reclaim(pool);
+        core->reclaim(pool);
     }
 }
 

@@ -167,3 +167,25 @@ size_t stubpool_reclaim(stubpool_pool_t *pool) {
     pthread_mutex_unlock(&pool->lock);
     return count;
 }
+
+stubpool_status_t stubpool_payload_owner(stubpool_pool_t *pool, const void *payload, void **out_stub) {
+    if (!pool || !out_stub) return fail(STUBPOOL_E_INVALID_ARGUMENT, "%s", "NULL argument");
+    // From the address alone, as the real pool: nothing at `payload` is read.
+    uintptr_t start = pool->base + pool->code_size + pool->data_size, address = (uintptr_t)payload;
+    if (address < start || address >= start + (pool->slots - 1) * pool->payload_size ||
+        (address - start) % pool->payload_size != 0) {
+        return fail(STUBPOOL_E_NOT_FOUND, "%s", "not the payload of a stub of this pool");
+    }
+    *out_stub = (void *)(pool->base + (address - start) / pool->payload_size * pool->slot_size);
+    return STUBPOOL_OK;
+}
+
+void stubpool_pool_destroy(stubpool_pool_t *pool) {
+    if (!pool) return;
+    munmap((void *)pool->base, pool->code_size + pool->data_size + pool->slots * pool->payload_size);
+    free(pool->free_slots);
+    free(pool->quarantine);
+    free(pool->live);
+    pthread_mutex_destroy(&pool->lock);
+    free(pool);
+}

@@ -5,7 +5,8 @@
 // requests lazy stubs whose generator commits arena bodies, and calls them (a batch per call).
 // Meanwhile the main thread forks FORKS times. Each child (5 s alarm) must find the stubs and code
 // made before the workers started unchanged, then use every inherited object and make new ones: a
-// new stub, a new blob, a new lazy stub materialized by its own generator run. The parent checks
+// new stub, a new blob, a new lazy stub materialized by its own generator run. The parent does
+// the same once before the workers start. The parent checks
 // its own stubs and code once all children are reaped. Prints `key=value` lines for ForkTests.
 import CTestHelpers
 import StubPool
@@ -110,33 +111,44 @@ enum ForkStressProbe {
         if round % 64 == 0 { shared.lazyPool.reclaim() }
     }
 
-    /// What a child does with everything it inherited; its exit status says what failed.
-    static func child(_ shared: Shared) -> Never {
-        alarm(5)
-        guard shared.fixedIntact() else { _exit(ChildFailure.inheritedChanged.rawValue) }
+    /// What a child does with everything it inherited: nil if all went right.
+    static func exercise(_ shared: Shared) -> ChildFailure? {
+        guard shared.fixedIntact() else { return .inheritedChanged }
         do {
             let blob = try shared.arena.commit([ForkProbe.constant(31)])[0]
-            guard ForkProbe.call(blob.address) == 31 else { _exit(ChildFailure.arenaFailed.rawValue) }
-        } catch { _exit(ChildFailure.arenaFailed.rawValue) }
+            guard ForkProbe.call(blob.address) == 31 else { return .arenaFailed }
+            try shared.arena.free(blob)
+        } catch { return .arenaFailed }
         do {
             let target = UnsafeRawPointer(bitPattern: shared.fixedBlob.address)!
             let stubs = try (0..<600).map { _ throws(StubPoolError) in try shared.pool.allocate(target: target) }
-            guard stubs.allSatisfy({ ct_call0($0.entry) == 4_242 }) else { _exit(ChildFailure.poolFailed.rawValue) }
+            guard stubs.allSatisfy({ ct_call0($0.entry) == 4_242 }) else { return .poolFailed }
             try shared.pool.retarget(shared.fixedStub, to: target)
             for stub in stubs { try shared.pool.release(stub) }
             shared.pool.reclaim()
-        } catch { _exit(ChildFailure.poolFailed.rawValue) }
+        } catch { return .poolFailed }
         do {
             let fresh = try shared.lazy.request(5_000)
-            guard ct_call0(fresh.entry) == 12_000 else { _exit(ChildFailure.lazyFailed.rawValue) }
+            guard ct_call0(fresh.entry) == 12_000 else { return .lazyFailed }
             _ = try shared.lazy.materializeAll()
-        } catch { _exit(ChildFailure.lazyFailed.rawValue) }
-        guard shared.fixedIntact() else { _exit(ChildFailure.inheritedChanged.rawValue) }
-        _exit(0)
+            try shared.lazyPool.release(fresh)
+        } catch { return .lazyFailed }
+        return shared.fixedIntact() ? nil : .inheritedChanged
+    }
+
+    /// A child: ``exercise(_:)`` under a 5-second alarm; the exit status says what failed.
+    static func child(_ shared: Shared) -> Never {
+        alarm(5)
+        _exit(exercise(shared)?.rawValue ?? 0)
     }
 
     static func run(forks: Int) throws {
         let shared = try Shared()
+        // One rehearsal in the parent first: the Swift runtime instantiates the type metadata
+        // the child's code needs under its own locks and once-flags, which no library's fork
+        // handlers can take; a child forked while another thread instantiates metadata could
+        // wait on them forever (seen under ThreadSanitizer, whose runtime is slower to warm up).
+        if let failure = exercise(shared) { throw ProbeFailure("rehearsal in the parent: \(failure)") }
         let threads = [worker(shared, poolRound), worker(shared, arenaRound), worker(shared, lazyRound)]
         // Let every worker get going before the first fork.
         while shared.rounds.load(ordering: .relaxed) < 30 { usleep(100) }

@@ -284,6 +284,9 @@ struct HeadlineBenchmark {
         progress("libffi closure life cycle…")
         try closureLifeCycle(into: &results)
 
+        progress("preloading the drop-in into processes that make no closure…")
+        PreloadCost.run(into: &results)
+
         progress("two threads…")
         results.record("alloc_two_thread_speedup", "stubpool", try twoThreadSpeedup(target: target))
 

@@ -43,6 +43,34 @@ final class CExampleTests: XCTestCase {
 
     func testExampleAgainstTheStaticArchive() throws { try buildAndRun(package: "stubpool-static") }
 
+    /// The install story: Examples/CEmbedding/install.sh puts both libraries, both headers and
+    /// both pkg-config files under a prefix; closures.c, a plain libffi program, links the drop-in
+    /// ahead of -lffi through `pkg-config stubpool-ffi` and its closures are StubPool stubs.
+    func testDropInInstalledUnderAPrefixAndLinkedAheadOfLibffi() throws {
+        let prefix = FileManager.default.temporaryDirectory.appendingPathComponent("stubpool-prefix-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: prefix) }
+        try ExternalTools.run(URL(fileURLWithPath: "/bin/bash"), [
+            packageRoot.appendingPathComponent("Examples/CEmbedding/install.sh").path, "--prefix", prefix.path,
+            "--from", buildFolder.path,
+        ], missing: "bash")
+        guard let pkgConfig = ExternalTools.find("pkg-config") else {
+            throw ExternalTools.Failure(message: "pkg-config not found (installed by .ci/run)")
+        }
+        setenv("PKG_CONFIG_PATH", prefix.appendingPathComponent("lib/pkgconfig").path, 1)
+        let flags = try ExternalTools.run(pkgConfig, ["--cflags", "--libs", "stubpool-ffi"], missing: "pkg-config")
+            .standardOutput.split(whereSeparator: \.isWhitespace).map(String.init)
+        XCTAssertLessThan(try XCTUnwrap(flags.firstIndex(of: "-lStubPoolFFI")), try XCTUnwrap(flags.firstIndex(of: "-lffi")),
+                          "the drop-in comes ahead of -lffi: \(flags)")
+        let binary = prefix.appendingPathComponent("closures")
+        try ExternalTools.run(compiler, ["-std=c11", "-Wall", "-Wextra", "-Werror",
+                                         packageRoot.appendingPathComponent("Examples/CEmbedding/closures.c").path,
+                                         "-o", binary.path] + flags, missing: "a C compiler")
+        let outcome = try ChildProcess.run(binary, arguments: [], timeout: 120)
+        XCTAssertEqual(outcome.terminationStatus, 0, outcome.standardError + outcome.standardOutput)
+        XCTAssertTrue(outcome.standardOutput.contains("1000 closures allocated as StubPool stubs, 1000 prepared, 1000 freed"),
+                      outcome.standardOutput)
+    }
+
     func testHeaderIsCxxClean() throws {
         guard let cxx = ExternalTools.find("c++") ?? ExternalTools.find("clang++") else {
             throw XCTSkip("no C++ compiler")

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The libffi drop-in (libStubPoolFFI.so) inside C programs as real clients use it: preloaded,
 /// linked ahead of -lffi, and under AddressSanitizer. The programs live in Tests/DropIn.
 @Suite struct DropInTests {
@@ -11,6 +15,14 @@ import Testing
     static let dropIn = buildFolder.appendingPathComponent("libStubPoolFFI.so")
 
     enum Build { case plain, linkedAhead, addressSanitizer }
+
+    /// The sanitizer this test process (and so the drop-in beside it) was built with: programs
+    /// that load the drop-in must be built with the same one.
+    static let sanitizer: String? = {
+        if dlsym(nil, "__tsan_init") != nil { return "thread" }  // nil: RTLD_DEFAULT
+        if dlsym(nil, "__asan_init") != nil { return "address" }
+        return nil
+    }()
 
     /// Compiles Tests/DropIn/`source` into a temporary program.
     static func compile(_ source: String, _ build: Build) throws -> URL {
@@ -24,8 +36,26 @@ import Testing
         case .linkedAhead:
             arguments += ["-L", buildFolder.path, "-Wl,-rpath," + buildFolder.path, "-lStubPoolFFI"]
         case .addressSanitizer:
+            arguments += ["-fsanitize=address"]
+        }
+        if let sanitizer {
+            arguments += ["-fsanitize=\(sanitizer)"]
+            if sanitizer == "thread", let clang = ExternalTools.clang {
+                // The shared runtime (the instrumented libStubPoolC.so the drop-in loads needs
+                // its symbols), which intercepts libdispatch: link the toolchain's own
+                // libdispatch and blocks runtime beside it.
+                let swiftRuntime = clang.resolvingSymlinksInPath().deletingLastPathComponent().deletingLastPathComponent()
+                    .appendingPathComponent("lib/swift/linux").path
+                let sanitizerRuntime = URL(fileURLWithPath: try ExternalTools.run(
+                    clang, ["-print-file-name=libclang_rt.tsan-x86_64.so"], missing: "clang"
+                ).standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)).deletingLastPathComponent().path
+                arguments += ["-shared-libsan", "-Wl,-rpath," + sanitizerRuntime,
+                              "-L", swiftRuntime, "-Wl,-rpath," + swiftRuntime, "-ldispatch", "-lBlocksRuntime"]
+            }
+        }
+        if build == .addressSanitizer || sanitizer != nil {
             compiler = ExternalTools.clang
-            arguments += ["-fsanitize=address", "-fno-omit-frame-pointer"]
+            arguments += ["-fno-omit-frame-pointer"]
         }
         try ExternalTools.run(compiler, arguments + ["-lffi", "-ldl"], missing: "a C compiler")
         return binary
@@ -58,6 +88,8 @@ import Testing
                 return
             }
         }
+        // One sanitizer per program: under ThreadSanitizer the ASan row has nothing to add.
+        if build == .addressSanitizer && Self.sanitizer == "thread" { return }
         let binary = try Self.compile("foreign_closures.c", build)
         defer { try? FileManager.default.removeItem(at: binary) }
         let throughDropIn = preload || build == .linkedAhead
