@@ -14,8 +14,9 @@ let package = Package(
         // the Swift runtime linked in, only stubpool_* exported) and a static archive.
         .library(name: "StubPoolC", type: .dynamic, targets: ["StubPoolCShared"]),
         .library(name: "StubPoolCStatic", type: .static, targets: ["StubPoolC"]),
-        // libffi's closure API on StubPool stubs, for LD_PRELOAD or linking ahead of -lffi: plain
-        // C, which loads libStubPoolC.so (beside it) on the first closure.
+        // libffi's closure API on StubPool stubs, for LD_PRELOAD or linking ahead of -lffi: C
+        // code, which loads libStubPoolC.so (beside it) on the first closure (the shipped build:
+        // Examples/CEmbedding/install.sh).
         .library(name: "StubPoolFFI", type: .dynamic, targets: ["StubPoolFFIDropIn"]),
     ],
     dependencies: [
@@ -81,11 +82,11 @@ let package = Package(
             exclude: ["exports.map"],
             publicHeadersPath: ".",
             linkerSettings: [
-                // Plain C: no Swift start-up object (-nostartfiles) and no Swift runtime
-                // (--as-needed drops the libswiftCore the driver adds), so preloading it costs
-                // a small C library.
+                // SwiftPM links it with the Swift driver, which adds the Swift runtime (and its
+                // link flags reach every snippet, so no -nostartfiles here): this build is for
+                // development and tests. What ships is built with cc by
+                // Examples/CEmbedding/install.sh: plain C, libc only.
                 .unsafeFlags([
-                    "-static-stdlib", "-nostartfiles", "-Xlinker", "--as-needed",
                     "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/StubPoolFFIDropIn/exports.map",
                 ]),
             ]

@@ -8,7 +8,8 @@
 // ffi_prep_closure_loc lets the system libffi fill the closure as usual, reads the entry libffi
 // chose for the signature out of the trampoline it wrote (x86-64: tramp + 24; AArch64: tramp +
 // 16), and points the stub there: the stub loads the closure into r10 / x17, exactly what
-// libffi's own trampoline does. Nothing is ever writable and executable; nothing touches the file
+// libffi's own trampoline does. After the first closure of each kind of cif it writes the same
+// bytes itself (learned_trampolines.c). Nothing is ever writable and executable; nothing touches the file
 // system.
 //
 // Ownership is decided from the address alone (stubpool_payload_owner: the pools' chunk index),
@@ -32,6 +33,7 @@
 #include <unistd.h>
 
 #include "internal/core.h"
+#include "internal/learned_trampolines.h"
 
 #if defined(__x86_64__)
 enum { entry_offset = 24 };  // lea -0xb(%rip),%r10; jmp *0x7(%rip); then the entry word
@@ -296,8 +298,18 @@ ffi_status stubpool_ffi_prep_closure_loc(ffi_closure *closure, ffi_cif *cif, clo
         count_prep(&counters()->stats.forwarded);
         return system->prep_closure_loc(closure, cif, fun, user_data, codeloc);
     }
+    // The same bytes libffi would write, once it wrote them for this kind of cif.
+    if (stubpool_ffi_learned_trampoline(cif->abi, cif->flags, (unsigned char *)closure->tramp)) {
+        closure->cif = cif;
+        closure->fun = fun;
+        closure->user_data = user_data;
+        return adopt_entry(pool, stub, closure);
+    }
     ffi_status status = system->prep_closure_loc(closure, cif, fun, user_data, codeloc);
-    return status == FFI_OK ? adopt_entry(pool, stub, closure) : status;
+    if (status != FFI_OK) return status;
+    status = adopt_entry(pool, stub, closure);
+    if (status == FFI_OK) stubpool_ffi_learn_trampoline(cif->abi, cif->flags, (const unsigned char *)closure->tramp);
+    return status;
 }
 
 ffi_status stubpool_ffi_prep_closure(ffi_closure *closure, ffi_cif *cif, closure_fun_t fun, void *user_data) {

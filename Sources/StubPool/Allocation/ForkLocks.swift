@@ -83,9 +83,11 @@ class ForkAwareLock: @unchecked Sendable {
 
     /// Takes the lock unless it stays busy for `attempts` tries (each after a yield).
     fileprivate final func lock(attempts: Int) -> Bool {
-        for attempt in 0..<attempts {
+        var attempt = 0
+        while attempt < attempts {
             if word.load(ordering: .relaxed) == 0, tryLock() { return true }
             if attempt > 64 { stubpool_yield() }
+            attempt += 1
         }
         return false
     }
@@ -109,8 +111,15 @@ enum ForkLocks {
     }()
 
     /// One list per rank (most recently created first); unretained: a lock leaves its list in its
-    /// deinit.
-    nonisolated(unsafe) private static var heads = [Unmanaged<ForkAwareLock>?](repeating: nil, count: LockRank.allCases.count)
+    /// deinit. Raw storage walked with plain loops: the handlers run nothing that could need the
+    /// Swift runtime's own locks (generic metadata instantiation), which another thread may have
+    /// held at the fork.
+    private static let rankCount = LockRank.allCases.count
+    nonisolated(unsafe) private static let heads: UnsafeMutablePointer<Unmanaged<ForkAwareLock>?> = {
+        let heads = UnsafeMutablePointer<Unmanaged<ForkAwareLock>?>.allocate(capacity: rankCount)
+        heads.initialize(repeating: nil, count: rankCount)
+        return heads
+    }()
     nonisolated(unsafe) private static var handlersInstalled = false
     /// Locks the prepare handler holds (for tests).
     nonisolated(unsafe) private(set) static var heldForFork = 0
@@ -143,12 +152,14 @@ enum ForkLocks {
 
     /// Every registered lock in fork order, stopping early when `body` returns false.
     private static func forEachInOrder(_ body: (ForkAwareLock) -> Bool) {
-        for head in heads {
-            var lock = head?.takeUnretainedValue()
+        var rank = 0
+        while rank < rankCount {
+            var lock = heads[rank]?.takeUnretainedValue()
             while let current = lock {
                 guard body(current) else { return }
                 lock = current.next
             }
+            rank += 1
         }
     }
 

@@ -100,6 +100,18 @@ import Glibc
         #expect(outcome.standardOutput.contains(verdict), "\(outcome.standardOutput)")
     }
 
+    /// The drop-in fills closures itself once it learned what the system libffi writes for each
+    /// kind of cif: over 10,000 random signatures (variadic ones, structs, long double among
+    /// them) every closure it prepares equals, byte for byte, one the system libffi prepared.
+    @Test func preparedClosuresEqualTheSystemLibffisByteForByte() throws {
+        let binary = try Self.compile("prep_differential.c", .plain)
+        defer { try? FileManager.default.removeItem(at: binary) }
+        let outcome = try Self.run(binary, ["10000"], preload: true, expectDropIn: true)
+        print("DropInTests: \(outcome.standardOutput)", terminator: "")
+        #expect(!outcome.terminatedBySignal && outcome.terminationStatus == 0, "\(outcome.standardError)")
+        #expect(outcome.standardOutput.contains("prep differential: 10000 signatures"), "\(outcome.standardOutput)")
+    }
+
     /// fork() at any instant: 1,000 forks while three threads allocate, prepare, call and free
     /// closures through the drop-in. Debian's libffi alone hangs children here (47 of 200 measured).
     @Test func forkWhileThreadsMakeClosuresLeavesNoChildHung() throws {
