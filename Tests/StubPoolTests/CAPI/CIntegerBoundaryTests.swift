@@ -22,8 +22,12 @@ import Testing
         let blob: UnsafeMutableRawPointer
         let blobBytes: [UInt8]
         let stub: UnsafeMutableRawPointer
+        /// Bytes the rows point their blobs and patches at (valid for the fixture's life).
+        let scratch: UnsafeMutableRawPointer
 
         init() throws {
+            scratch = .allocate(byteCount: 16, alignment: 16)
+            scratch.initializeMemory(as: UInt8.self, repeating: 0xCC, count: 16)
             var config = stubpool_config_t()
             stubpool_config_init(&config)
             config.kind = STUBPOOL_KIND_CONTEXT
@@ -50,6 +54,7 @@ import Testing
         }
 
         deinit {
+            scratch.deallocate()
             stubpool_pool_destroy(pool)
             stubpool_pool_destroy(lazyPool)
             stubpool_arena_destroy(arena)
@@ -109,7 +114,7 @@ import Testing
                 let function = named ? "stubpool_arena_commit_named" : "stubpool_arena_commit"
                 rows.append(Row(function: function, parameter: "count", value: name(count), expected: STUBPOOL_E_INVALID_COUNT) { f in
                     var out: [UnsafeMutableRawPointer?] = [sentinel]
-                    var code = stubpool_code_t(bytes: f.blobBytes, size: 1)
+                    var code = stubpool_code_t(bytes: f.scratch, size: 1)
                     let status = named
                         ? withUnsafePointer(to: ("n" as StaticString).utf8Start) { name in
                             name.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: 1) {
@@ -121,28 +126,25 @@ import Testing
                 })
             }
             rows.append(Row(function: "stubpool_arena_patch", parameter: "count", value: name(count), expected: STUBPOOL_E_INVALID_COUNT) { f in
-                let byte: [UInt8] = [0xCC]
-                var patch = stubpool_patch_t(blob: f.blob, offset: 1, bytes: byte, size: 1)
+                var patch = stubpool_patch_t(blob: f.blob, offset: 1, bytes: f.scratch, size: 1)
                 return stubpool_arena_patch(f.arena, &patch, count)
             })
         }
         for size in hugeCounts {
             rows.append(Row(function: "stubpool_arena_commit", parameter: "blobs[0].size", value: name(size), expected: STUBPOOL_E_OUT_OF_BOUNDS) { f in
                 var out: [UnsafeMutableRawPointer?] = [sentinel]
-                var code = stubpool_code_t(bytes: f.blobBytes, size: size)
+                var code = stubpool_code_t(bytes: f.scratch, size: size)
                 let status = stubpool_arena_commit(f.arena, &code, 1, &out)
                 return out[0] == sentinel ? status : STUBPOOL_OK
             })
             rows.append(Row(function: "stubpool_arena_patch", parameter: "patches[0].size", value: name(size), expected: STUBPOOL_E_OUT_OF_BOUNDS) { f in
-                let byte: [UInt8] = [0xCC]
-                var patch = stubpool_patch_t(blob: f.blob, offset: 1, bytes: byte, size: size)
+                var patch = stubpool_patch_t(blob: f.blob, offset: 1, bytes: f.scratch, size: size)
                 return stubpool_arena_patch(f.arena, &patch, 1)
             })
         }
         for offset in [sizeMax, sizeHalf, 4] {
             rows.append(Row(function: "stubpool_arena_patch", parameter: "patches[0].offset", value: name(offset), expected: STUBPOOL_E_OUT_OF_BOUNDS) { f in
-                let byte: [UInt8] = [0xCC]
-                var patch = stubpool_patch_t(blob: f.blob, offset: offset, bytes: byte, size: 1)
+                var patch = stubpool_patch_t(blob: f.blob, offset: offset, bytes: f.scratch, size: 1)
                 return stubpool_arena_patch(f.arena, &patch, 1)
             })
         }
