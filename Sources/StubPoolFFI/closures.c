@@ -102,15 +102,23 @@ static void unprepared_closure(void) {
 
 static const system_libffi_t *system_ffi(void) {
     if (__builtin_expect(__atomic_load_n(&system_found, __ATOMIC_ACQUIRE), 1)) return &system_libffi;
-    // Racing threads compute the same values; the release store publishes them.
+    // The next definitions after this library's: the system libffi, when it is in the global
+    // scope (linked by the program). A client that was itself dlopen'ed (CPython's _ctypes)
+    // brings libffi in its own local scope, where RTLD_NEXT does not look: then the loaded
+    // libffi.so.8 itself. Racing threads compute the same values; the release store publishes them.
+    void *next = RTLD_NEXT;
+    if (!dlsym(RTLD_NEXT, "ffi_prep_closure_loc")) {
+        void *loaded = dlopen("libffi.so.8", RTLD_LAZY | RTLD_NOLOAD);
+        if (loaded) next = loaded;
+    }
     system_libffi_t found = {
-        .prep_closure_loc = (prep_closure_loc_t)dlsym(RTLD_NEXT, "ffi_prep_closure_loc"),
-        .prep_raw_closure_loc = (prep_raw_closure_loc_t)dlsym(RTLD_NEXT, "ffi_prep_raw_closure_loc"),
-        .prep_raw_closure = (prep_raw_closure_t)dlsym(RTLD_NEXT, "ffi_prep_raw_closure"),
-        .prep_java_raw_closure_loc = (prep_raw_closure_loc_t)dlsym(RTLD_NEXT, "ffi_prep_java_raw_closure_loc"),
-        .prep_java_raw_closure = (prep_raw_closure_t)dlsym(RTLD_NEXT, "ffi_prep_java_raw_closure"),
-        .closure_alloc = (closure_alloc_t)dlsym(RTLD_NEXT, "ffi_closure_alloc"),
-        .closure_free = (closure_free_t)dlsym(RTLD_NEXT, "ffi_closure_free"),
+        .prep_closure_loc = (prep_closure_loc_t)dlsym(next, "ffi_prep_closure_loc"),
+        .prep_raw_closure_loc = (prep_raw_closure_loc_t)dlsym(next, "ffi_prep_raw_closure_loc"),
+        .prep_raw_closure = (prep_raw_closure_t)dlsym(next, "ffi_prep_raw_closure"),
+        .prep_java_raw_closure_loc = (prep_raw_closure_loc_t)dlsym(next, "ffi_prep_java_raw_closure_loc"),
+        .prep_java_raw_closure = (prep_raw_closure_t)dlsym(next, "ffi_prep_java_raw_closure"),
+        .closure_alloc = (closure_alloc_t)dlsym(next, "ffi_closure_alloc"),
+        .closure_free = (closure_free_t)dlsym(next, "ffi_closure_free"),
     };
     if (!found.prep_closure_loc) fprintf(stderr, "stubpool-ffi: the system libffi's ffi_prep_closure_loc was not found\n");
     const char *limit = getenv("STUBPOOL_FFI_QUARANTINE");
