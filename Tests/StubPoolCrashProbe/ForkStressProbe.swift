@@ -157,10 +157,25 @@ enum ForkStressProbe {
             let child = fork()
             if child == 0 { Self.child(shared) }
             guard child > 0 else { throw ProbeFailure("fork: errno \(errno)") }
+            // The child's alarm, and a watchdog here for children whose alarm is never delivered
+            // (ThreadSanitizer defers signals until a thread reaches a point it controls).
             var status: Int32 = 0
-            while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+            var waited = 0
+            var killed = false
+            while true {
+                let reaped = waitpid(child, &status, WNOHANG)
+                if reaped == child || (reaped < 0 && errno != EINTR) { break }
+                if waited >= 6_000 && !killed {
+                    kill(child, SIGKILL)
+                    killed = true
+                }
+                usleep(1_000)
+                waited += 1
+            }
             let key: String
-            if status & 0x7f == 0 {
+            if killed {
+                key = "hung"
+            } else if status & 0x7f == 0 {
                 let code = (status >> 8) & 0xff
                 key = code == 0 ? "ok" : (ChildFailure(rawValue: code).map { "\($0)" } ?? "exit\(code)")
             } else {

@@ -1,5 +1,9 @@
 import Foundation
 import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import StubPool
 
 /// fork(): neither process can change code the other runs, and both keep working. Runs in a
@@ -69,6 +73,15 @@ import Testing
     /// stubs busy (under a sanitizer, 200: each fork there copies shadow memory). Without the
     /// fork handlers, 19 of 20 children hung on a lock whose holder did not exist in them.
     @Test func forkWhileThreadsWorkLeavesNoChildHung() throws {
+        // Under ThreadSanitizer (debug, uninstrumented Swift runtime) a child can wait forever on
+        // the Swift runtime's own once-flag for generic metadata, which a parent thread held at
+        // the fork; no library's handlers can take it (seen: swift_getCanonicalPrespecialized-
+        // GenericMetadata in a child's first Array.filter). The drop-in's C fork stress runs
+        // under TSan (DropInTests); this one under ASan and unsanitized.
+        if dlsym(nil, "__tsan_init") != nil {
+            print("fork stress (Swift API): skipped under ThreadSanitizer: the Swift runtime's metadata once-flags are not fork-safe there (see ForkTests.swift)")
+            return
+        }
         let forks = ProcessInfo.processInfo.environment["STUBPOOL_FORK_STRESS"].flatMap { Int($0) } ?? 1_000
         let fields = try Self.fields(["fork-stress", "\(forks)"])
         print("fork stress (Swift API): \(fields["forks"] ?? "?") forks while 3 threads worked (\(fields["worker_rounds"] ?? "?") rounds): \(fields["children_ok"] ?? "?") children right, \(fields["children_hung"] ?? "?") hung, \(fields["children_inheritedChanged"] ?? "?") saw inherited code changed, pool/arena/lazy failures \(fields["children_poolFailed"] ?? "?")/\(fields["children_arenaFailed"] ?? "?")/\(fields["children_lazyFailed"] ?? "?"), other \(fields["children_other"] ?? "?"); parent intact: \(fields["parent_intact"] ?? "?")")
