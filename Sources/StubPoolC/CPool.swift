@@ -172,13 +172,25 @@ public func stubpool_payload_c(
 public func stubpool_payload_owner_c(
     _ handle: OpaquePointer?, _ payload: UnsafeRawPointer?, _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
 ) -> stubpool_status_t {
-    guard let handle else { return CStatus.null("pool", in: "stubpool_payload_owner") }
-    guard let out else { return CStatus.null("out_stub", in: "stubpool_payload_owner") }
     let address = UInt(bitPattern: payload)
-    guard let stub = CPool.withPool(handle, { $0.stub(payload: address) }) else {
-        return CStatus.fail(STUBPOOL_E_NOT_FOUND, "stubpool_payload_owner: 0x\(String(address, radix: 16)) is not the payload of a stub of this pool")
+    return answerLookup(handle, out, in: "stubpool_payload_owner",
+                        notFound: "stubpool_payload_owner: 0x\(String(address, radix: 16)) is not the payload of a stub of this pool") {
+        $0.stub(payload: address)
     }
+}
+
+/// A lookup's answer: the stub `find` returns written to `out` (its id to `outID`), or
+/// NOT_FOUND with `notFound`.
+private func answerLookup(
+    _ handle: OpaquePointer?, _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
+    id outID: UnsafeMutablePointer<UInt64>? = nil, in function: String, notFound: @autoclosure () -> String,
+    _ find: (StubPool) -> Stub?
+) -> stubpool_status_t {
+    guard let handle else { return CStatus.null("pool", in: function) }
+    guard let out else { return CStatus.null("out_stub", in: function) }
+    guard let stub = CPool.withPool(handle, find) else { return CStatus.fail(STUBPOOL_E_NOT_FOUND, notFound()) }
     out.pointee = pointer(stub.address)
+    outID?.pointee = stub.id
     return CStatus.ok
 }
 
@@ -263,15 +275,11 @@ public func stubpool_lookup_c(
     _ handle: OpaquePointer?, _ address: UnsafeRawPointer?,
     _ outStub: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ outID: UnsafeMutablePointer<UInt64>?
 ) -> stubpool_status_t {
-    guard let handle else { return CStatus.null("pool", in: "stubpool_lookup") }
-    guard let outStub else { return CStatus.null("out_stub", in: "stubpool_lookup") }
     let address = UInt(bitPattern: address)
-    guard let stub = CPool.withPool(handle, { $0.stub(containing: address) }) else {
-        return CStatus.fail(STUBPOOL_E_NOT_FOUND, "no live stub of this pool contains 0x\(String(address, radix: 16))")
+    return answerLookup(handle, outStub, id: outID, in: "stubpool_lookup",
+                        notFound: "no live stub of this pool contains 0x\(String(address, radix: 16))") {
+        $0.stub(containing: address)
     }
-    outStub.pointee = pointer(stub.address)
-    outID?.pointee = stub.id
-    return CStatus.ok
 }
 
 @_cdecl("stubpool_pool_statistics")

@@ -47,7 +47,6 @@ typedef void (*closure_fun_t)(ffi_cif *, void *, void **, void *);
 typedef void (*raw_closure_fun_t)(ffi_cif *, void *, ffi_raw *, void *);
 typedef ffi_status (*prep_closure_loc_t)(ffi_closure *, ffi_cif *, closure_fun_t, void *, void *);
 typedef ffi_status (*prep_raw_closure_loc_t)(ffi_raw_closure *, ffi_cif *, raw_closure_fun_t, void *, void *);
-typedef ffi_status (*prep_raw_closure_t)(ffi_raw_closure *, ffi_cif *, raw_closure_fun_t, void *);
 typedef void *(*closure_alloc_t)(size_t, void **);
 typedef void (*closure_free_t)(void *);
 
@@ -59,9 +58,7 @@ static const size_t class_sizes[class_count] = {(sizeof(ffi_closure) + 15) / 16 
 typedef struct {
     prep_closure_loc_t prep_closure_loc;
     prep_raw_closure_loc_t prep_raw_closure_loc;
-    prep_raw_closure_t prep_raw_closure;
     prep_raw_closure_loc_t prep_java_raw_closure_loc;
-    prep_raw_closure_t prep_java_raw_closure;
     closure_alloc_t closure_alloc;
     closure_free_t closure_free;
 } system_libffi_t;
@@ -114,9 +111,7 @@ static const system_libffi_t *system_ffi(void) {
     system_libffi_t found = {
         .prep_closure_loc = (prep_closure_loc_t)dlsym(next, "ffi_prep_closure_loc"),
         .prep_raw_closure_loc = (prep_raw_closure_loc_t)dlsym(next, "ffi_prep_raw_closure_loc"),
-        .prep_raw_closure = (prep_raw_closure_t)dlsym(next, "ffi_prep_raw_closure"),
         .prep_java_raw_closure_loc = (prep_raw_closure_loc_t)dlsym(next, "ffi_prep_java_raw_closure_loc"),
-        .prep_java_raw_closure = (prep_raw_closure_t)dlsym(next, "ffi_prep_java_raw_closure"),
         .closure_alloc = (closure_alloc_t)dlsym(next, "ffi_closure_alloc"),
         .closure_free = (closure_free_t)dlsym(next, "ffi_closure_free"),
     };
@@ -164,11 +159,15 @@ static stubpool_pool_t *pool_of_class(size_t index) {
 /// NULL if the closure is somebody else's. Nothing at `closure` is read.
 static void *stub_of(const void *closure, stubpool_pool_t **out_pool) {
     if (!closure) return NULL;
+    // Fetched at the first pool: a pool exists only once the core is loaded, so foreign closures
+    // alone never load it.
+    const stubpool_ffi_core_t *core = NULL;
     for (size_t index = 0; index < class_count; index++) {
         stubpool_pool_t *pool = __atomic_load_n(&pools[index], __ATOMIC_ACQUIRE);
+        if (!pool) continue;
+        if (!core) core = stubpool_ffi_core();
         void *stub;
-        // A pool exists only once the core is loaded: foreign closures alone never load it.
-        if (pool && stubpool_ffi_core()->payload_owner(pool, closure, &stub) == STUBPOOL_OK) {
+        if (core->payload_owner(pool, closure, &stub) == STUBPOOL_OK) {
             if (out_pool) *out_pool = pool;
             return stub;
         }
@@ -176,13 +175,17 @@ static void *stub_of(const void *closure, stubpool_pool_t **out_pool) {
     return NULL;
 }
 
+static void add_counts(stubpool_ffi_stats_t *into, const stubpool_ffi_stats_t *from) {
+    into->allocated += __atomic_load_n(&from->allocated, __ATOMIC_RELAXED);
+    into->prepared += __atomic_load_n(&from->prepared, __ATOMIC_RELAXED);
+    into->freed += __atomic_load_n(&from->freed, __ATOMIC_RELAXED);
+    into->forwarded += __atomic_load_n(&from->forwarded, __ATOMIC_RELAXED);
+}
+
 static void retire_counters(void *block) {
     thread_counters_t *counters = block;
     pthread_mutex_lock(&counters_lock);
-    retired.allocated += counters->stats.allocated;
-    retired.prepared += counters->stats.prepared;
-    retired.freed += counters->stats.freed;
-    retired.forwarded += counters->stats.forwarded;
+    add_counts(&retired, &counters->stats);
     if (counters->previous) counters->previous->next = counters->next; else counters_list = counters->next;
     if (counters->next) counters->next->previous = counters->previous;
     pthread_mutex_unlock(&counters_lock);
@@ -409,11 +412,6 @@ void stubpool_ffi_statistics(stubpool_ffi_stats_t *out) {
     if (!out) return;
     pthread_mutex_lock(&counters_lock);
     *out = retired;
-    for (thread_counters_t *counters = counters_list; counters; counters = counters->next) {
-        out->allocated += __atomic_load_n(&counters->stats.allocated, __ATOMIC_RELAXED);
-        out->prepared += __atomic_load_n(&counters->stats.prepared, __ATOMIC_RELAXED);
-        out->freed += __atomic_load_n(&counters->stats.freed, __ATOMIC_RELAXED);
-        out->forwarded += __atomic_load_n(&counters->stats.forwarded, __ATOMIC_RELAXED);
-    }
+    for (thread_counters_t *counters = counters_list; counters; counters = counters->next) add_counts(out, &counters->stats);
     pthread_mutex_unlock(&counters_lock);
 }

@@ -121,8 +121,6 @@ enum ForkLocks {
         return heads
     }()
     nonisolated(unsafe) private static var handlersInstalled = false
-    /// Locks the prepare handler holds (for tests).
-    nonisolated(unsafe) private(set) static var heldForFork = 0
 
     fileprivate static func add(_ lock: ForkAwareLock) {
         pthread_mutex_lock(mutex)
@@ -179,10 +177,7 @@ enum ForkLocks {
                 taken += 1
                 return true
             }
-            if complete {
-                heldForFork = taken
-                return
-            }
+            if complete { return }
             var released = 0
             forEachInOrder { lock in
                 guard released < taken else { return false }
@@ -197,13 +192,11 @@ enum ForkLocks {
 
     static func parent() {
         forEachInOrder { lock in lock.unlock(); return true }
-        heldForFork = 0
         pthread_mutex_unlock(mutex)
     }
 
     static func child() {
         forEachInOrder { lock in lock.unlock(); return true }
-        heldForFork = 0
         forEachInOrder { lock in lock.repairInChild(); return true }
         // A default mutex has no owner check: the child's one thread releases it.
         pthread_mutex_unlock(mutex)
