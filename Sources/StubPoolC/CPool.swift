@@ -158,6 +158,24 @@ public func stubpool_allocate_with_payload_c(
     }
 }
 
+@_cdecl("stubpool_allocate_closure")
+public func stubpool_allocate_closure_c(
+    _ handle: OpaquePointer?, _ target: UnsafeRawPointer?,
+    _ outStub: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ outPayload: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> stubpool_status_t {
+    guard let handle else { return CStatus.null("pool", in: "stubpool_allocate_closure") }
+    guard let outStub else { return CStatus.null("out_stub", in: "stubpool_allocate_closure") }
+    guard let outPayload else { return CStatus.null("out_payload", in: "stubpool_allocate_closure") }
+    guard let target else { return CStatus.fail(.invalidTarget(0)) }
+    return CPool.withPool(handle) { pool in
+        CStatus.run { () throws(StubPoolError) in
+            let (stub, payload) = try pool.allocateClosure(target: target)
+            outStub.pointee = pointer(stub.address)
+            outPayload.pointee = payload
+        }
+    }
+}
+
 @_cdecl("stubpool_payload")
 public func stubpool_payload_c(
     _ handle: OpaquePointer?, _ stub: UnsafeMutableRawPointer?, _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
@@ -176,6 +194,14 @@ public func stubpool_payload_owner_c(
     return answerLookup(handle, out, in: "stubpool_payload_owner",
                         notFound: "stubpool_payload_owner: 0x\(String(address, radix: 16)) is not the payload of a stub of this pool") {
         $0.stub(payload: address)
+    }
+}
+
+@_cdecl("stubpool_payload_release")
+public func stubpool_payload_release_c(_ handle: OpaquePointer?, _ payload: UnsafeRawPointer?) -> stubpool_status_t {
+    guard let handle else { return CStatus.null("pool", in: "stubpool_payload_release") }
+    return CPool.withPool(handle) { pool in
+        CStatus.run { () throws(StubPoolError) in try pool.release(payload: UInt(bitPattern: payload)) }
     }
 }
 

@@ -339,7 +339,7 @@ final class FuzzDriver {
         expectTyped({ _ = try ChunkGeometry(pageSize: integer, slotSize: integer, codeSize: integer) }, "geometry of \(integer)")
         expectTyped({ _ = try StubPool(.init(codeSize: integer)) }, "pool with code size \(integer)")
         expectTyped({ _ = try StubPool(.init(shards: integer)) }, "pool with \(integer) shards")
-        expectTyped({ _ = try StubPool(.init(payloadSize: integer == 0 ? 8 : integer)) }, "pool with payload \(integer)")
+        expectTyped({ _ = try StubPool(.init(payloadSize: integer == 0 ? 4 : integer)) }, "pool with payload \(integer == 0 ? 4 : integer)")
         do {
             _ = try CodeEmitter.bindConstants([1], afterArguments: integer, target: 0x1000, architecture: .host)
             if integer < 0 || integer >= CodeEmitter.argumentRegisterCount(.host) { Self.violation("bindConstants after \(integer) arguments succeeded") }

@@ -32,7 +32,8 @@ extern "C" {
 /**
  * The API version this header describes; `stubpool_api_version()` returns the library's.
  * 2: stub payloads (`payload_size`, stubpool_payload, stubpool_allocate_with_payload).
- * 3: names, profiling, descriptions; stubpool_payload_owner.
+ * 3: names, profiling, descriptions; stubpool_payload_owner, stubpool_payload_release,
+ *    stubpool_allocate_closure.
  */
 #define STUBPOOL_API_VERSION 3
 
@@ -136,9 +137,10 @@ typedef struct stubpool_config {
     /** Bytes of code per chunk, a multiple of 64 KiB up to 512 KiB; 0 = default. */
     uint32_t code_size;
     /**
-     * Bytes of writable memory beside each stub, its payload (0 = none, or a multiple of 16 up to
-     * 4096): state that lives as long as the stub, e.g. a closure's record. Never executable;
-     * resident only once written; not cleared when a slot is reused. (API version 2.)
+     * Bytes of writable memory beside each stub, its payload (0 = none, or a multiple of 8 up to
+     * 4096): state that lives as long as the stub, e.g. a closure's record. 16-byte aligned when
+     * a multiple of 16, 8-byte aligned otherwise. Never executable; resident only once written;
+     * not cleared when a slot is reused. (API version 2.)
      */
     uint32_t payload_size;
     /**
@@ -183,8 +185,16 @@ stubpool_status_t stubpool_allocate_with_payload(stubpool_pool_t *pool, const vo
                                                  void **out_stub, void **out_payload);
 
 /**
+ * As stubpool_allocate_with_payload, with the new stub's context set to its own payload's address:
+ * a closure whose record is the payload (how the libffi drop-in makes its closures). Errors: as
+ * stubpool_allocate_with_payload.
+ */
+stubpool_status_t stubpool_allocate_closure(stubpool_pool_t *pool, const void *target, void **out_stub,
+                                            void **out_payload);
+
+/**
  * The payload of `stub`: the pool's `payload_size` writable bytes that belong to the stub
- * (16-byte aligned), found in O(1). It stays valid while the stub is live; after release and
+ * (aligned as `payload_size` says), found in O(1). It stays valid while the stub is live; after release and
  * stubpool_reclaim it belongs to the slot's next stub. Thread-safe; the payload's contents are the
  * caller's to synchronize. Errors: INVALID_ARGUMENT, INVALID_CONFIGURATION (no payloads),
  * FOREIGN_STUB.
@@ -198,6 +208,13 @@ stubpool_status_t stubpool_payload(stubpool_pool_t *pool, void *stub, void **out
  * Errors: INVALID_ARGUMENT, NOT_FOUND (any other address, another pool's payloads included).
  */
 stubpool_status_t stubpool_payload_owner(stubpool_pool_t *pool, const void *payload, void **out_stub);
+
+/**
+ * stubpool_payload_owner and stubpool_release in one lookup: releases the stub whose payload
+ * begins exactly at `payload`. Nothing at `payload` is read. Errors: INVALID_ARGUMENT,
+ * FOREIGN_STUB (not the payload of one of this pool's stubs; nothing changes), RELEASED.
+ */
+stubpool_status_t stubpool_payload_release(stubpool_pool_t *pool, const void *payload);
 
 /**
  * Allocates `count` stubs, all jumping to `target` with `context`, into `out_stubs[0..count)`:

@@ -21,6 +21,8 @@ final class Chunk: Sendable {
     let dataStart: UInt
     /// Entry of the anchor slot, never handed out.
     let anchorEntry: UInt
+    /// The stubs' payloads (empty without payloads); stored, as every payload lookup checks it.
+    let payloadRange: Range<UInt>
 
     init(mapping: consuming Mapping, layout: PoolLayout, serial: Int, shard: Int, index: Int) {
         let base = mapping.base
@@ -32,12 +34,12 @@ final class Chunk: Sendable {
         self.base = base
         self.dataStart = base + UInt(layout.geometry.codeSize)
         self.anchorEntry = base + UInt(layout.geometry.anchorSlot * layout.geometry.slotSize)
+        let payloadStart = base + UInt(layout.geometry.chunkSize)
+        self.payloadRange = payloadStart..<(payloadStart + UInt(layout.payloadRegionSize))
     }
 
     var codeRange: Range<UInt> { base..<dataStart }
     var dataRange: Range<UInt> { codeRange.upperBound..<(base + UInt(layout.geometry.chunkSize)) }
-    /// The stubs' payloads (empty without payloads).
-    var payloadRange: Range<UInt> { dataRange.upperBound..<(dataRange.upperBound + UInt(layout.payloadRegionSize)) }
 
     /// The handle of logical slot `logical`.
     func stub(ofLogical logical: Int) -> Stub {
@@ -58,18 +60,15 @@ final class Chunk: Sendable {
         return (logical, data)
     }
 
-    /// The handle of the slot whose payload begins exactly at `address`, if this placement hands
-    /// that slot out; computed from the address alone.
-    func stub(ofPayload address: UInt) -> Stub? {
-        let size = layout.payloadSize
-        let payloads = payloadRange
-        guard size > 0, payloads.contains(address) else { return nil }
-        let offset = address &- payloads.lowerBound
-        let physical = offset / size
-        guard offset % size == 0, physical < UInt(layout.geometry.physicalSlots) else { return nil }
-        let entry = base &+ (physical << layout.slotShift)
-        guard slot(ofEntry: entry) != nil else { return nil }
-        return Stub(address: entry, poolToken: layout.token, slot: UInt32(physical))
+    /// The slot whose payload begins exactly at `address` (its entry, logical slot and data slot),
+    /// if this placement hands that slot out; computed from the address alone.
+    @inline(__always)
+    func slot(ofPayload address: UInt) -> (entry: UInt, logical: Int, dataSlot: UInt)? {
+        guard payloadRange.contains(address),
+              let physical = layout.slot(ofPayloadOffset: address &- payloadRange.lowerBound) else { return nil }
+        let entry = base &+ (physical &<< layout.slotShift)
+        guard let slot = slot(ofEntry: entry) else { return nil }
+        return (entry, slot.logical, slot.dataSlot)
     }
 
     /// The logical slot whose code contains `address`, if this placement uses that slot.

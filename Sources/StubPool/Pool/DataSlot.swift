@@ -19,7 +19,7 @@ struct DataSlot {
         UnsafeMutablePointer(bitPattern: address &+ 8).unsafelyUnwrapped  // ChunkGeometry.targetOffset
     }
 
-    @inlinable func publish(target: UInt, context: UInt) {
+    @inlinable @inline(__always) func publish(target: UInt, context: UInt) {
         contextWord.pointee.store(context, ordering: .relaxed)
         targetWord.pointee.store(target, ordering: .releasing)
     }

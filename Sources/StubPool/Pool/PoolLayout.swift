@@ -23,10 +23,18 @@ struct PoolLayout: Sendable {
     /// 64 KiB-granular like the others; 0 without payloads).
     let payloadSize: UInt
     let payloadRegionSize: Int
+    /// `payloadSize` as 2^payloadShift · odd, and the inverse of that odd factor modulo 2^64: a
+    /// payload's slot is found by a shift and a multiplication, exact division, with no divide
+    /// (a division measured ≈25 cycles of a ≈40 ns closure free). See ``slot(ofPayloadOffset:)``.
+    let payloadShift: UInt
+    let payloadOddInverse: UInt
 
     init(token: UInt32, variant: StubVariant, geometry: ChunkGeometry, placement: Placement, payloadSize: Int = 0,
          encoder: any StubEncoder) {
         self.payloadSize = UInt(payloadSize)
+        let shift = payloadSize > 0 ? UInt(payloadSize.trailingZeroBitCount) : 0
+        self.payloadShift = shift
+        self.payloadOddInverse = Self.inverse(ofOdd: payloadSize > 0 ? UInt(payloadSize) >> shift : 1)
         let granule = ChunkGeometry.regionGranularity
         self.payloadRegionSize = (geometry.physicalSlots * payloadSize + granule - 1) / granule * granule
         self.token = token
@@ -107,6 +115,25 @@ struct PoolLayout: Sendable {
     func dataSlot(of stub: Stub) -> UInt {
         let physical = UInt(stub.slot)
         return stub.address &- (physical &<< slotShift) &+ codeSizeBytes &+ (physical &<< 4)  // 16-byte data slots
+    }
+
+    /// The physical slot whose payload starts `offset` bytes into a chunk's payload region, or nil
+    /// if no payload starts there. Exact division: for `offset` = 2^shift · x, x · inverse(odd)
+    /// mod 2^64 is x / odd when odd divides x, and larger than 2^64 / odd otherwise, so one bound
+    /// check rejects both a misaligned offset and one past the last slot.
+    @inline(__always)
+    func slot(ofPayloadOffset offset: UInt) -> UInt? {
+        guard payloadSize > 0, offset & ((1 &<< payloadShift) &- 1) == 0 else { return nil }
+        let physical = (offset &>> payloadShift) &* payloadOddInverse
+        return physical < UInt(anchorSlotIndex) ? physical : nil  // the anchor has no stub
+    }
+
+    /// The inverse of odd `value` modulo 2^64 (Newton's iteration: each step doubles the
+    /// correct low bits, from 3 bits for `value` itself).
+    static func inverse(ofOdd value: UInt) -> UInt {
+        var inverse = value
+        for _ in 0..<5 { inverse = inverse &* (2 &- value &* inverse) }
+        return inverse
     }
 
     /// The payload of `stub` (whose ownership was checked), by arithmetic alone.

@@ -19,17 +19,34 @@ extension StubPool {
         return (found.data, found.key)
     }
 
-    /// The slot of this pool whose entry is exactly `address` (live or not), with its data slot
-    /// and quarantine key: one lookup in the chunk index, then arithmetic.
+    /// The slot of this pool whose entry (`.code`) or payload (`.payload`) begins exactly at
+    /// `address` (live or not), with its data slot and quarantine key: one lookup in the chunk
+    /// index, then arithmetic.
+    @inline(__always)
+    private func slot(at address: UInt, in region: ChunkRegistry.Region) -> (stub: Stub, data: DataSlot, key: PoolShared.SlotKey)? {
+        // Two words, not `let layout = self.layout`: copying the whole layout struct was a
+        // memcpy call measured at ≈10% of a closure's allocate+prepare+free.
+        let token = layout.token, slotShift = layout.slotShift
+        return ChunkRegistry.withChunk(containing: address, in: region) { chunk in
+            guard chunk.layout.token == token else { return nil }
+            let found: (entry: UInt, logical: Int, dataSlot: UInt)
+            switch region {
+            case .code:
+                guard let slot = chunk.slot(ofEntry: address) else { return nil }
+                found = (address, slot.logical, slot.dataSlot)
+            case .payload:
+                guard let slot = chunk.slot(ofPayload: address) else { return nil }
+                found = slot
+            }
+            let physical = UInt32(truncatingIfNeeded: (found.entry &- chunk.base) >> slotShift)
+            return (Stub(address: found.entry, poolToken: token, slot: physical), DataSlot(address: found.dataSlot),
+                    PoolShared.SlotKey(shard: chunk.shard, chunk: chunk.index, logical: found.logical))
+        }
+    }
+
     @inline(__always)
     private func entrySlot(_ address: UInt) -> (stub: Stub, data: DataSlot, key: PoolShared.SlotKey)? {
-        let layout = self.layout
-        return ChunkRegistry.withChunk(containing: address) { chunk in
-            guard chunk.layout.token == layout.token, let slot = chunk.slot(ofEntry: address) else { return nil }
-            let physical = UInt32(truncatingIfNeeded: (address &- chunk.base) >> layout.slotShift)
-            return (Stub(address: address, poolToken: layout.token, slot: physical), DataSlot(address: slot.dataSlot),
-                    PoolShared.SlotKey(shard: chunk.shard, chunk: chunk.index, logical: slot.logical))
-        }
+        slot(at: address, in: .code)
     }
 
     /// The data slot of `stub`, which must be live.
@@ -123,7 +140,7 @@ extension StubPool {
     }
 
     /// The payload of `stub`: ``Configuration/payloadSize`` writable bytes that belong to the stub
-    /// (16-byte aligned), found by arithmetic. The memory stays mapped while the stub's chunk is;
+    /// (aligned as ``Configuration/payloadSize`` says), found by arithmetic. The memory stays mapped while the stub's chunk is;
     /// after release and ``reclaim()`` it belongs to the slot's next stub. Throws
     /// ``StubPoolError/invalidConfiguration(_:)`` for a pool without payloads.
     public func payload(of stub: Stub) throws(StubPoolError) -> UnsafeMutableRawPointer {
@@ -141,6 +158,18 @@ extension StubPool {
         try checkPayloads()
         let stub = try allocate(target: target, context: context)
         return (stub, UnsafeMutableRawPointer(bitPattern: layout.payload(of: stub))!)
+    }
+
+    /// Allocates a stub whose context is its own payload's address, and returns both: a closure
+    /// whose record is the payload (the libffi drop-in's closures). Errors as
+    /// ``allocateWithPayload(target:context:)``.
+    public func allocateClosure(target: UnsafeRawPointer) throws(StubPoolError) -> (stub: Stub, payload: UnsafeMutableRawPointer) {
+        try checkPayloads()
+        let stub = try allocate(target: target, context: 0)
+        let payload = layout.payload(of: stub)
+        // Nobody else knows the stub yet: the second store cannot be seen half-done.
+        DataSlot(address: layout.dataSlot(of: stub)).publish(context: payload)
+        return (stub, UnsafeMutableRawPointer(bitPattern: payload)!)
     }
 
     private func checkPayloads() throws(StubPoolError) {
@@ -218,6 +247,15 @@ extension StubPool {
         try release(found.stub, slot: found.data, key: found.key)
     }
 
+    /// Releases the stub whose payload begins exactly at `payload` (one lookup: the libffi
+    /// drop-in frees a closure, which is a payload, this way).
+    /// Throws ``StubPoolError/foreignAddress(_:)`` for an address that is not the payload of one of
+    /// this pool's stubs, and as ``release(_:)`` otherwise.
+    public func release(payload: UInt) throws(StubPoolError) {
+        guard let found = slot(at: payload, in: .payload) else { throw .foreignAddress(payload) }
+        try release(found.stub, slot: found.data, key: found.key)
+    }
+
     /// Releases every stub of `stubs`: all of them, or none if any is foreign or already released.
     public func release(_ stubs: StubRange) throws(StubPoolError) {
         let checked = try checkLive(stubs)
@@ -286,10 +324,7 @@ extension StubPool {
     /// pointer may be asked about, mapped or not. Nil for every other address: another pool's
     /// payload, a byte inside a payload, memory this library does not own.
     public func stub(payload address: UInt) -> Stub? {
-        let token = layout.token
-        return ChunkRegistry.withChunk(containing: address, in: .payload) { chunk in
-            chunk.layout.token == token ? chunk.stub(ofPayload: address) : nil
-        }
+        slot(at: address, in: .payload)?.stub
     }
 
     /// The live stub whose code contains `address` (its entry or any byte of its slot), in O(1).

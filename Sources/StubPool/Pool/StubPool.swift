@@ -46,10 +46,12 @@ public final class StubPool: Sendable {
         /// Whether the pool hands out lazy stubs (``StubPool/lazyStubs(of:batchLimit:generator:onFailure:)``).
         /// Any kind; each slot then also holds a lazy entry (which can make the slot larger).
         public var lazyBatches: Bool
-        /// Bytes of writable memory beside each stub (0, or a multiple of 16 up to 4,096): the
+        /// Bytes of writable memory beside each stub (0, or a multiple of 8 up to 4,096): the
         /// stub's payload (``StubPool/payload(of:)``), for state that lives as long as the stub,
-        /// such as a closure's record. Never executable; mapped with the chunk, resident only once
-        /// written; not cleared when a slot is reused.
+        /// such as a closure's record. Payloads are 16-byte aligned when the size is a multiple
+        /// of 16, 8-byte aligned otherwise (a 56-byte `ffi_closure` then costs 56 bytes, not 64).
+        /// Never executable; mapped with the chunk, resident only once written; not cleared when
+        /// a slot is reused.
         public var payloadSize: Int
         /// How long a chunk must stay entirely free, untouched, before ``StubPool/reclaim()``
         /// returns it to the system (``StubPool/trim()`` does not wait). Reclaims may come often;
@@ -149,8 +151,8 @@ public final class StubPool: Sendable {
         guard configuration.idleChunkDelay >= .zero else {
             throw .invalidConfiguration("idle chunk delay must not be negative, not \(configuration.idleChunkDelay)")
         }
-        guard (0...PoolLayout.maximumPayloadSize).contains(configuration.payloadSize), configuration.payloadSize % 16 == 0 else {
-            throw .invalidConfiguration("payload size must be a multiple of 16 in 0...\(PoolLayout.maximumPayloadSize), not \(configuration.payloadSize)")
+        guard (0...PoolLayout.maximumPayloadSize).contains(configuration.payloadSize), configuration.payloadSize % 8 == 0 else {
+            throw .invalidConfiguration("payload size must be a multiple of 8 in 0...\(PoolLayout.maximumPayloadSize), not \(configuration.payloadSize)")
         }
         guard ChunkGeometry.regionGranularity % pageSize == 0 else {
             throw .invalidConfiguration("page size \(pageSize) is not one of \(ChunkGeometry.supportedPageSizes)")

@@ -78,7 +78,7 @@ final class CAPITests: XCTestCase {
         expect(stubpool_payload(plain, own, &again), STUBPOOL_E_INVALID_CONFIGURATION, mentioning: "payload")
         var config = stubpool_config_t()
         stubpool_config_init(&config)
-        config.payload_size = 24
+        config.payload_size = 20  // not a multiple of 8
         var bad: OpaquePointer?
         expect(stubpool_pool_create(&config, &bad), STUBPOOL_E_INVALID_CONFIGURATION, mentioning: "payload size")
         XCTAssertNil(bad)

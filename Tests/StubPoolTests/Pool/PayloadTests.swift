@@ -46,8 +46,44 @@ import Testing
         #expect(payload.load(as: UInt.self) == 0xfeed, "payloads are not cleared on reuse (documented)")
     }
 
+    /// Payload sizes that are not powers of two (a 56-byte `ffi_closure`): found by exact division
+    /// (a shift and a multiplication), which must agree with plain division everywhere.
+    @Test func payloadLookupByExactDivisionAgreesWithDivision() throws {
+        var random = SplitMix64(seed: 56)
+        for size in stride(from: 8, through: PoolLayout.maximumPayloadSize, by: 8) {
+            let pool = try StubPool(.init(kind: .context, shards: 1, payloadSize: size))
+            let layout = pool.layout
+            let slots = UInt(layout.anchorSlotIndex)
+            let region = UInt(layout.payloadRegionSize)
+            var offsets: [UInt] = [0, UInt(size), UInt(size) - 8, UInt(size) + 8, (slots - 1) * UInt(size), slots * UInt(size), region - 8]
+            for _ in 0..<200 { offsets.append(UInt(random.next() % UInt64(region)) & ~7) }
+            for _ in 0..<50 { offsets.append(UInt(random.next() % UInt64(slots)) * UInt(size)) }
+            for offset in offsets {
+                let expected: UInt? = offset % UInt(size) == 0 && offset / UInt(size) < slots ? offset / UInt(size) : nil
+                #expect(layout.slot(ofPayloadOffset: offset) == expected, "size \(size), offset \(offset)")
+            }
+        }
+    }
+
+    @Test func closureSizedPayloadsAreEightByteAlignedAndOwnedExactly() throws {
+        let pool = try StubPool(.init(kind: .context, shards: 1, payloadSize: 56))
+        let stubs = try pool.allocate(count: 20_000, target: CTargets.returnContextRegister)  // two chunks
+        for stub in stubs {
+            let payload = UInt(bitPattern: try pool.payload(of: stub))
+            #expect(payload % 8 == 0)
+            #expect(pool.stub(payload: payload) == stub)
+            #expect(pool.stub(payload: payload + 8) == nil && pool.stub(payload: payload &- 8) == nil)
+        }
+        try pool.release(payload: UInt(bitPattern: try pool.payload(of: stubs[7])))
+        #expect(throws: StubPoolError.released(id: stubs[7].id)) { try pool.release(stubs[7]) }
+        #expect(throws: StubPoolError.foreignAddress(1)) { try pool.release(payload: 1) }
+        let (closure, record) = try pool.allocateClosure(target: CTargets.returnContextRegister)
+        #expect(ct_call0(closure.entry) == UInt64(UInt(bitPattern: record)), "a closure's context is its payload")
+        #expect(try pool.payload(of: closure) == record)
+    }
+
     @Test func badPayloadUseIsATypedError() throws {
-        for size in [-16, 8, 24, PoolLayout.maximumPayloadSize + 16] {
+        for size in [-16, 4, 12, 20, PoolLayout.maximumPayloadSize + 8] {
             #expect(throws: StubPoolError.self) { try StubPool(.init(payloadSize: size)) }
         }
         let plain = try StubPool(.init(kind: .context))
