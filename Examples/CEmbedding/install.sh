@@ -41,7 +41,7 @@ install -m 755 "$build/libStubPoolC.so" "$prefix/lib/"
 cc="${CC:-cc}"
 $cc -O2 -shared -fPIC -Wall -Wextra -Werror \
     -I Sources/StubPoolFFI/include -I Sources/StubPoolFFI -I Sources/CStubPoolAPI/include \
-    Sources/StubPoolFFI/closures.c Sources/StubPoolFFI/core.c Sources/StubPoolFFI/learned_trampolines.c \
+    Sources/StubPoolFFI/*.c \
     Sources/StubPoolFFIDropIn/dropin.c Sources/CStubPoolAPI/last_error.c \
     -Wl,--version-script=Sources/StubPoolFFIDropIn/exports.map -Wl,--as-needed -ldl \
     -o "$prefix/lib/libStubPoolFFI.so"

@@ -3,14 +3,17 @@
 //
 // ffi_closure_alloc returns, as the closure, the payload of a StubPool `context` stub (writable
 // memory the pool maps beside its data slots, never executable) and, as its code address, the
-// stub itself, whose context is the closure. Pools come in payload size classes (the smallest
-// holds exactly an ffi_closure); a closure larger than the largest class is the system libffi's.
-// ffi_prep_closure_loc lets the system libffi fill the closure as usual, reads the entry libffi
-// chose for the signature out of the trampoline it wrote (x86-64: tramp + 24; AArch64: tramp +
-// 16), and points the stub there: the stub loads the closure into r10 / x17, exactly what
-// libffi's own trampoline does. After the first closure of each kind of cif it writes the same
-// bytes itself (learned_trampolines.c). Nothing is ever writable and executable; nothing touches the file
-// system.
+// stub itself, whose context is the closure and whose target is the shared dispatcher
+// (dispatch.c): it loads the closure into r10 / x17, exactly what libffi's own trampoline does,
+// and the dispatcher jumps to the entry word of the closure's trampoline. Pools come in payload
+// size classes (the smallest holds exactly an ffi_closure); a closure larger than the largest
+// class is the system libffi's.
+//
+// ffi_prep_closure_loc writes the closure as libffi would: for the first closure of each kind of
+// cif the system libffi writes it (its trampoline names the entry it chose for the signature:
+// plain, SSE, ...), later ones get the same bytes from learned_trampolines.c. The stub itself is
+// never touched between allocation and free. Nothing is ever writable and executable; nothing
+// touches the file system.
 //
 // Ownership is decided from the address alone (stubpool_payload_owner: the pools' chunk index),
 // before anything is read: a closure made by somebody else (the system libffi, cffi's own
@@ -33,15 +36,8 @@
 #include <unistd.h>
 
 #include "internal/core.h"
+#include "internal/dispatch.h"
 #include "internal/learned_trampolines.h"
-
-#if defined(__x86_64__)
-enum { entry_offset = 24 };  // lea -0xb(%rip),%r10; jmp *0x7(%rip); then the entry word
-#elif defined(__aarch64__)
-enum { entry_offset = 16 };  // ldr x16, 16; adr x17, 0; br x16; then the entry word
-#else
-#error "the StubPool libffi drop-in supports x86-64 and AArch64"
-#endif
 
 typedef void (*closure_fun_t)(ffi_cif *, void *, void **, void *);
 typedef void (*raw_closure_fun_t)(ffi_cif *, void *, ffi_raw *, void *);
@@ -50,9 +46,10 @@ typedef ffi_status (*prep_raw_closure_loc_t)(ffi_raw_closure *, ffi_cif *, raw_c
 typedef void *(*closure_alloc_t)(size_t, void **);
 typedef void (*closure_free_t)(void *);
 
-/// Payload bytes of each size class: the first holds an ffi_closure exactly (16-aligned).
+/// Payload bytes of each size class: the first holds an ffi_closure exactly (56 bytes on x86-64,
+/// 8-byte aligned, as malloc would give it; 48 on AArch64).
 enum { class_count = 5 };
-static const size_t class_sizes[class_count] = {(sizeof(ffi_closure) + 15) / 16 * 16, 128, 256, 1024, 4096};
+static const size_t class_sizes[class_count] = {(sizeof(ffi_closure) + 7) / 8 * 8, 128, 256, 1024, 4096};
 
 /// The system libffi's functions (found once; every thread finds the same ones).
 typedef struct {
@@ -90,7 +87,7 @@ static __thread thread_counters_t *thread_counters __attribute__((tls_model("ini
 static void lock_counters_for_fork(void) { pthread_mutex_lock(&counters_lock); }
 static void unlock_counters_after_fork(void) { pthread_mutex_unlock(&counters_lock); }
 
-/// Where an allocated but unprepared closure's stub goes.
+/// Where an allocated but unprepared closure's entry word points.
 static void unprepared_closure(void) {
     static const char text[] = "stubpool-ffi: call through a closure that ffi_prep_closure_loc has not prepared\n";
     (void)!write(2, text, sizeof text - 1);
@@ -155,9 +152,9 @@ static stubpool_pool_t *pool_of_class(size_t index) {
     return expected;
 }
 
-/// The drop-in's stub for `closure` and the pool it belongs to, from the closure's address alone;
-/// NULL if the closure is somebody else's. Nothing at `closure` is read.
-static void *stub_of(const void *closure, stubpool_pool_t **out_pool) {
+/// The drop-in's stub for `closure`, from the closure's address alone; NULL if the closure is
+/// somebody else's. Nothing at `closure` is read.
+static void *stub_of(const void *closure) {
     if (!closure) return NULL;
     // Fetched at the first pool: a pool exists only once the core is loaded, so foreign closures
     // alone never load it.
@@ -167,12 +164,37 @@ static void *stub_of(const void *closure, stubpool_pool_t **out_pool) {
         if (!pool) continue;
         if (!core) core = stubpool_ffi_core();
         void *stub;
-        if (core->payload_owner(pool, closure, &stub) == STUBPOOL_OK) {
-            if (out_pool) *out_pool = pool;
-            return stub;
-        }
+        if (core->payload_owner(pool, closure, &stub) == STUBPOOL_OK) return stub;
     }
     return NULL;
+}
+
+/// The closure this thread allocated last and its stub, until it is prepared or freed: the
+/// usual ffi_closure_alloc, then ffi_prep_closure_loc of the same closure, decides ownership
+/// without asking the core again. Only this thread's allocation puts a closure here, and only
+/// that closure's preparation or free takes it out, so it names one of this library's live
+/// closures (a closure freed by another thread before its allocator prepared it is a use after
+/// free in the client).
+typedef struct {
+    const void *closure;
+    void *stub;
+} recent_allocation_t;
+
+static __thread recent_allocation_t recent __attribute__((tls_model("initial-exec")));
+
+/// The stub of `closure` if it is one of this library's: this thread's last allocation, else the
+/// core's answer from the address alone.
+static void *owned_stub(const void *closure) {
+    if (closure && closure == recent.closure) {
+        void *stub = recent.stub;
+        recent = (recent_allocation_t){NULL, NULL};
+        return stub;
+    }
+    return stub_of(closure);
+}
+
+static void set_entry(void *closure, const void *entry) {
+    memcpy((char *)closure + STUBPOOL_FFI_ENTRY_OFFSET, &entry, sizeof entry);
 }
 
 static void add_counts(stubpool_ffi_stats_t *into, const stubpool_ffi_stats_t *from) {
@@ -237,10 +259,12 @@ void *stubpool_ffi_closure_alloc(size_t size, void **code) {
     }
     stubpool_pool_t *pool = pool_of_class(index);
     void *stub, *closure;
-    if (!pool || stubpool_ffi_core()->allocate_with_payload(pool, (const void *)unprepared_closure, 0, &stub, &closure) !=
+    if (!pool || stubpool_ffi_core()->allocate_closure(pool, (const void *)stubpool_ffi_dispatch, &stub, &closure) !=
                      STUBPOOL_OK) {
         return NULL;
     }
+    set_entry(closure, (const void *)unprepared_closure);
+    recent = (recent_allocation_t){closure, stub};
     if (code) *code = stub;
     count(&counters()->stats.allocated);
     return closure;
@@ -281,18 +305,16 @@ static void count_prep(size_t *counter) {
 }
 
 /// After the system libffi prepared one of this library's closures (its trampoline written into
-/// the closure's `tramp`, plain writable memory here): point the stub at the entry it chose.
-static ffi_status adopt_entry(stubpool_pool_t *pool, void *stub, void *closure) {
-    const stubpool_ffi_core_t *core = stubpool_ffi_core();
+/// the closure's `tramp`, plain writable memory here): the entry word it wrote must lie inside the
+/// system libffi, since the dispatcher will jump there. Otherwise the closure goes back to
+/// unprepared and the preparation fails.
+static ffi_status check_entry(void *closure) {
     void *entry;
-    memcpy(&entry, (const char *)closure + entry_offset, sizeof entry);
+    memcpy(&entry, (const char *)closure + STUBPOOL_FFI_ENTRY_OFFSET, sizeof entry);
     if (!is_libffi_entry(entry)) {
         fprintf(stderr, "stubpool-ffi: the system libffi's trampoline layout is not the one expected "
                         "(entry %p outside libffi); is it built with static trampolines?\n", entry);
-        return FFI_BAD_ABI;
-    }
-    if (core->retarget(pool, stub, entry, (uintptr_t)closure) != STUBPOOL_OK) {
-        fprintf(stderr, "stubpool-ffi: %s\n", core->last_error());
+        set_entry(closure, (const void *)unprepared_closure);
         return FFI_BAD_ABI;
     }
     count_prep(&counters()->stats.prepared);
@@ -303,9 +325,9 @@ ffi_status stubpool_ffi_prep_closure_loc(ffi_closure *closure, ffi_cif *cif, clo
                                          void *codeloc) {
     const system_libffi_t *system = system_ffi();
     if (!system->prep_closure_loc) return FFI_BAD_ABI;
-    stubpool_pool_t *pool;
-    void *stub = stub_of(closure, &pool);
+    void *stub = owned_stub(closure);
     if (!stub || stub != codeloc) {
+        // Somebody else's closure, or the caller names other code for it: libffi's business.
         count_prep(&counters()->stats.forwarded);
         return system->prep_closure_loc(closure, cif, fun, user_data, codeloc);
     }
@@ -314,18 +336,20 @@ ffi_status stubpool_ffi_prep_closure_loc(ffi_closure *closure, ffi_cif *cif, clo
         closure->cif = cif;
         closure->fun = fun;
         closure->user_data = user_data;
-        return adopt_entry(pool, stub, closure);
+        count_prep(&counters()->stats.prepared);
+        return FFI_OK;
     }
+    // The first closure of its kind: libffi prepares it; its trampoline is learned.
     ffi_status status = system->prep_closure_loc(closure, cif, fun, user_data, codeloc);
     if (status != FFI_OK) return status;
-    status = adopt_entry(pool, stub, closure);
+    status = check_entry(closure);
     if (status == FFI_OK) stubpool_ffi_learn_trampoline(cif->abi, cif->flags, (const unsigned char *)closure->tramp);
     return status;
 }
 
 ffi_status stubpool_ffi_prep_closure(ffi_closure *closure, ffi_cif *cif, closure_fun_t fun, void *user_data) {
     // The deprecated form assumes code == closure; for this library's closures the code is the stub.
-    void *stub = stub_of(closure, NULL);
+    void *stub = stub_of(closure);
     if (stub) return stubpool_ffi_prep_closure_loc(closure, cif, fun, user_data, stub);
     // As libffi's own: the closure is its own code (and its ffi_prep_closure calls
     // ffi_prep_closure_loc through the PLT, which would count it twice).
@@ -337,8 +361,7 @@ ffi_status stubpool_ffi_prep_closure(ffi_closure *closure, ffi_cif *cif, closure
 static ffi_status prep_raw(prep_raw_closure_loc_t system_prep, ffi_raw_closure *closure, ffi_cif *cif,
                            raw_closure_fun_t fun, void *user_data, void *codeloc) {
     if (!system_prep) return FFI_BAD_ABI;
-    stubpool_pool_t *pool;
-    void *stub = stub_of(closure, &pool);
+    void *stub = owned_stub(closure);
     // libffi's raw forms call ffi_prep_closure_loc, through its PLT (that is, this library's)
     // in some builds: counted here, not there.
     inside_raw_prep++;
@@ -355,7 +378,7 @@ static ffi_status prep_raw(prep_raw_closure_loc_t system_prep, ffi_raw_closure *
     // closure itself.
     closure->this_closure = closure;
 #endif
-    return adopt_entry(pool, stub, closure);
+    return check_entry(closure);
 }
 
 ffi_status stubpool_ffi_prep_raw_closure_loc(ffi_raw_closure *closure, ffi_cif *cif, raw_closure_fun_t fun,
@@ -364,7 +387,7 @@ ffi_status stubpool_ffi_prep_raw_closure_loc(ffi_raw_closure *closure, ffi_cif *
 }
 
 ffi_status stubpool_ffi_prep_raw_closure(ffi_raw_closure *closure, ffi_cif *cif, raw_closure_fun_t fun, void *user_data) {
-    void *stub = stub_of(closure, NULL);
+    void *stub = stub_of(closure);
     return prep_raw(system_ffi()->prep_raw_closure_loc, closure, cif, fun, user_data, stub ? stub : (void *)closure);
 }
 
@@ -377,35 +400,40 @@ ffi_status stubpool_ffi_prep_java_raw_closure_loc(ffi_java_raw_closure *closure,
 
 ffi_status stubpool_ffi_prep_java_raw_closure(ffi_java_raw_closure *closure, ffi_cif *cif,
                                               void (*fun)(ffi_cif *, void *, ffi_java_raw *, void *), void *user_data) {
-    void *stub = stub_of(closure, NULL);
+    void *stub = stub_of(closure);
     return prep_raw(system_ffi()->prep_java_raw_closure_loc, (ffi_raw_closure *)closure, cif, (raw_closure_fun_t)fun,
                     user_data, stub ? stub : (void *)closure);
 }
 
 void stubpool_ffi_closure_free(void *closure) {
     if (!closure) return;
-    stubpool_pool_t *pool;
-    void *stub = stub_of(closure, &pool);
+    if (closure == recent.closure) recent = (recent_allocation_t){NULL, NULL};
     thread_counters_t *mine = counters();
-    if (!stub) {
-        count(&mine->stats.forwarded);
-        const system_libffi_t *system = system_ffi();
-        if (system->closure_free) system->closure_free(closure);
+    const stubpool_ffi_core_t *core = NULL;
+    for (size_t index = 0; index < class_count; index++) {
+        stubpool_pool_t *pool = __atomic_load_n(&pools[index], __ATOMIC_ACQUIRE);
+        if (!pool) continue;
+        if (!core) core = stubpool_ffi_core();
+        // One call decides ownership (from the address alone) and releases: from now on a call
+        // through the freed closure's stub reports itself and aborts, until the slot is
+        // reclaimed (after this thread's next quarantine_limit frees) and reused.
+        stubpool_status_t status = core->payload_release(pool, closure);
+        if (status == STUBPOOL_E_FOREIGN_STUB) continue;
+        if (status != STUBPOOL_OK) {
+            fprintf(stderr, "stubpool-ffi: ffi_closure_free(%p): %s\n", closure, core->last_error());
+            return;
+        }
+        count(&mine->stats.freed);
+        count(&mine->since_reclaim);
+        if (mine->since_reclaim >= quarantine_limit) {
+            mine->since_reclaim = 0;
+            core->reclaim(pool);
+        }
         return;
     }
-    // From now on a call through the freed closure's stub reports itself and aborts, until the
-    // slot is reclaimed (after this thread's next quarantine_limit frees) and reused.
-    const stubpool_ffi_core_t *core = stubpool_ffi_core();
-    if (core->release(pool, stub) != STUBPOOL_OK) {
-        fprintf(stderr, "stubpool-ffi: ffi_closure_free(%p): %s\n", closure, core->last_error());
-        return;
-    }
-    count(&mine->stats.freed);
-    count(&mine->since_reclaim);
-    if (mine->since_reclaim >= quarantine_limit) {
-        mine->since_reclaim = 0;
-        core->reclaim(pool);
-    }
+    count(&mine->stats.forwarded);
+    const system_libffi_t *system = system_ffi();
+    if (system->closure_free) system->closure_free(closure);
 }
 
 void stubpool_ffi_statistics(stubpool_ffi_stats_t *out) {

@@ -17,16 +17,15 @@
 #pragma weak stubpool_config_init
 #pragma weak stubpool_pool_create
 #pragma weak stubpool_pool_destroy
-#pragma weak stubpool_allocate_with_payload
+#pragma weak stubpool_allocate_closure
 #pragma weak stubpool_payload_owner
-#pragma weak stubpool_retarget
-#pragma weak stubpool_release
+#pragma weak stubpool_payload_release
 #pragma weak stubpool_reclaim
 #pragma weak stubpool_last_error
 
 /// The table, published once with a compare-and-swap (racing first calls each build one; the
 /// losers free theirs): no lock, so a fork() meanwhile leaves nothing half-held.
-static stubpool_ffi_core_t *published;
+stubpool_ffi_core_t *stubpool_ffi_published_core;
 /// Set once the core could not be found.
 static int missing;
 
@@ -46,9 +45,9 @@ static int core_path(char *path, size_t size) {
 
 static int load(stubpool_ffi_core_t *found) {
     if (stubpool_pool_create) {
-        *found = (stubpool_ffi_core_t){stubpool_config_init, stubpool_pool_create, stubpool_pool_destroy,
-                                       stubpool_allocate_with_payload, stubpool_payload_owner, stubpool_retarget,
-                                       stubpool_release, stubpool_reclaim, stubpool_last_error};
+        *found = (stubpool_ffi_core_t){stubpool_config_init, stubpool_pool_create,
+                                       stubpool_pool_destroy, stubpool_allocate_closure, stubpool_payload_owner,
+                                       stubpool_payload_release, stubpool_reclaim, stubpool_last_error};
         return 1;
     }
     char path[PATH_MAX];
@@ -69,18 +68,17 @@ static int load(stubpool_ffi_core_t *found) {
     FIND(config_init, "stubpool_config_init")
     FIND(pool_create, "stubpool_pool_create")
     FIND(pool_destroy, "stubpool_pool_destroy")
-    FIND(allocate_with_payload, "stubpool_allocate_with_payload")
+    FIND(allocate_closure, "stubpool_allocate_closure")
     FIND(payload_owner, "stubpool_payload_owner")
-    FIND(retarget, "stubpool_retarget")
-    FIND(release, "stubpool_release")
+    FIND(payload_release, "stubpool_payload_release")
     FIND(reclaim, "stubpool_reclaim")
     FIND(last_error, "stubpool_last_error")
 #undef FIND
     return 1;
 }
 
-const stubpool_ffi_core_t *stubpool_ffi_core(void) {
-    stubpool_ffi_core_t *core = __atomic_load_n(&published, __ATOMIC_ACQUIRE);
+const stubpool_ffi_core_t *stubpool_ffi_load_core(void) {
+    stubpool_ffi_core_t *core = __atomic_load_n(&stubpool_ffi_published_core, __ATOMIC_ACQUIRE);
     if (__builtin_expect(core != NULL, 1)) return core;
     if (__atomic_load_n(&missing, __ATOMIC_RELAXED)) return NULL;
     stubpool_ffi_core_t *mine = malloc(sizeof *mine);
@@ -91,7 +89,7 @@ const stubpool_ffi_core_t *stubpool_ffi_core(void) {
         return NULL;
     }
     stubpool_ffi_core_t *expected = NULL;
-    if (__atomic_compare_exchange_n(&published, &expected, mine, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return mine;
+    if (__atomic_compare_exchange_n(&stubpool_ffi_published_core, &expected, mine, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return mine;
     free(mine);
     return expected;
 }

@@ -129,6 +129,12 @@ stubpool_status_t stubpool_allocate_with_payload(stubpool_pool_t *pool, const vo
     return STUBPOOL_OK;
 }
 
+stubpool_status_t stubpool_allocate_closure(stubpool_pool_t *pool, const void *target, void **out_stub, void **out_payload) {
+    if (!out_payload) return fail(STUBPOOL_E_INVALID_ARGUMENT, "%s", "NULL out_payload");
+    stubpool_status_t status = stubpool_allocate_with_payload(pool, target, 0, out_stub, out_payload);
+    return status == STUBPOOL_OK ? stubpool_retarget(pool, *out_stub, target, (uintptr_t)*out_payload) : status;
+}
+
 stubpool_status_t stubpool_allocate(stubpool_pool_t *pool, const void *target, uintptr_t context, void **out_stub) {
     return stubpool_allocate_with_payload(pool, target, context, out_stub, NULL);
 }
@@ -178,6 +184,13 @@ stubpool_status_t stubpool_payload_owner(stubpool_pool_t *pool, const void *payl
     }
     *out_stub = (void *)(pool->base + (address - start) / pool->payload_size * pool->slot_size);
     return STUBPOOL_OK;
+}
+
+stubpool_status_t stubpool_payload_release(stubpool_pool_t *pool, const void *payload) {
+    void *stub;
+    stubpool_status_t status = stubpool_payload_owner(pool, payload, &stub);
+    if (status == STUBPOOL_E_NOT_FOUND) return fail(STUBPOOL_E_FOREIGN_STUB, "%s", "not the payload of a stub of this pool");
+    return status == STUBPOOL_OK ? stubpool_release(pool, stub) : status;
 }
 
 void stubpool_pool_destroy(stubpool_pool_t *pool) {

@@ -1,7 +1,10 @@
 // The drop-in's prepared closures against the system libffi's, byte for byte, over random
 // signatures: the trampoline (with the entry libffi chose), cif, fun and user_data must be the
 // ones the system's ffi_prep_closure_loc writes, whether the drop-in called it or filled the
-// closure from what it learned (learned_trampolines.c).
+// closure from what it learned (learned_trampolines.c). Then one closure prepared again and again,
+// alternating an integer and an SSE signature (two libffi entries): every call must reach the
+// entry of its latest preparation (the drop-in's stub never changes; its dispatcher follows the
+// closure's trampoline).
 // Usage (drop-in preloaded or linked ahead): prep_differential [SIGNATURES]. Prints how many
 // signatures, how many kinds of cif, and "prep differential: ok"; exits 1 at the first mismatch.
 #define _GNU_SOURCE
@@ -39,6 +42,43 @@ static ffi_type *pick(int allow_void) {
                          &struct_lll, &struct_cd, &struct_if, &ffi_type_void};
     unsigned count = sizeof types / sizeof *types - (allow_void ? 0 : 1);
     return types[next(count)];
+}
+
+static void sum_integers(ffi_cif *cif, void *result, void **arguments, void *user_data) {
+    (void)cif;
+    *(int64_t *)result = *(int64_t *)arguments[0] + *(int64_t *)arguments[1] + (int64_t)(intptr_t)user_data;
+}
+
+static void sum_doubles(ffi_cif *cif, void *result, void **arguments, void *user_data) {
+    (void)cif;
+    *(double *)result = *(double *)arguments[0] + *(double *)arguments[1] + (double)(intptr_t)user_data;
+}
+
+/// One closure, prepared 1,000 times, alternating (int64, int64) -> int64 and (double, double) ->
+/// double, called after each preparation; returns how many calls gave a wrong result.
+static int reprepare_and_call(void) {
+    ffi_cif integers, doubles;
+    ffi_type *two_integers[] = {&ffi_type_sint64, &ffi_type_sint64}, *two_doubles[] = {&ffi_type_double, &ffi_type_double};
+    if (ffi_prep_cif(&integers, FFI_DEFAULT_ABI, 2, &ffi_type_sint64, two_integers) != FFI_OK ||
+        ffi_prep_cif(&doubles, FFI_DEFAULT_ABI, 2, &ffi_type_double, two_doubles) != FFI_OK) {
+        return -1;
+    }
+    void *code;
+    ffi_closure *closure = ffi_closure_alloc(sizeof(ffi_closure), &code);
+    if (!closure) return -1;
+    int wrong = 0;
+    for (int round = 0; round < 1000; round++) {
+        intptr_t extra = round;
+        if (round % 2 == 0) {
+            if (ffi_prep_closure_loc(closure, &integers, sum_integers, (void *)extra, code) != FFI_OK) return -1;
+            wrong += ((int64_t (*)(int64_t, int64_t))code)(40, 2) != 42 + extra;
+        } else {
+            if (ffi_prep_closure_loc(closure, &doubles, sum_doubles, (void *)extra, code) != FFI_OK) return -1;
+            wrong += ((double (*)(double, double))code)(0.5, 0.25) != 0.75 + (double)extra;
+        }
+    }
+    ffi_closure_free(closure);
+    return wrong;
 }
 
 int main(int argc, char **argv) {
@@ -89,5 +129,7 @@ int main(int argc, char **argv) {
     }
     printf("prep differential: %d signatures (%d variadic), %d kinds of cif (abi, flags), every closure byte for byte "
            "the system's: ok\n", signatures, variadic, kind_count);
-    return 0;
+    int wrong = reprepare_and_call();
+    printf("re-prepared closure: 1000 preparations alternating two entries, %d wrong calls\n", wrong);
+    return wrong == 0 ? 0 : 1;
 }

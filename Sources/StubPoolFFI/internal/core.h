@@ -8,10 +8,9 @@ typedef struct {
     void (*config_init)(stubpool_config_t *);
     stubpool_status_t (*pool_create)(const stubpool_config_t *, stubpool_pool_t **);
     void (*pool_destroy)(stubpool_pool_t *);
-    stubpool_status_t (*allocate_with_payload)(stubpool_pool_t *, const void *, uintptr_t, void **, void **);
+    stubpool_status_t (*allocate_closure)(stubpool_pool_t *, const void *, void **, void **);
     stubpool_status_t (*payload_owner)(stubpool_pool_t *, const void *, void **);
-    stubpool_status_t (*retarget)(stubpool_pool_t *, void *, const void *, uintptr_t);
-    stubpool_status_t (*release)(stubpool_pool_t *, void *);
+    stubpool_status_t (*payload_release)(stubpool_pool_t *, const void *);
     size_t (*reclaim)(stubpool_pool_t *);
     const char *(*last_error)(void);
 } stubpool_ffi_core_t;
@@ -20,6 +19,15 @@ typedef struct {
 /// into the same program (the StubPoolC target), they are used directly; otherwise the first
 /// call loads libStubPoolC.so from the drop-in's own directory, so a process that preloads the
 /// drop-in and never makes a closure never loads the core.
-__attribute__((visibility("hidden"))) const stubpool_ffi_core_t *stubpool_ffi_core(void);
+__attribute__((visibility("hidden"))) const stubpool_ffi_core_t *stubpool_ffi_load_core(void);
+
+/// The table once published (core.c); NULL before the first closure.
+extern __attribute__((visibility("hidden"))) stubpool_ffi_core_t *stubpool_ffi_published_core;
+
+/// stubpool_ffi_load_core, with its fast path (one acquire load) inlined into every closure call.
+static inline const stubpool_ffi_core_t *stubpool_ffi_core(void) {
+    const stubpool_ffi_core_t *core = __atomic_load_n(&stubpool_ffi_published_core, __ATOMIC_ACQUIRE);
+    return __builtin_expect(core != NULL, 1) ? core : stubpool_ffi_load_core();
+}
 
 #endif

@@ -1,0 +1,16 @@
+// The closure stubs' shared target (dispatch.c).
+#ifndef STUBPOOL_FFI_DISPATCH_H
+#define STUBPOOL_FFI_DISPATCH_H
+
+/// Where libffi's trampoline keeps the entry it chose for the closure's cif, which the
+/// dispatcher jumps to (dispatch.c hard-codes the same offsets in its two instructions).
+#if defined(__x86_64__)
+#define STUBPOOL_FFI_ENTRY_OFFSET 24  // endbr64; lea -0xb(%rip),%r10; jmp *0x7(%rip); then the entry word
+#elif defined(__aarch64__)
+#define STUBPOOL_FFI_ENTRY_OFFSET 16  // ldr x16, 16; adr x17, 0; br x16; then the entry word
+#endif
+
+/// Jumps to the entry word of the closure in r10 / x17. Not a C function: only a stub's target.
+__attribute__((visibility("hidden"))) void stubpool_ffi_dispatch(void);
+
+#endif
