@@ -22,6 +22,6 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         let results = try HeadlineBenchmark(memoryStubs: stubs).run()
-        print(json ? try results.json() : results.table())
+        print(json ? try results.json() : results.table() + "\n" + HeadlineTarget.table(for: results))
     }
 }

@@ -1,0 +1,61 @@
+import TextTable
+
+/// The targets the headline's drop-in rows are held to, printed under the table with what this
+/// run measured: the closure life cycle against Debian's libffi in the same run (a ratio
+/// libffi ÷ StubPool of at least 1.0: no slower, no bigger), and the cost of preloading the drop-in
+/// into a process that makes no closure (absolute bounds).
+struct HeadlineTarget {
+    enum Bound {
+        /// libffi's value over StubPool's must be at least this.
+        case libffiRatioAtLeast(Double)
+        /// StubPool's value must be at most this.
+        case atMost(Double, unit: String)
+    }
+
+    let metric: String
+    let bound: Bound
+
+    static let all: [HeadlineTarget] = [
+        .init(metric: "closure_alloc_prep_ns", bound: .libffiRatioAtLeast(1.0)),
+        .init(metric: "closure_alloc_prep_1k_ns", bound: .libffiRatioAtLeast(1.0)),
+        .init(metric: "closure_free_ns", bound: .libffiRatioAtLeast(1.0)),
+        .init(metric: "closure_free_1k_ns", bound: .libffiRatioAtLeast(1.0)),
+        .init(metric: "closure_call_ns", bound: .libffiRatioAtLeast(1.0)),
+        .init(metric: "closure_resident_bytes", bound: .libffiRatioAtLeast(1.0)),
+        .init(metric: "closure_resident_1k_bytes", bound: .libffiRatioAtLeast(1.0)),
+        .init(metric: "preload_true_startup_ms", bound: .atMost(0.5, unit: "ms")),
+        .init(metric: "preload_true_resident_kb", bound: .atMost(512, unit: "KB")),
+        .init(metric: "preload_python_startup_ms", bound: .atMost(0.5, unit: "ms")),
+        .init(metric: "preload_python_resident_kb", bound: .atMost(512, unit: "KB")),
+    ]
+
+    /// What this run measured for the target, and whether it is met; nil if a value is missing.
+    func verdict(in results: HeadlineBenchmark.Results) -> (measured: String, met: Bool)? {
+        guard let mine = results.value(metric, "stubpool") else { return nil }
+        switch bound {
+        case .libffiRatioAtLeast(let least):
+            guard let theirs = results.value(metric, "libffi"), mine > 0 else { return nil }
+            let ratio = theirs / mine
+            return (format(ratio, decimals: 2) + "×", ratio >= least)
+        case .atMost(let most, let unit):
+            return (format(mine, decimals: 2) + " " + unit, mine <= most)
+        }
+    }
+
+    var wanted: String {
+        switch bound {
+        case .libffiRatioAtLeast(let least): "libffi ÷ stubpool ≥ " + format(least, decimals: 1) + "×"
+        case .atMost(let most, let unit): "≤ " + format(most, decimals: most < 10 ? 1 : 0) + " " + unit
+        }
+    }
+
+    /// The targets as a table (TextTable), those without a measurement left out.
+    static func table(for results: HeadlineBenchmark.Results) -> String {
+        let rows = all.compactMap { target in target.verdict(in: results).map { (target, $0.measured, $0.met) } }
+        let table = TextTable<(HeadlineTarget, String, Bool)> { row in
+            [Column(title: "target", value: row.0.metric), Column(title: "wanted", value: row.0.wanted),
+             Column(title: "measured", value: row.1, align: .right), Column(title: "met", value: row.2 ? "yes" : "no")]
+        }
+        return table.string(for: rows) ?? ""
+    }
+}
