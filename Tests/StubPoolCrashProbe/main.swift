@@ -1,6 +1,9 @@
 // Child process for the tests that watch StubPool abort:
 // - `<kind> <strategy> [landing-pads]`: allocates three stubs, releases the middle one, prints
 //   "<id> <address in hex>" of it on stdout, then calls it. The released-stub trap must abort.
+// - `full-chunk <kind> <placement> [landing-pads]`: fills one chunk (every slot the placement
+//   uses), releases the stub nearest the chunk's anchor, prints "<id> <address in hex>" of it and
+//   calls it. The released-stub trap, which the anchor's data slot leads to, must abort.
 // - `lazy-failure`: requests a lazy stub whose generator throws, prints "<id> <address in hex>",
 //   then calls it. The default lazy failure handler must abort naming the stub and the error.
 // - `fault-walk`: the fault-injection walk (FaultWalk.swift).
@@ -100,6 +103,36 @@ if arguments.count == 2 && arguments[1] == "lazy-failure" {
         exit(3)
     }
 }
+if arguments.count >= 4 && arguments[1] == "full-chunk", let kind = StubKind(rawValue: arguments[2]) {
+    let placements: [String: Placement] = ["packed": .packed, "pageStart": .pageStart, "staggered": .staggered]
+    guard let placement = placements[arguments[3]] else {
+        writeError("usage: StubPoolCrashProbe full-chunk <kind> packed|pageStart|staggered [landing-pads]\n")
+        exit(2)
+    }
+    do {
+        let pool = try StubPool(.init(kind: kind, placement: placement, landingPads: arguments.count > 4 && arguments[4] == "landing-pads",
+                                      shards: 1))
+        let target = unsafeBitCast(ct_weighted3 as @convention(c) (Int64, Int64, Int64) -> Int64, to: UnsafeRawPointer.self)
+        // A chunk holds a stub per code page (64 of 4 KiB) with these placements, or up to
+        // 16,383 packed: enough for the first chunk to be full.
+        let stubs = try pool.allocate(count: placement == .packed ? 20_000 : 200, target: target, context: 7)
+        guard let chunk = pool.mappedRegions().first(where: { $0.code.contains(stubs.first!.address) }),
+              let last = stubs.filter({ chunk.code.contains($0.address) }).max(by: { $0.address < $1.address }) else {
+            writeError("probe failed: no chunk\n")
+            exit(3)
+        }
+        try pool.release(last)
+        var line = "\(last.id) \(String(last.address, radix: 16))\n"
+        line.withUTF8 { _ = write(1, $0.baseAddress, $0.count) }
+        _ = ct_call3(last.entry, 1, 2, 3)
+        writeError("returned from a released stub\n")
+        exit(0)
+    } catch {
+        writeError("probe failed: \(error)\n")
+        exit(3)
+    }
+}
+
 guard arguments.count >= 3, let kind = StubKind(rawValue: arguments[1]), let strategy = CodeStrategy(rawValue: arguments[2]) else {
     writeError("usage: StubPoolCrashProbe <kind> <strategy> [landing-pads]\n")
     exit(2)

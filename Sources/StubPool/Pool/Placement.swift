@@ -30,11 +30,14 @@ struct SlotPlacement: Sendable, Hashable {
     let placement: Placement
     let geometry: ChunkGeometry
 
-    /// Logical slots per chunk.
+    /// Logical slots per chunk: every physical slot but the anchor (the chunk's last slot), or a
+    /// slot per code page. The last page's slot is the anchor when pages hold one slot
+    /// (`pageStart`) or when the staggered offset reaches the page's last line with slots of a
+    /// cache line or more: that page then holds no stub.
     var capacity: Int {
         switch placement {
-        case .packed, .random: geometry.physicalSlots - 1  // all but the anchor
-        case .pageStart, .staggered: geometry.codePages
+        case .packed, .random: geometry.physicalSlots - 1
+        case .pageStart, .staggered: geometry.codePages - (physical(geometry.codePages - 1) == geometry.anchorSlot ? 1 : 0)
         }
     }
 

@@ -46,4 +46,74 @@ import Testing
         #expect(Set(first.map { $0 / 4096 }).count > 25, "64 random stubs spread over many pages")
         #expect(Set(first).count == 64)
     }
+
+    /// The anchor (each chunk's last slot, whose data slot holds the released-stub trap and the
+    /// lazy entry for the whole chunk) belongs to no stub, and no slot to two, whatever the page
+    /// size, slot size, code size and placement. (With slots of 64 bytes or more the staggered
+    /// placement once put the last page's stub on the anchor.)
+    @Test func noPlacementHandsOutTheAnchorOrASlotTwice() throws {
+        var checked = 0, failures: [String] = []
+        for pageSize in ChunkGeometry.supportedPageSizes {
+            for slotSize in (4...12).map({ 1 << $0 }) {
+                for codeSize in [64, 128, 256, 512].map({ $0 * 1024 }) {
+                    guard let geometry = try? ChunkGeometry(pageSize: pageSize, slotSize: slotSize, codeSize: codeSize) else { continue }
+                    for placement in [Placement.packed, .pageStart, .staggered, .random(seed: 1)] {
+                        let slots = SlotPlacement(placement: placement, geometry: geometry)
+                        var seen = Set<Int>()
+                        for logical in 0..<slots.capacity {
+                            let physical = slots.physical(logical)
+                            let problem: String? = if !(0..<geometry.physicalSlots).contains(physical) { "outside the chunk" }
+                                else if physical == geometry.anchorSlot { "the anchor" }
+                                else if !seen.insert(physical).inserted { "taken twice" }
+                                else if slots.logical(physical) != logical { "not mapped back" } else { nil }
+                            if let problem {
+                                failures.append("\(placement), page \(pageSize), slot \(slotSize), code \(codeSize): logical \(logical) → physical \(physical) is \(problem)")
+                            }
+                        }
+                        checked += 1
+                    }
+                }
+            }
+        }
+        #expect(checked > 300)
+        #expect(failures.isEmpty, "\(failures.count) bad slots, first: \(failures.first ?? "")")
+    }
+
+    /// Every kind, landing pads or not, lazy-capable or not, under every placement: one chunk's
+    /// every slot is allocated, called, released (its data slot then holds the released state,
+    /// and the anchor's data slot is never touched), reclaimed and handed out again.
+    @Test(arguments: StubKind.allCases)
+    func everySlotOfAChunkLivesAndDiesWithTheAnchorIntact(kind: StubKind) throws {
+        for landingPads in [false, true] {
+            for lazyBatches in [false, true] {
+                for placement in [Placement.packed, .pageStart, .staggered, .random(seed: 3)] {
+                    let label = "\(kind), landing pads \(landingPads), lazy \(lazyBatches), \(placement)"
+                    let pool = try StubPool(.init(kind: kind, placement: placement, landingPads: landingPads, shards: 1,
+                                                  lazyBatches: lazyBatches))
+                    let layout = pool.layout
+                    let capacity = layout.capacity
+                    // Bulk allocations take slots straight from the shard (no thread cache): one chunk.
+                    let first = try pool.allocate(count: 1, target: CTargets.weighted3, context: 5)
+                    let base = try #require(pool.mappedRegions().first).code.lowerBound
+                    let anchor = DataSlot(address: base + UInt(layout.geometry.dataOffset(ofSlot: layout.geometry.anchorSlot)))
+                    let anchorBefore = (anchor.context, anchor.target)
+                    let rest = try pool.allocate(count: capacity - 1, target: CTargets.weighted3, context: 5)
+                    let stubs = Array(first) + Array(rest)
+                    #expect(pool.statistics().chunks == 1, "\(label)")
+                    #expect(Set(stubs.map(\.address)).count == capacity, "\(label)")
+                    let expected = kind == .bindFirstArgument ? ct_weighted3(5, 1, 2) : ct_weighted3(1, 2, 3)
+                    #expect(stubs.allSatisfy { ct_call3($0.entry, 1, 2, 3) == expected }, "\(label): every stub calls its target")
+                    for stub in stubs { try pool.release(stub) }
+                    #expect(stubs.allSatisfy { pool.stub(containing: $0.address) == nil }, "\(label): every stub released")
+                    #expect(stubs.allSatisfy { layout.isReleased(target: DataSlot(address: layout.dataSlot(of: $0)).target, entry: $0.address) },
+                            "\(label): every released stub's data slot leads to the trap")
+                    #expect(anchor.context == anchorBefore.0 && anchor.target == anchorBefore.1, "\(label): the anchor is untouched")
+                    #expect(pool.reclaim() == capacity, "\(label)")
+                    let again = try pool.allocate(count: capacity, target: CTargets.weighted3, context: 5)
+                    #expect(Set(again.map(\.address)) == Set(stubs.map(\.address)), "\(label): every slot handed out again")
+                    #expect(pool.statistics().chunks == 1, "\(label)")
+                }
+            }
+        }
+    }
 }

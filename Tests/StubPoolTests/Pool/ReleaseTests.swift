@@ -22,6 +22,22 @@ import Testing
         #expect(!outcome.standardError.contains("returned from a released stub"))
     }
 
+    /// The same with the chunk full and the released stub the one nearest the chunk's anchor, whose
+    /// data slot leads every released stub of the chunk to the trap: no placement may hand the
+    /// anchor out (with 64-byte slots the staggered placement once did, and calls through released
+    /// stubs of that chunk no longer trapped).
+    @Test(arguments: StubKind.allCases.flatMap { kind in ["packed", "pageStart", "staggered"].flatMap { placement in [false, true].map { (kind, placement, $0) } } })
+    func callingAReleasedStubOfAFullChunkAborts(kind: StubKind, placement: String, landingPads: Bool) throws {
+        var arguments = ["full-chunk", kind.rawValue, placement]
+        if landingPads { arguments.append("landing-pads") }
+        let outcome = try ChildProcess.run("StubPoolCrashProbe", arguments: arguments)
+        let fields = outcome.standardOutput.split(whereSeparator: \.isWhitespace)
+        try #require(fields.count == 2, "probe output: \(outcome.standardOutput) \(outcome.standardError)")
+        #expect(outcome.terminatedBySignal && outcome.terminationStatus == SIGABRT, "\(outcome.standardError)")
+        #expect(outcome.standardError.contains("call through released stub #\(fields[0]) at 0x\(fields[1])"),
+                "stderr: \(outcome.standardError)")
+    }
+
     @Test func releasedSlotIsQuarantinedUntilReclaim() throws {
         let pool = try StubPool(.init(kind: .context, shards: 1))
         let first = try pool.allocate(target: CTargets.returnContextRegister, context: 1)
