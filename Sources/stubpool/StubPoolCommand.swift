@@ -5,7 +5,8 @@ struct StubPoolCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stubpool",
         abstract: "StubPool: packed executable stubs for JITs, Wasm engines and FFI layers.",
-        subcommands: [BenchCommand.self, IcacheCommand.self, TemplateCommand.self, InspectCommand.self, ImageCommand.self],
+        subcommands: [BenchCommand.self, IcacheCommand.self, TemplateCommand.self, InspectCommand.self, ImageCommand.self,
+                      ClosureLifeCommand.self],
         defaultSubcommand: BenchCommand.self)
 }
 

@@ -281,8 +281,8 @@ struct HeadlineBenchmark {
         progress("images and templates…")
         try ImageBenchmark.run(into: &results)
 
-        progress("libffi closure life cycle…")
-        try closureLifeCycle(into: &results)
+        progress("libffi closure life cycle (fresh processes)…")
+        try ClosureLifeCycle.run(into: &results)
 
         progress("preloading the drop-in into processes that make no closure…")
         PreloadCost.run(into: &results)
@@ -312,43 +312,6 @@ struct HeadlineBenchmark {
         }) {
             let pool = try StubPool()
             pools.append((pool, try pool.allocate(count: count, target: target)))
-        }
-    }
-
-    /// libffi closures from Debian's libffi ("libffi") against StubPool's closures
-    /// (`stubpool_ffi_*`, what the drop-in serves; "stubpool"), same cif and handler:
-    /// allocate+prepare and free per closure with 100,000 and with 1,000 live, resident bytes per
-    /// live closure at both sizes, a hot call. One closure is made and freed first, so that the
-    /// figures are what each further closure costs (not the first pool or trampoline table).
-    func closureLifeCycle(into results: inout Results) throws {
-        for (subject, peer) in [("libffi", LibffiPeer(allocator: .system)), ("stubpool", LibffiPeer(allocator: .stubPool))] {
-            peer.free(peer.make().closure)
-            for (live, rounds, suffix) in [(100_000, 5, ""), (1_000, 201, "_1k")] {
-                var allocations: [Double] = [], frees: [Double] = []
-                var resident = 0.0
-                var closures: [UnsafeMutableRawPointer] = []
-                closures.reserveCapacity(live)
-                for round in 0..<rounds {
-                    let residentBefore = processResidentBytes()
-                    let start = ContinuousClock.now
-                    for _ in 0..<live { closures.append(peer.make().closure) }
-                    allocations.append(nanoseconds(ContinuousClock.now - start) / Double(live))
-                    // The first round maps fresh memory: what a live closure costs (the array of
-                    // closures, touched for the first time too, not counted).
-                    if round == 0 { resident = Double(processResidentBytes() - residentBefore - live * 8) / Double(live) }
-                    let freeStart = ContinuousClock.now
-                    for closure in closures { peer.free(closure) }
-                    frees.append(nanoseconds(ContinuousClock.now - freeStart) / Double(live))
-                    closures.removeAll(keepingCapacity: true)
-                }
-                results.record("closure_alloc_prep\(suffix)_ns", subject, median(allocations))
-                results.record("closure_free\(suffix)_ns", subject, median(frees))
-                results.record("closure_resident\(suffix)_bytes", subject, resident)
-            }
-            let (closure, code) = peer.make()
-            let calls = 5_000_000
-            results.record("closure_call_ns", subject, nanosecondsPerOperation(operations: calls) { blackHole(callLoop(code, count: calls)) })
-            peer.free(closure)
         }
     }
 
