@@ -225,8 +225,10 @@ stubpool_status_t stubpool_allocate_n(stubpool_pool_t *pool, size_t count, const
 
 /**
  * Points `stub` at `target` with `context`. The context is written first, then the target with
- * a release store: a concurrent call reaches the old pair or the new one, never a mix of a new
- * target with an old context. Errors: INVALID_ARGUMENT, FOREIGN_STUB, RELEASED, INVALID_TARGET.
+ * a release store: a concurrent call reaches the old target or the new one, never a torn
+ * address, and a call that reaches the new target sees the new context; one that reaches the old
+ * target may already see the new context. Errors: INVALID_ARGUMENT, FOREIGN_STUB, RELEASED,
+ * INVALID_TARGET.
  */
 stubpool_status_t stubpool_retarget(stubpool_pool_t *pool, void *stub, const void *target,
                                     uintptr_t context);

@@ -14,8 +14,9 @@ import Musl
 /// with `lazyBatches: true`, of any kind: the first call of a pending stub arrives at its target
 /// exactly as a call through the materialized stub would (a `bindFirstArgument` stub's target gets
 /// the resolved context first and the caller's arguments after it). A pending stub's first call
-/// uses the scratch register the lazy entry hands its slot in (x86-64 `r11`, AArch64 `x17`),
-/// which matters only to forward stubs: materialized ones write no register.
+/// writes the scratch registers its lazy entry uses (x86-64: `r11`, the slot's address;
+/// AArch64: `x17`, the slot's address, and `x16`, the resolver's), which matters only to forward
+/// stubs: materialized forward stubs write no register.
 public struct LazyStubs<Spec: Sendable>: Sendable {
     /// The pool the stubs live in.
     public let pool: StubPool

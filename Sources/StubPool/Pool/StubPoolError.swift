@@ -30,7 +30,8 @@ public enum StubPoolError: Error, Sendable, Hashable, CustomStringConvertible {
     case released(id: UInt64)
     /// A bulk count (stubs, lazy requests, arena blobs or patches) outside `1...StubPool.maximumBulkCount`.
     case invalidCount(Int)
-    /// The target is this stub's own released-stub trap.
+    /// The target lies in the first page of the address space (NULL and its neighbours, which no
+    /// code occupies) or is this stub's own released-stub trap.
     case invalidTarget(UInt)
     /// The configuration cannot be built (for example shards out of range).
     case invalidConfiguration(String)
