@@ -250,7 +250,7 @@ extension StubPool {
     /// Releases the stub whose payload begins exactly at `payload` (one lookup: the libffi
     /// drop-in frees a closure, which is a payload, this way).
     /// Throws ``StubPoolError/foreignAddress(_:)`` for an address that is not the payload of one of
-    /// this pool's stubs, and as ``release(_:)`` otherwise.
+    /// this pool's stubs, and as ``release(_:)-(Stub)`` otherwise.
     public func release(payload: UInt) throws(StubPoolError) {
         guard let found = slot(at: payload, in: .payload) else { throw .foreignAddress(payload) }
         try release(found.stub, slot: found.data, key: found.key)
