@@ -60,7 +60,7 @@ public func stubpool_lazy_attach_c(
     let callbacks = CLazyCallbacks(generator: generator, onFailure: onFailure, user: user)
     return CStatus.run { () throws(StubPoolError) in
         let stubs = try owner.pool.lazyStubs(
-            of: UInt.self, batchLimit: batchLimit == 0 ? 65_536 : batchLimit,
+            of: UInt.self, batchLimit: batchLimit == 0 ? StubPool.defaultLazyBatchLimit : batchLimit,
             generator: { try callbacks.generate($0) }, onFailure: { callbacks.failure($0) })
         let lazy = CLazy(stubs)
         owner.lazy = lazy

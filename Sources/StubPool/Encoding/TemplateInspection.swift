@@ -18,10 +18,6 @@ public struct TemplateInspection: Sendable {
                 codeSize: Int = ChunkGeometry.defaultCodeSize, pageSize: Int = 4096) throws(StubPoolError) {
         let encoder = architecture.encoder
         let slotSize = encoder.slotSize(for: variant)
-        if let problem = ChunkGeometry.problem(codeSize: codeSize, slotSize: slotSize) { throw .invalidConfiguration(problem) }
-        guard ChunkGeometry.supportedPageSizes.contains(pageSize) else {
-            throw .invalidConfiguration("page size \(pageSize) is not one of \(ChunkGeometry.supportedPageSizes)")
-        }
         self.architecture = architecture
         self.variant = variant
         self.encoder = encoder

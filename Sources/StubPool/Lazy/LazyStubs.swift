@@ -46,11 +46,16 @@ public struct LazyStubs<Spec: Sendable>: Sendable {
 }
 
 extension StubPool {
+    /// The most requests one generator call receives unless ``lazyStubs(of:batchLimit:generator:onFailure:)``
+    /// is given another limit (the C API's `batch_limit` of 0 means this too).
+    public static let defaultLazyBatchLimit = 65_536
+
     /// Attaches lazy batches to this pool (once per pool).
     ///
     /// - Parameters:
     ///   - spec: the runtime's description of a stub to build (any `Sendable` type).
-    ///   - batchLimit: most requests one generator call receives.
+    ///   - batchLimit: most requests one generator call receives (default
+    ///     ``StubPool/defaultLazyBatchLimit``).
     ///   - generator: receives pending requests and returns one resolution per request, in order.
     ///     It runs on the thread of the first call (or of ``LazyStubs/materializeAll()``) with no
     ///     pool lock held; it may request more lazy stubs (they join the next batch).
@@ -59,7 +64,7 @@ extension StubPool {
     ///     prints the stub and the error and aborts.
     public func lazyStubs<Spec: Sendable>(
         of spec: Spec.Type = Spec.self,
-        batchLimit: Int = 65_536,
+        batchLimit: Int = StubPool.defaultLazyBatchLimit,
         generator: @escaping @Sendable (LazyBatch<Spec>) throws -> [LazyResolution],
         onFailure: @escaping @Sendable (LazyFailure) -> LazyResolution = LazyFailureHandlers.abort
     ) throws(StubPoolError) -> LazyStubs<Spec> {

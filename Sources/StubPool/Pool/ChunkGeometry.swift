@@ -37,21 +37,26 @@ public struct ChunkGeometry: Sendable, Hashable {
     /// The chunk shape for code slots of `slotSize` bytes in a `codeSize`-byte code region.
     ///
     /// - Throws: ``StubPoolError/invalidConfiguration(_:)`` for a slot size that is not a power of
-    ///   two (16...4096), a page size that does not divide 64 KiB, or a code size no chunk can have.
+    ///   two (16...4096), a page size other than 4, 16 or 64 KiB, or a code size no chunk can have.
     public init(pageSize: Int, slotSize: Int, codeSize: Int = ChunkGeometry.defaultCodeSize) throws(StubPoolError) {
         guard (16...4096).contains(slotSize), slotSize & (slotSize - 1) == 0 else {
             throw .invalidConfiguration("slot size must be a power of two in 16...4096, not \(slotSize)")
         }
-        guard pageSize >= 4096, Self.regionGranularity % pageSize == 0 else {
-            throw .invalidConfiguration("page size \(pageSize) does not divide the 64 KiB region granularity (supported: \(Self.supportedPageSizes))")
+        if let problem = Self.problem(pageSize: pageSize) ?? Self.problem(codeSize: codeSize, slotSize: slotSize) {
+            throw .invalidConfiguration(problem)
         }
-        if let problem = Self.problem(codeSize: codeSize, slotSize: slotSize) { throw .invalidConfiguration(problem) }
         self.pageSize = pageSize
         self.slotSize = slotSize
         self.codeSize = codeSize
         let rawData = codeSize / slotSize * Self.dataSlotSize
         let granule = Self.regionGranularity
         self.dataSize = (rawData + granule - 1) / granule * granule
+    }
+
+    /// Why a geometry cannot be laid out for `pageSize`-byte pages, or `nil` if it can: the one
+    /// check of page sizes (pools, templates and the C API all reach it through ``init(pageSize:slotSize:codeSize:)``).
+    static func problem(pageSize: Int) -> String? {
+        supportedPageSizes.contains(pageSize) ? nil : "page size \(pageSize) is not one of \(supportedPageSizes)"
     }
 
     /// Why `codeSize` cannot hold slots of `slotSize`, or `nil` if it can.

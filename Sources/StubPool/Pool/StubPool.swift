@@ -142,9 +142,6 @@ public final class StubPool: Sendable {
                                   lazyEntry: configuration.lazyBatches)
         let slotSize = encoder.slotSize(for: variant)
         let pageSize = Kernel.pageSize
-        if let problem = ChunkGeometry.problem(codeSize: configuration.codeSize, slotSize: slotSize) {
-            throw .invalidConfiguration(problem)
-        }
         if configuration.strategy == .privateCopy && Kernel.refusesExecutableGain {
             throw .unsupported("the privateCopy strategy makes pages executable with mprotect, which PR_SET_MDWE (memory-deny-write-execute) forbids in this process; use sharedTemplate")
         }
@@ -153,9 +150,6 @@ public final class StubPool: Sendable {
         }
         guard (0...PoolLayout.maximumPayloadSize).contains(configuration.payloadSize), configuration.payloadSize % 8 == 0 else {
             throw .invalidConfiguration("payload size must be a multiple of 8 in 0...\(PoolLayout.maximumPayloadSize), not \(configuration.payloadSize)")
-        }
-        guard ChunkGeometry.regionGranularity % pageSize == 0 else {
-            throw .invalidConfiguration("page size \(pageSize) is not one of \(ChunkGeometry.supportedPageSizes)")
         }
         let shardCount: Int
         switch (configuration.shards, configuration.placement) {

@@ -33,9 +33,19 @@ import Testing
                 try TemplateInspection(architecture: .arm64, variant: .init(kind: .forward), codeSize: codeSize)
             }
         }
-        #expect(throws: StubPoolError.self) {
-            try TemplateInspection(architecture: .arm64, variant: .init(kind: .forward), pageSize: 8192)
+    }
+
+    /// One rule for page sizes (4, 16 or 64 KiB), the same answer from the geometry and from a
+    /// template inspection: 8 and 32 KiB divide 64 KiB but are no kernel's page size.
+    @Test func pageSizesAreCheckedByOneRule() throws {
+        for pageSize in [0, 2048, 8192, 32_768, 131_072, 4095] {
+            let expected = StubPoolError.invalidConfiguration("page size \(pageSize) is not one of \(ChunkGeometry.supportedPageSizes)")
+            #expect(throws: expected) { try ChunkGeometry(pageSize: pageSize, slotSize: 16) }
+            #expect(throws: expected) {
+                try TemplateInspection(architecture: .arm64, variant: .init(kind: .forward), pageSize: pageSize)
+            }
         }
+        for pageSize in ChunkGeometry.supportedPageSizes { #expect(ChunkGeometry.problem(pageSize: pageSize) == nil) }
     }
 
     @Test func largestChunkStillReachesItsAnchorOnAArch64() throws {
