@@ -98,10 +98,12 @@ let package = Package(
         ),
         // Hardware counters for the icache experiment (perf_event_open).
         .target(name: "CBenchCounters"),
+        // The headline's floor: the least a data-slot stub allocator must do, in plain C.
+        .target(name: "CBenchFloor"),
         .executableTarget(
             name: "stubpool",
             dependencies: [
-                "StubPool", "StubPoolPeers", "CBenchCounters",
+                "StubPool", "StubPoolPeers", "CBenchCounters", "CBenchFloor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "TextTable", package: "TextTable"),
             ],

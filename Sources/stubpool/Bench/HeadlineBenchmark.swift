@@ -1,5 +1,6 @@
 import Foundation
 import TextTable
+import CBenchFloor
 import Dispatch
 import StubPool
 import StubPoolPeers
@@ -23,16 +24,25 @@ struct HeadlineBenchmark {
             metrics.first { $0.name == name }?.values.first { $0.subject == subject }?.value
         }
 
-        static let subjects = ["stubpool", "stubpool_context", "stubpool_bind", "libffi", "page_per_stub", "direct"]
+        static let subjects = ["stubpool", "stubpool_context", "stubpool_bind", "floor", "libffi", "page_per_stub", "direct"]
 
-        /// The results as JSON: `{"metrics": {metric: {subject: value}}}`, values rounded to
-        /// three decimals, keys sorted (`JSONEncoder`).
+        /// StubPool's value over the floor's (for the two-thread row: the share of the machine's
+        /// two-thread ceiling StubPool reaches), for the rows that have a floor.
+        func floorRatio(_ name: String) -> Double? {
+            guard let mine = value(name, "stubpool"), let floor = value(name, "floor"), floor > 0 else { return nil }
+            return mine / floor
+        }
+
+        /// The results as JSON: `{"metrics": {metric: {subject: value}}, "floorRatios": {metric:
+        /// stubpool ÷ floor}}`, values rounded to three decimals, keys sorted (`JSONEncoder`).
         func json() throws -> String {
-            struct Document: Encodable { var metrics: [String: [String: Double]] }
-            var document = Document(metrics: [:])
+            struct Document: Encodable { var metrics: [String: [String: Double]]; var floorRatios: [String: Double] }
+            var document = Document(metrics: [:], floorRatios: [:])
+            let rounded = { (value: Double) in (value * 1_000).rounded() / 1_000 }
             for metric in metrics {
-                document.metrics[metric.name] = Dictionary(metric.values.map { ($0.subject, ($0.value * 1_000).rounded() / 1_000) },
+                document.metrics[metric.name] = Dictionary(metric.values.map { ($0.subject, rounded($0.value)) },
                                                            uniquingKeysWith: { first, _ in first })
+                if let ratio = floorRatio(metric.name) { document.floorRatios[metric.name] = rounded(ratio) }
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -40,7 +50,7 @@ struct HeadlineBenchmark {
         }
 
         /// The results as a table (TextTable): a row per metric, a column per subject measured,
-        /// then the libffi and page-per-stub ratios to StubPool.
+        /// then StubPool's distance to the floor and the libffi and page-per-stub ratios to StubPool.
         func table() -> String {
             let columns = Self.subjects.filter { subject in metrics.contains { $0.values.contains { $0.subject == subject } } }
             let cell = { (value: Double?) in value.map { format($0, decimals: $0 < 100 ? 2 : 0) } ?? "–" }
@@ -54,7 +64,9 @@ struct HeadlineBenchmark {
                     + columns.map { column in
                         Column(title: column, value: cell(metric.values.first { $0.subject == column }?.value), align: .right)
                     }
-                    + [Column(title: "libffi ÷ stubpool", value: ratio("libffi"), align: .right),
+                    + [Column(title: "stubpool ÷ floor", value: floorRatio(metric.name).map { format($0, decimals: 2) + "×" } ?? "–",
+                              align: .right),
+                       Column(title: "libffi ÷ stubpool", value: ratio("libffi"), align: .right),
                        Column(title: "page ÷ stubpool", value: ratio("page_per_stub"), align: .right)]
             }
             return table.string(for: metrics) ?? ""
@@ -92,6 +104,15 @@ struct HeadlineBenchmark {
             })
             closures.forEach(libffi.free)
         }
+        do {
+            let floor = floor_pool_create(singles)!
+            defer { floor_pool_destroy(floor) }
+            results.record("alloc_single_ns", "floor", nanosecondsPerOperation(operations: singles, untimed: {
+                floor_release(floor, singles)
+            }) {
+                floor_allocate(floor, singles, UInt(bitPattern: target), 0)
+            })
+        }
         let pages = 5_000
         results.record("alloc_single_ns", "page_per_stub", nanosecondsPerOperation(operations: pages, repeats: 3) {
             let made = (0..<pages).map { _ in PagePerStubPeer.make(target: target) }
@@ -109,6 +130,12 @@ struct HeadlineBenchmark {
             let pool = try StubPool()
             bulkPools.append((pool, try pool.allocate(count: bulk, target: target)))
         })
+        var bulkFloor: UnsafeMutableRawPointer?
+        results.record("alloc_bulk_ns_per_stub", "floor", nanosecondsPerOperation(
+            operations: bulk, repeats: 3, untimed: { floor_bulk_free(bulkFloor, bulk) }
+        ) {
+            bulkFloor = floor_bulk(bulk, UInt(bitPattern: target))
+        })
 
         progress("release…")
         do {
@@ -121,6 +148,14 @@ struct HeadlineBenchmark {
                 samples.append(nanoseconds(ContinuousClock.now - start) / Double(singles))
             }
             results.record("release_ns", "stubpool", median(samples))
+            let floor = floor_pool_create(singles)!
+            defer { floor_pool_destroy(floor) }
+            floor_allocate(floor, singles, UInt(bitPattern: target), 0)
+            results.record("release_ns", "floor", nanosecondsPerOperation(operations: singles, untimed: {
+                floor_allocate(floor, singles, UInt(bitPattern: target), 0)
+            }) {
+                floor_release(floor, singles)
+            })
             let closures = (0..<singles).map { _ in libffi.make().0 }
             let start = ContinuousClock.now
             closures.forEach(libffi.free)
@@ -138,6 +173,12 @@ struct HeadlineBenchmark {
             let rounds = 10_000
             results.record("retarget_ns", "stubpool", try nanosecondsPerOperation(operations: rounds * stubs.count) {
                 for round in 0..<rounds { for stub in stubs { try pool.retarget(stub, to: target, context: UInt(round)) } }
+            })
+            let floor = floor_pool_create(stubs.count)!
+            defer { floor_pool_destroy(floor) }
+            floor_allocate(floor, stubs.count, UInt(bitPattern: target), 0)
+            results.record("retarget_ns", "floor", nanosecondsPerOperation(operations: rounds * stubs.count) {
+                floor_retarget(floor, stubs.count, rounds, UInt(bitPattern: target))
             })
             let pages = (0..<64).map { _ in PagePerStubPeer.make(target: target) }
             results.record("retarget_ns", "page_per_stub", nanosecondsPerOperation(operations: 100 * pages.count) {
@@ -289,6 +330,7 @@ struct HeadlineBenchmark {
 
         progress("two threads…")
         results.record("alloc_two_thread_speedup", "stubpool", try twoThreadSpeedup(target: target))
+        results.record("alloc_two_thread_speedup", "floor", floorTwoThreadSpeedup(target: target))
 
         progress("bulk allocation while profiling…")
         results.record("alloc_bulk_profiled_ns_per_stub", "stubpool", try profiledBulk(count: bulk, target: target))
@@ -320,27 +362,52 @@ struct HeadlineBenchmark {
     /// reported, so drift on this shared machine (single-thread samples of one process varied
     /// 26–49 ns/op between runs) moves both sides of a ratio alike.
     func twoThreadSpeedup(target: UnsafeRawPointer) throws -> Double {
-        let perThread = 200_000
         let address = UInt(bitPattern: target)
         let pools = [try StubPool(), try StubPool()]
-        func sample(threads: Int) -> Double {
+        return speedup(work: { threads, _ in
             let pool = pools[threads - 1]
-            let start = ContinuousClock.now
-            DispatchQueue.concurrentPerform(iterations: threads) { _ in
-                let target = UnsafeRawPointer(bitPattern: address)!
-                var batch: [Stub] = []
-                batch.reserveCapacity(1_000)
-                for _ in 0..<(perThread / 1_000) {
-                    for _ in 0..<1_000 { batch.append(try! pool.allocate(target: target)) }
-                    for stub in batch { try! pool.release(stub) }
-                    batch.removeAll(keepingCapacity: true)
-                }
+            let target = UnsafeRawPointer(bitPattern: address)!
+            var batch: [Stub] = []
+            batch.reserveCapacity(1_000)
+            for _ in 0..<(Self.twoThreadRounds) {
+                for _ in 0..<1_000 { batch.append(try! pool.allocate(target: target)) }
+                for stub in batch { try! pool.release(stub) }
+                batch.removeAll(keepingCapacity: true)
             }
-            let throughput = Double(threads * perThread) / nanoseconds(ContinuousClock.now - start)
-            pool.reclaim()
+        }, after: { threads in pools[threads - 1].reclaim() })
+    }
+
+    /// The machine's two-thread ceiling: the floor's allocate+release, each thread on a floor
+    /// pool of its own (nothing shared), sampled as ``twoThreadSpeedup(target:)``.
+    func floorTwoThreadSpeedup(target: UnsafeRawPointer) -> Double {
+        let address = UInt(bitPattern: target)
+        // [threads - 1][thread], as bit patterns: each pool is touched by one thread at a time.
+        let pools = (1...2).map { threads in (0..<threads).map { _ in UInt(bitPattern: floor_pool_create(1_000)) } }
+        defer { for pool in pools.joined() { floor_pool_destroy(OpaquePointer(bitPattern: pool)) } }
+        return speedup(work: { threads, thread in
+            let pool = OpaquePointer(bitPattern: pools[threads - 1][thread])
+            for _ in 0..<(Self.twoThreadRounds) {
+                floor_allocate(pool, 1_000, address, 0)
+                floor_release(pool, 1_000)
+            }
+        })
+    }
+
+    /// Rounds of 1,000 allocations and 1,000 releases per thread in a two-thread sample.
+    static let twoThreadRounds = 200
+
+    /// Two-thread over one-thread throughput of `work(threads, thread)`, which does one thread's
+    /// share of a sample (`after(threads)` runs once the sample is timed): one warm-up of each,
+    /// then the median ratio of 9 alternating rounds.
+    func speedup(work: @escaping @Sendable (Int, Int) -> Void, after: (Int) -> Void = { _ in }) -> Double {
+        func sample(threads: Int) -> Double {
+            let start = ContinuousClock.now
+            DispatchQueue.concurrentPerform(iterations: threads) { thread in work(threads, thread) }
+            let throughput = Double(threads * Self.twoThreadRounds * 1_000) / nanoseconds(ContinuousClock.now - start)
+            after(threads)
             return throughput
         }
-        _ = (sample(threads: 1), sample(threads: 2))  // warm both pools' chunks and caches
+        _ = (sample(threads: 1), sample(threads: 2))  // warm both sides' memory and caches
         var ratios: [Double] = []
         for _ in 0..<9 {
             let one = sample(threads: 1)
