@@ -23,6 +23,9 @@ final class Chunk: Sendable {
     let anchorEntry: UInt
     /// The stubs' payloads (empty without payloads); stored, as every payload lookup checks it.
     let payloadRange: Range<UInt>
+    /// The code region's call-frame information, registered with the process's unwinder while
+    /// the chunk is in the registry (nil where there is no unwinder to register with).
+    let unwind: UnwindRegistration?
 
     init(mapping: consuming Mapping, layout: PoolLayout, serial: Int, shard: Int, index: Int) {
         let base = mapping.base
@@ -36,6 +39,7 @@ final class Chunk: Sendable {
         self.anchorEntry = base + UInt(layout.geometry.anchorSlot * layout.geometry.slotSize)
         let payloadStart = base + UInt(layout.geometry.chunkSize)
         self.payloadRange = payloadStart..<(payloadStart + UInt(layout.payloadRegionSize))
+        self.unwind = UnwindRegistration(frameless: base..<dataStart)
     }
 
     var codeRange: Range<UInt> { base..<dataStart }
@@ -167,6 +171,7 @@ enum ChunkRegistry {
     }
 
     static func unregister(_ chunk: Chunk) {
+        chunk.unwind?.deregister()
         for region in [Region.code, .payload] {
             guard let granules = granules(of: region.range(of: chunk)) else { continue }
             for granule in granules {

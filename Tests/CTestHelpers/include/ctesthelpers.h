@@ -83,6 +83,12 @@ struct ct_closure_log {
 /// the `struct ct_closure_log *` user data, and returns a value derived from those bytes.
 void ct_closure_recorder(ffi_cif *cif, void *ret, void **args, void *user_data);
 
+/// Calls `code`, which must raise SIGTRAP at once (an int3 / brk in a chunk's trap fill), from a
+/// known call site, with a SIGTRAP handler that takes a backtrace() and jumps back here. Returns 1
+/// if the backtrace reached that call site (the unwinder crossed the frame of `code`), 0 if it
+/// stopped short, -1 if this architecture has no such test or the handler could not be set.
+int ct_backtrace_crosses(const void *code);
+
 /// libFuzzer's entry for programs with their own main (LLVM 11+). Declared only: it exists in
 /// binaries linked with -sanitize=fuzzer, the only ones that call it (Tests/StubPoolFuzz).
 int LLVMFuzzerRunDriver(int *argc, char ***argv, int (*callback)(const uint8_t *data, size_t size));

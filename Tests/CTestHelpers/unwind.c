@@ -1,0 +1,55 @@
+// ct_backtrace_crosses (ctesthelpers.h): a backtrace taken in a signal handler when the program
+// counter is inside generated code, checked for the call site that entered that code.
+#define _GNU_SOURCE
+#include "ctesthelpers.h"
+
+#include <execinfo.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <string.h>
+
+static sigjmp_buf trap_return;
+static void *trap_frames[64];
+static int trap_frame_count;
+/// The return address the call into the code pushes (written before the call: the call never
+/// returns, the handler jumps back).
+static void *volatile expected_return;
+
+static void on_trap(int signal, siginfo_t *info, void *context) {
+    (void)signal, (void)info, (void)context;
+    trap_frame_count = backtrace(trap_frames, 64);
+    siglongjmp(trap_return, 1);
+}
+
+int ct_backtrace_crosses(const void *code) {
+#if defined(__x86_64__)
+    struct sigaction action, previous;
+    memset(&action, 0, sizeof action);
+    action.sa_sigaction = on_trap;
+    action.sa_flags = SA_SIGINFO;
+    sigemptyset(&action.sa_mask);
+    if (sigaction(SIGTRAP, &action, &previous) != 0) return -1;
+    trap_frame_count = 0;
+    expected_return = NULL;
+    if (sigsetjmp(trap_return, 1) == 0) {
+        // Below the red zone, then a call whose return address is label 1.
+        __asm__ volatile("sub $128, %%rsp\n\t"
+                         "lea 1f(%%rip), %%rax\n\t"
+                         "mov %%rax, %0\n\t"
+                         "call *%1\n"
+                         "1:\n\t"
+                         "add $128, %%rsp"
+                         : "=m"(expected_return)
+                         : "r"(code)
+                         : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory", "cc");
+    }
+    sigaction(SIGTRAP, &previous, NULL);
+    for (int i = 0; i < trap_frame_count; i++) {
+        if (trap_frames[i] == expected_return) return 1;
+    }
+    return 0;
+#else
+    (void)code;
+    return -1;
+#endif
+}
