@@ -34,6 +34,10 @@ final class LazyBatcher<Spec: Sendable>: LazyController {
         }
     }
 
+    func poolDidEnd() {
+        LazyDispatch.unregister(token: layout.token)
+    }
+
     func forget(_ stub: Stub) {
         state.withLock { state in forget(stub, in: &state) }
     }

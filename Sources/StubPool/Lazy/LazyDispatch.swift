@@ -6,18 +6,9 @@ import Glibc
 import Musl
 #endif
 
-/// What the lazy resolver needs from a pool's lazy batches, independent of their spec type.
-protocol LazyController: AnyObject, Sendable {
-    /// Materializes the batch containing the stub at `entry`, whose data slot is at `dataSlot`
-    /// (or waits for it), and returns where the call continues.
-    func resolve(entry: UInt, dataSlot: UInt) -> stubpool_lazy_continuation_t
-    /// Drops `stub` from the pending set: it was retargeted or released by its owner.
-    func forget(_ stub: Stub)
-    /// Drops every stub of `stubs` from the pending set, under one lock.
-    func forget(_ stubs: StubRange)
-}
-
-/// Routes resolver calls to the pool that owns the called stub.
+/// Routes resolver calls to the pool that owns the called stub: the one process-wide table the
+/// assembly resolver needs (it knows only the stub's address). Pools hold their own controller
+/// (``LazyControllerSlot``); retarget and release never come here.
 enum LazyDispatch {
     private static let controllers = Locked<[UInt32: any LazyController]>([:], rank: .lazyDispatch)
 
@@ -26,14 +17,11 @@ enum LazyDispatch {
         return true
     }()
 
-    /// Registers `controller` for the pool with `token`; false if it already has one.
-    static func register(_ controller: any LazyController, token: UInt32) -> Bool {
+    /// Registers `controller` for the pool with `token` (which has no other: the pool's
+    /// ``LazyControllerSlot`` attaches one at most).
+    static func register(_ controller: any LazyController, token: UInt32) {
         _ = installed
-        return controllers.withLock { table in
-            guard table[token] == nil else { return false }
-            table[token] = controller
-            return true
-        }
+        controllers.withLock { $0[token] = controller }
     }
 
     static func unregister(token: UInt32) {

@@ -73,9 +73,10 @@ extension StubPool {
         }
         guard batchLimit >= 1 else { throw .invalidConfiguration("batch limit must be at least 1, not \(batchLimit)") }
         let batcher = LazyBatcher<Spec>(layout: layout, batchLimit: batchLimit, generator: generator, onFailure: onFailure)
-        guard LazyDispatch.register(batcher, token: layout.token) else {
+        guard lazyController.attach(batcher) else {
             throw .invalidConfiguration("this pool already has lazy stubs attached")
         }
+        LazyDispatch.register(batcher, token: layout.token)
         return LazyStubs(pool: self, batcher: batcher)
     }
 }

@@ -184,12 +184,12 @@ extension StubPool {
     /// A pending lazy stub that is retargeted or released is no longer materialized by a batch.
     func forgetLazy(_ stub: Stub) {
         guard configuration.lazyBatches else { return }
-        LazyDispatch.controller(forToken: layout.token)?.forget(stub)
+        lazyController.controller?.forget(stub)
     }
 
     func forgetLazy(_ stubs: StubRange) {
         guard configuration.lazyBatches else { return }
-        LazyDispatch.controller(forToken: layout.token)?.forget(stubs)
+        lazyController.controller?.forget(stubs)
     }
 
     /// Throws unless every stub of `stubs` is a live stub of this pool (the ends of each run

@@ -102,6 +102,8 @@ public final class StubPool: Sendable {
     public let configuration: Configuration
     @usableFromInline let layout: PoolLayout
     let shared: PoolShared
+    /// The lazy side, once ``lazyStubs(of:batchLimit:generator:onFailure:)`` attached one.
+    let lazyController = LazyControllerSlot()
     private let template: CodeTemplate
     private let nextSerial = Atomic<Int>(0)
     /// Single allocations go through thread caches (packed pools: the other placements keep
@@ -191,7 +193,7 @@ public final class StubPool: Sendable {
     }
 
     deinit {
-        if configuration.lazyBatches { LazyDispatch.unregister(token: layout.token) }
+        lazyController.controller?.poolDidEnd()
         shared.shutDown()
     }
 
