@@ -205,14 +205,6 @@ public func stubpool_payload_release_c(_ handle: OpaquePointer?, _ payload: Unsa
     }
 }
 
-@_cdecl("stubpool_payload_recycle")
-public func stubpool_payload_recycle_c(_ handle: OpaquePointer?, _ payload: UnsafeRawPointer?) -> stubpool_status_t {
-    guard let handle else { return CStatus.null("pool", in: "stubpool_payload_recycle") }
-    return CPool.withPool(handle) { pool in
-        CStatus.run { () throws(StubPoolError) in try pool.release(payload: UInt(bitPattern: payload), reuse: .immediately) }
-    }
-}
-
 /// A lookup's answer: the stub `find` returns written to `out` (its id to `outID`), or
 /// NOT_FOUND with `notFound`.
 private func answerLookup(

@@ -65,9 +65,7 @@ static system_libffi_t system_libffi;
 static int system_found;
 /// One pool per size class, created on first use and published with a compare-and-swap.
 static stubpool_pool_t *pools[class_count];
-/// Frees per thread between two reclaims, which give the pool's idle chunks back to the system
-/// (freed slots are reused at once: nothing waits in a quarantine).
-enum { reclaim_interval = 4096 };
+static size_t quarantine_limit = 1024;
 
 // Counters per thread, written by their thread with plain (relaxed) stores: a locked increment of
 // shared counters measured ≈8 ns of every free. A thread's block joins a list on its first use
@@ -115,6 +113,8 @@ static const system_libffi_t *system_ffi(void) {
         .closure_free = (closure_free_t)dlsym(next, "ffi_closure_free"),
     };
     if (!found.prep_closure_loc) fprintf(stderr, "stubpool-ffi: the system libffi's ffi_prep_closure_loc was not found\n");
+    const char *limit = getenv("STUBPOOL_FFI_QUARANTINE");
+    if (limit && *limit) quarantine_limit = strtoul(limit, NULL, 10);
     system_libffi = found;
     __atomic_store_n(&system_found, 1, __ATOMIC_RELEASE);
     return &system_libffi;
@@ -414,10 +414,10 @@ void stubpool_ffi_closure_free(void *closure) {
         stubpool_pool_t *pool = __atomic_load_n(&pools[index], __ATOMIC_ACQUIRE);
         if (!pool) continue;
         if (!core) core = stubpool_ffi_core();
-        // One call decides ownership (from the address alone) and releases, the slot reusable by
-        // this thread's next closure at once, as libffi's own free makes it: until then a call
-        // through the freed closure's stub reports itself and aborts.
-        stubpool_status_t status = core->payload_recycle(pool, closure);
+        // One call decides ownership (from the address alone) and releases: from now on a call
+        // through the freed closure's stub reports itself and aborts, until the slot is
+        // reclaimed (after this thread's next quarantine_limit frees) and reused.
+        stubpool_status_t status = core->payload_release(pool, closure);
         if (status == STUBPOOL_E_FOREIGN_STUB) continue;
         if (status != STUBPOOL_OK) {
             fprintf(stderr, "stubpool-ffi: ffi_closure_free(%p): %s\n", closure, core->last_error());
@@ -425,7 +425,7 @@ void stubpool_ffi_closure_free(void *closure) {
         }
         count(&mine->stats.freed);
         count(&mine->since_reclaim);
-        if (mine->since_reclaim >= reclaim_interval) {
+        if (mine->since_reclaim >= quarantine_limit) {
             mine->since_reclaim = 0;
             core->reclaim(pool);
         }

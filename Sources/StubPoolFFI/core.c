@@ -19,7 +19,7 @@
 #pragma weak stubpool_pool_destroy
 #pragma weak stubpool_allocate_closure
 #pragma weak stubpool_payload_owner
-#pragma weak stubpool_payload_recycle
+#pragma weak stubpool_payload_release
 #pragma weak stubpool_reclaim
 #pragma weak stubpool_last_error
 
@@ -47,7 +47,7 @@ static int load(stubpool_ffi_core_t *found) {
     if (stubpool_pool_create) {
         *found = (stubpool_ffi_core_t){stubpool_config_init, stubpool_pool_create,
                                        stubpool_pool_destroy, stubpool_allocate_closure, stubpool_payload_owner,
-                                       stubpool_payload_recycle, stubpool_reclaim, stubpool_last_error};
+                                       stubpool_payload_release, stubpool_reclaim, stubpool_last_error};
         return 1;
     }
     char path[PATH_MAX];
@@ -70,7 +70,7 @@ static int load(stubpool_ffi_core_t *found) {
     FIND(pool_destroy, "stubpool_pool_destroy")
     FIND(allocate_closure, "stubpool_allocate_closure")
     FIND(payload_owner, "stubpool_payload_owner")
-    FIND(payload_recycle, "stubpool_payload_recycle")
+    FIND(payload_release, "stubpool_payload_release")
     FIND(reclaim, "stubpool_reclaim")
     FIND(last_error, "stubpool_last_error")
 #undef FIND

@@ -193,10 +193,6 @@ stubpool_status_t stubpool_payload_release(stubpool_pool_t *pool, const void *pa
     return status == STUBPOOL_OK ? stubpool_release(pool, stub) : status;
 }
 
-stubpool_status_t stubpool_payload_recycle(stubpool_pool_t *pool, const void *payload) {
-    return stubpool_payload_release(pool, payload);
-}
-
 void stubpool_pool_destroy(stubpool_pool_t *pool) {
     if (!pool) return;
     munmap((void *)pool->base, pool->code_size + pool->data_size + pool->slots * pool->payload_size);

@@ -33,7 +33,7 @@ extern "C" {
  * The API version this header describes; `stubpool_api_version()` returns the library's.
  * 2: stub payloads (`payload_size`, stubpool_payload, stubpool_allocate_with_payload).
  * 3: names, profiling, descriptions; stubpool_payload_owner, stubpool_payload_release,
- *    stubpool_payload_recycle, stubpool_allocate_closure.
+ *    stubpool_allocate_closure.
  */
 #define STUBPOOL_API_VERSION 3
 
@@ -215,15 +215,6 @@ stubpool_status_t stubpool_payload_owner(stubpool_pool_t *pool, const void *payl
  * FOREIGN_STUB (not the payload of one of this pool's stubs; nothing changes), RELEASED.
  */
 stubpool_status_t stubpool_payload_release(stubpool_pool_t *pool, const void *payload);
-
-/**
- * stubpool_payload_release, with the slot reusable at once: the calling thread's next allocation
- * may return it, without waiting for stubpool_reclaim. Only for callers that guarantee no thread
- * runs the stub or will call it, as libffi's ffi_closure_free does (the drop-in frees its
- * closures this way); until reused, a call still reports itself and aborts. In a pool with lazy
- * batches the slot waits for stubpool_reclaim regardless. Errors: as stubpool_payload_release.
- */
-stubpool_status_t stubpool_payload_recycle(stubpool_pool_t *pool, const void *payload);
 
 /**
  * Allocates `count` stubs, all jumping to `target` with `context`, into `out_stubs[0..count)`:

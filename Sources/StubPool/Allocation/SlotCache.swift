@@ -3,8 +3,7 @@ import Synchronization
 /// One thread's cache of one pool's slots: the lock-free fast path of allocate and release.
 ///
 /// - Free slots: a stack of entry addresses reserved from a shard in batches (refilled when
-///   empty, returned when the thread exits), and of slots released for immediate reuse (the
-///   older half goes back to the shards when it is full). Only the owning thread touches it.
+///   empty, returned when the thread exits). Only the owning thread touches it.
 /// - Released slots: a single-producer ring. The owner pushes; the ring is drained into the pool's
 ///   quarantine by the owner when full and by `reclaim` — both under the pool's quarantine lock,
 ///   so there is one consumer at a time. On x86-64 every fast-path access is a plain load or store.
@@ -23,9 +22,6 @@ final class SlotCache: @unchecked Sendable {
     /// thread exiting after its pool can still tell that the pool is gone.
     let shared: PoolShared
     @usableFromInline let slots: UnsafeMutablePointer<Stub>
-    /// The free slots' shard, chunk and slot (the pool's slot keys), parallel to `slots`: what
-    /// returning them to their shards needs, without looking their chunks up.
-    private let keys: UnsafeMutablePointer<UInt>
     // Owner-only; exclusivity is guaranteed by construction (one owning thread, or the
     // directory lock after that thread is gone), so no dynamic checks on the fast path.
     @exclusivity(unchecked) @usableFromInline private(set) var freeCount = 0
@@ -39,13 +35,11 @@ final class SlotCache: @unchecked Sendable {
         self.token = token
         self.shared = shared
         slots = .allocate(capacity: Self.capacity)
-        keys = .allocate(capacity: Self.capacity)
         ring = .allocate(capacity: Self.ringCapacity)
     }
 
     deinit {
         slots.deallocate()
-        keys.deallocate()
         ring.deallocate()
     }
 
@@ -61,10 +55,9 @@ final class SlotCache: @unchecked Sendable {
         return slots[count &- 1]
     }
 
-    /// Lets `fill` append up to `limit` entries (stubs and their slot keys) after the cached ones;
-    /// it returns how many it wrote.
-    func refill(_ fill: (UnsafeMutablePointer<Stub>, _ keys: UnsafeMutablePointer<UInt>, _ limit: Int) -> Int) {
-        freeCount += fill(slots + freeCount, keys + freeCount, Self.capacity - freeCount)
+    /// Lets `fill` append up to `limit` entries after the cached ones; it returns how many it wrote.
+    func refill(_ fill: (UnsafeMutablePointer<Stub>, _ limit: Int) -> Int) {
+        freeCount += fill(slots + freeCount, Self.capacity - freeCount)
     }
 
     /// Queues a released entry; false if the ring is full (drain it, then push again).
@@ -78,29 +71,11 @@ final class SlotCache: @unchecked Sendable {
         return true
     }
 
-    /// Puts a released slot straight back on the free stack, for this thread's next allocation
-    /// (counted as released); false if the stack is full.
-    @inline(__always)
-    func pushFree(_ stub: Stub, key: UInt) -> Bool {
-        let count = freeCount
-        guard count < Self.capacity else { return false }
-        slots[count] = stub
-        keys[count] = key
-        freeCount = count &+ 1
-        released.store(released.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
-        return true
-    }
-
-    /// Hands the slot keys of the `count` oldest cached free slots (all by default) to `body` and
-    /// removes those slots from the stack (owner, or the directory after the owner exited).
-    func takeFreeSlots(oldest count: Int = .max, _ body: (UnsafeBufferPointer<UInt>) -> Void) {
-        let taken = min(count, freeCount)
-        body(UnsafeBufferPointer(start: keys, count: taken))
-        for index in taken..<freeCount {
-            slots[index - taken] = slots[index]
-            keys[index - taken] = keys[index]
-        }
-        freeCount -= taken
+    /// Hands every cached free slot to `body` and empties the stack (owner, or the directory
+    /// after the owner exited).
+    func takeFreeSlots(_ body: (UInt) -> Void) {
+        for index in 0..<freeCount { body(slots[index].address) }
+        freeCount = 0
     }
 
     // MARK: Any thread

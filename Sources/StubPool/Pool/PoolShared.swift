@@ -202,21 +202,6 @@ final class PoolShared: Sendable {
         _ = cache.pushReleased(key)
     }
 
-    /// Puts the released `stub` straight back on the calling thread's free stack, for its next
-    /// allocation; a full stack first returns its older half to the shards.
-    @inline(__always)
-    func recycle(_ stub: Stub, key: SlotKey) {
-        withCache { cache in
-            if !cache.pushFree(stub, key: key.raw) { spillThenPush(stub, key: key, cache) }
-        }
-    }
-
-    @inline(never)
-    private func spillThenPush(_ stub: Stub, key: SlotKey, _ cache: SlotCache) {
-        returnFreeSlots(of: cache, oldest: SlotCache.capacity / 2)
-        _ = cache.pushFree(stub, key: key.raw)
-    }
-
     /// The calling thread exited: its cache's free slots go back to their shards and its queued
     /// releases to the quarantine.
     func retire(_ cache: SlotCache) {
@@ -225,18 +210,16 @@ final class PoolShared: Sendable {
             quarantine.withLock { cache.drainReleased(into: &$0) }
             directory.retiredAllocated += cache.allocatedCount
             directory.retiredReleased += cache.releasedCount
-            returnFreeSlots(of: cache)
-        }
-    }
-
-    /// Frees the `count` oldest of `cache`'s free slots (all by default) in their shards' bitmaps,
-    /// taking each shard's lock once.
-    private func returnFreeSlots(of cache: SlotCache, oldest count: Int = .max) {
-        cache.takeFreeSlots(oldest: count) { keys in
-            for shard in shards where keys.contains(where: { SlotKey(raw: $0).shard == shard.index }) {
-                shard.state.withLock { state in
-                    for raw in keys where SlotKey(raw: raw).shard == shard.index { state.allocator.free(SlotKey(raw: raw).address) }
+            var byShard = [[SlotAddress]](repeating: [], count: shards.count)
+            cache.takeFreeSlots { entry in
+                ChunkRegistry.withChunk(containing: entry) { chunk -> Void? in
+                    guard chunk.layout.token == layout.token, let slot = chunk.slot(ofEntry: entry) else { return nil }
+                    byShard[chunk.shard].append(SlotAddress(chunk: chunk.index, slot: slot.logical))
+                    return ()
                 }
+            }
+            for (shard, addresses) in zip(shards, byShard) where !addresses.isEmpty {
+                shard.state.withLock { state in for address in addresses { state.allocator.free(address) } }
             }
         }
     }

@@ -4,7 +4,7 @@
 /// Operations check the token (a handle of another pool throws ``StubPoolError/foreignStub(_:)``)
 /// and derive the data slot arithmetically. Callers that keep only executable addresses (the C
 /// API) get handles from ``StubPool/stub(entry:)``, which validates the address through the
-/// process-wide chunk index; ``StubPool/release(_:reuse:)`` validates every handle there too.
+/// process-wide chunk index; ``StubPool/release(_:)-(Stub)`` validates every handle there too.
 ///
 /// Handles are plain values; they are valid until the stub is released. After ``StubPool/reclaim()``
 /// the slot may be handed out again (the handle then names the new stub) or its chunk returned to

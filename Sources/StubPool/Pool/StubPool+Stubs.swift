@@ -219,31 +219,17 @@ extension StubPool {
 
     // MARK: Release
 
-    /// When a released stub's slot may be handed out again.
-    public enum SlotReuse: Sendable {
-        /// After the next ``StubPool/reclaim()``, which the caller runs where no thread can still be
-        /// running the stub or about to call it (a safepoint). The default.
-        case afterReclaim
-        /// At once: the releasing thread's next allocation may return the same slot, with a new
-        /// target. For callers that already guarantee no thread runs or will call the stub, as
-        /// libffi's `ffi_closure_free` does for its closures (the drop-in frees them this way).
-        /// Until the slot is reused a call still reports itself and aborts. In a pool with lazy
-        /// batches the slot waits for reclaim regardless: a batch in flight may still fill it.
-        case immediately
-    }
-
     /// Releases `stub`: from now on calling it reports the call and aborts. Its slot is
-    /// quarantined until ``reclaim()``, or reused at once (see ``SlotReuse``). Releasing a
-    /// released stub throws ``StubPoolError/released(id:)``; two threads releasing the same stub
-    /// at the same moment is a race in the caller — both may succeed, and the slot is still freed
-    /// once.
-    public func release(_ stub: Stub, reuse: SlotReuse = .afterReclaim) throws(StubPoolError) {
+    /// quarantined until ``reclaim()``. Releasing a released stub throws
+    /// ``StubPoolError/released(id:)``; two threads releasing the same stub at the same moment is
+    /// a race in the caller — both may succeed, and the slot is still freed once.
+    public func release(_ stub: Stub) throws(StubPoolError) {
         let (slot, key) = try checkedSlot(of: stub)
-        try release(stub, slot: slot, key: key, reuse: reuse)
+        try release(stub, slot: slot, key: key)
     }
 
     @inline(__always)
-    private func release(_ stub: Stub, slot: DataSlot, key: PoolShared.SlotKey, reuse: SlotReuse) throws(StubPoolError) {
+    private func release(_ stub: Stub, slot: DataSlot, key: PoolShared.SlotKey) throws(StubPoolError) {
         guard !layout.isReleased(target: slot.target, entry: stub.address) else { throw .released(id: stub.id) }
         forgetLazy(stub)
         forgetName(stub)
@@ -251,27 +237,23 @@ extension StubPool {
         // drains the store buffer and measured ≈12 ns of a 30 ns release.
         let released = layout.releasedState(entry: stub.address)
         slot.publish(target: released.target, context: released.context)
-        if reuse == .immediately && !configuration.lazyBatches {
-            shared.recycle(stub, key: key)
-        } else {
-            shared.quarantine(key)
-        }
+        shared.quarantine(key)
     }
 
-    /// Releases the stub whose entry is `address`, as ``release(_:reuse:)``.
+    /// Releases the stub whose entry is `address`.
     /// Throws ``StubPoolError/foreignAddress(_:)`` for an address that is not an entry of this pool.
-    public func release(address: UInt, reuse: SlotReuse = .afterReclaim) throws(StubPoolError) {
+    public func release(address: UInt) throws(StubPoolError) {
         guard let found = entrySlot(address) else { throw .foreignAddress(address) }
-        try release(found.stub, slot: found.data, key: found.key, reuse: reuse)
+        try release(found.stub, slot: found.data, key: found.key)
     }
 
     /// Releases the stub whose payload begins exactly at `payload` (one lookup: the libffi
     /// drop-in frees a closure, which is a payload, this way).
     /// Throws ``StubPoolError/foreignAddress(_:)`` for an address that is not the payload of one of
-    /// this pool's stubs, and as ``release(_:reuse:)`` otherwise.
-    public func release(payload: UInt, reuse: SlotReuse = .afterReclaim) throws(StubPoolError) {
+    /// this pool's stubs, and as ``release(_:)-(Stub)`` otherwise.
+    public func release(payload: UInt) throws(StubPoolError) {
         guard let found = slot(at: payload, in: .payload) else { throw .foreignAddress(payload) }
-        try release(found.stub, slot: found.data, key: found.key, reuse: reuse)
+        try release(found.stub, slot: found.data, key: found.key)
     }
 
     /// Releases every stub of `stubs`: all of them, or none if any is foreign or already released.

@@ -20,7 +20,7 @@ import Musl
 /// A thread that exits returns its cached slots.
 ///
 /// ## Release and reclaim
-/// ``release(_:reuse:)`` points the stub at a trap that reports
+/// ``release(_:)-(Stub)`` points the stub at a trap that reports
 /// `call through released stub #<id> at 0x<addr>` and aborts. The slot stays quarantined until
 /// ``reclaim()``, which also returns chunks that became entirely free to the system (keeping one
 /// spare per shard). Call `reclaim()` only when no thread can still be executing inside a released
@@ -320,7 +320,7 @@ public final class StubPool: Sendable {
             let count = min(SlotCache.refillCount, state.allocator.freeSlots)
             let layout = self.layout
             let slotSize = UInt(layout.geometry.slotSize)
-            cache.refill { slots, keys, limit in
+            cache.refill { slots, limit in
                 // All or none, so exactly `taken` slots arrive, as runs (cached pools are packed:
                 // logical slots are physical ones). Written from the top down: popped from the
                 // top, the cache hands its slots out lowest first.
@@ -334,7 +334,6 @@ public final class StubPool: Sendable {
                         next -= 1
                         slots[next] = Stub(address: head.address &+ UInt(position) &* slotSize, poolToken: head.poolToken,
                                            slot: head.slot &+ UInt32(truncatingIfNeeded: position))
-                        keys[next] = PoolShared.SlotKey(shard: shard.index, chunk: first.chunk, logical: first.slot + position).raw
                     }
                 }
                 return taken

@@ -4,12 +4,12 @@
 //
 // The functions behave as their libffi namesakes (same arguments, results and threading rules);
 // the differences:
-// - The code address is a StubPool `context` stub (its context is the closure, its target a shared
-//   dispatcher that jumps to the entry the closure's preparation chose): never in a writable
-//   mapping, and nothing written to the file system, so they work under PR_SET_MDWE.
+// - The code address is a StubPool `context` stub (its context is the closure, its target the
+//   entry the system libffi chose for the signature): never in a writable mapping, and nothing
+//   written to the file system, so they work under PR_SET_MDWE.
 // - After stubpool_ffi_closure_free a call through the freed code address reports
-//   "call through released stub" and aborts, until the slot is reused: as with libffi's own
-//   free, the freeing thread's next closure may reuse it at once.
+//   "call through released stub" and aborts, until the slot is reused: slots are reclaimed in
+//   batches, after STUBPOOL_FFI_QUARANTINE (default 1024) further frees.
 // - Closures not made by stubpool_ffi_closure_alloc (by the system libffi, or user memory used with
 //   ffi_prep_closure_loc) are passed on to the system libffi unchanged. Which closures are this
 //   library's is decided from their address alone (its pools' chunk index), without reading them.

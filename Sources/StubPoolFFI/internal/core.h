@@ -10,7 +10,7 @@ typedef struct {
     void (*pool_destroy)(stubpool_pool_t *);
     stubpool_status_t (*allocate_closure)(stubpool_pool_t *, const void *, void **, void **);
     stubpool_status_t (*payload_owner)(stubpool_pool_t *, const void *, void **);
-    stubpool_status_t (*payload_recycle)(stubpool_pool_t *, const void *);
+    stubpool_status_t (*payload_release)(stubpool_pool_t *, const void *);
     size_t (*reclaim)(stubpool_pool_t *);
     const char *(*last_error)(void);
 } stubpool_ffi_core_t;

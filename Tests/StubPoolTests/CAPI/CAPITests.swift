@@ -84,35 +84,6 @@ final class CAPITests: XCTestCase {
         XCTAssertNil(bad)
     }
 
-    /// A closure-style stub (its context is its payload) released by its payload: after
-    /// stubpool_payload_release the slot waits for reclaim; after stubpool_payload_recycle the
-    /// next allocation gets it back. Foreign addresses and second releases change nothing.
-    func testPayloadsReleaseAndRecycle() throws {
-        let pool = try makePool { $0.kind = STUBPOOL_KIND_CONTEXT; $0.payload_size = 56 }
-        defer { stubpool_pool_destroy(pool) }
-        var stub: UnsafeMutableRawPointer?, payload: UnsafeMutableRawPointer?
-        XCTAssertEqual(stubpool_allocate_closure(pool, target, &stub, &payload), STUBPOOL_OK)
-        let first = try XCTUnwrap(stub), firstPayload = try XCTUnwrap(payload)
-        XCTAssertEqual(UInt(ct_call0(first)), UInt(bitPattern: firstPayload), "the context is the payload")
-        expect(stubpool_payload_release(pool, firstPayload + 8), STUBPOOL_E_FOREIGN_STUB, mentioning: "not a stub of this pool")
-        XCTAssertEqual(stubpool_payload_release(pool, firstPayload), STUBPOOL_OK)
-        expect(stubpool_payload_recycle(pool, firstPayload), STUBPOOL_E_RELEASED, mentioning: "released")
-        XCTAssertEqual(stubpool_allocate_closure(pool, target, &stub, &payload), STUBPOOL_OK)
-        XCTAssertNotEqual(stub, first, "a released slot waits for reclaim")
-        let second = try XCTUnwrap(stub), secondPayload = try XCTUnwrap(payload)
-        XCTAssertEqual(stubpool_payload_recycle(pool, secondPayload), STUBPOOL_OK)
-        expect(stubpool_payload_recycle(pool, secondPayload), STUBPOOL_E_RELEASED, mentioning: "released")
-        XCTAssertEqual(stubpool_allocate_closure(pool, target, &stub, &payload), STUBPOOL_OK)
-        XCTAssertEqual(stub, second, "a recycled slot is the next allocation")
-        XCTAssertEqual(payload, secondPayload)
-        XCTAssertEqual(UInt(ct_call0(second)), UInt(bitPattern: secondPayload))
-        var stats = stubpool_pool_stats_t()
-        XCTAssertEqual(stubpool_pool_statistics(pool, &stats), STUBPOOL_OK)
-        XCTAssertEqual(stats.live_stubs, 1)
-        XCTAssertEqual(stats.quarantined_stubs, 1)
-        expect(stubpool_payload_recycle(nil, secondPayload), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "pool")
-    }
-
     func testBadInputIsAStatusAndAMessageAndChangesNothing() throws {
         let pool = try makePool { $0.kind = STUBPOOL_KIND_CONTEXT }
         defer { stubpool_pool_destroy(pool) }

@@ -64,44 +64,6 @@ import Testing
         #expect(ct_call0(third.entry) == 3)
     }
 
-    /// Released for immediate reuse: the slot traps until the releasing thread's next allocation
-    /// takes it; counts stay exact; a full free stack spills to the bitmaps and those slots come
-    /// back before any new one (no chunk is added); a lazy pool still waits for reclaim.
-    @Test func immediateReuseHandsTheSlotToTheNextAllocation() throws {
-        let pool = try StubPool(.init(kind: .context, shards: 1))
-        let first = try pool.allocate(target: CTargets.returnContextRegister, context: 1)
-        let second = try pool.allocate(target: CTargets.returnContextRegister, context: 2)
-        try pool.release(first, reuse: .immediately)
-        #expect(pool.statistics().quarantinedStubs == 0)
-        #expect(pool.statistics().liveStubs == 1)
-        #expect(throws: StubPoolError.released(id: first.id)) { try pool.release(first, reuse: .immediately) }
-        #expect(throws: StubPoolError.released(id: first.id)) { try pool.retarget(first, to: CTargets.weighted3) }
-        let third = try pool.allocate(target: CTargets.returnContextRegister, context: 3)
-        #expect(third.address == first.address)
-        #expect(ct_call0(third.entry) == 3)
-        #expect(ct_call0(second.entry) == 2)
-
-        // More than a thread cache holds: the older half spills to the bitmap.
-        let many = try (0..<(3 * SlotCache.capacity)).map { _ in try pool.allocate(target: CTargets.returnContextRegister, context: 4) }
-        let chunks = pool.statistics().chunks
-        for stub in many { try pool.release(stub, reuse: .immediately) }
-        var statistics = pool.statistics()
-        #expect(statistics.liveStubs == 2)
-        #expect(statistics.quarantinedStubs == 0)
-        let again = try (0..<many.count).map { _ in try pool.allocate(target: CTargets.returnContextRegister, context: 5) }
-        #expect(Set(again.map(\.address)) == Set(many.map(\.address)), "every released slot, and no other, is handed out again")
-        statistics = pool.statistics()
-        #expect(statistics.chunks == chunks)
-        #expect(statistics.liveStubs == 2 + many.count)
-        #expect(again.allSatisfy { ct_call0($0.entry) == 5 })
-
-        let lazy = try StubPool(.init(kind: .context, shards: 1, lazyBatches: true))
-        let stub = try lazy.allocate(target: CTargets.returnContextRegister, context: 6)
-        try lazy.release(stub, reuse: .immediately)
-        #expect(lazy.statistics().quarantinedStubs == 1, "a lazy pool's slots wait for reclaim")
-        #expect(try lazy.allocate(target: CTargets.returnContextRegister).address != stub.address)
-    }
-
     @Test func releasedStubCannotBeRetargeted() throws {
         let pool = try StubPool()
         let stub = try pool.allocate(target: CTargets.weighted3)
