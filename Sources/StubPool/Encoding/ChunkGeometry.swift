@@ -34,17 +34,11 @@ public struct ChunkGeometry: Sendable, Hashable {
     /// Bytes of the data region: a data slot per code slot, rounded up to the region granularity.
     public let dataSize: Int
 
-    /// The chunk shape for code slots of `slotSize` bytes in a `codeSize`-byte code region.
-    ///
-    /// - Throws: ``StubPoolError/invalidConfiguration(_:)`` for a slot size that is not a power of
-    ///   two (16...4096), a page size other than 4, 16 or 64 KiB, or a code size no chunk can have.
-    public init(pageSize: Int, slotSize: Int, codeSize: Int = ChunkGeometry.defaultCodeSize) throws(StubPoolError) {
-        guard (16...4096).contains(slotSize), slotSize & (slotSize - 1) == 0 else {
-            throw .invalidConfiguration("slot size must be a power of two in 16...4096, not \(slotSize)")
-        }
-        if let problem = Self.problem(pageSize: pageSize) ?? Self.problem(codeSize: codeSize, slotSize: slotSize) {
-            throw .invalidConfiguration(problem)
-        }
+    /// The chunk shape for code slots of `slotSize` bytes in a `codeSize`-byte code region, which
+    /// ``problem(pageSize:slotSize:codeSize:)`` found valid (the throwing initializer, in the pool
+    /// layer, checks and reports).
+    init(valid pageSize: Int, slotSize: Int, codeSize: Int) {
+        precondition(Self.problem(pageSize: pageSize, slotSize: slotSize, codeSize: codeSize) == nil)
         self.pageSize = pageSize
         self.slotSize = slotSize
         self.codeSize = codeSize
@@ -53,8 +47,16 @@ public struct ChunkGeometry: Sendable, Hashable {
         self.dataSize = (rawData + granule - 1) / granule * granule
     }
 
-    /// Why a geometry cannot be laid out for `pageSize`-byte pages, or `nil` if it can: the one
-    /// check of page sizes (pools, templates and the C API all reach it through ``init(pageSize:slotSize:codeSize:)``).
+    /// Why no chunk has this shape, or `nil` if one can: the one check of geometries (pools,
+    /// templates, arenas and the C API all reach it through ``init(pageSize:slotSize:codeSize:)``).
+    static func problem(pageSize: Int, slotSize: Int, codeSize: Int) -> String? {
+        guard (16...4096).contains(slotSize), slotSize & (slotSize - 1) == 0 else {
+            return "slot size must be a power of two in 16...4096, not \(slotSize)"
+        }
+        return problem(pageSize: pageSize) ?? problem(codeSize: codeSize, slotSize: slotSize)
+    }
+
+    /// Why a geometry cannot be laid out for `pageSize`-byte pages, or `nil` if it can.
     static func problem(pageSize: Int) -> String? {
         supportedPageSizes.contains(pageSize) ? nil : "page size \(pageSize) is not one of \(supportedPageSizes)"
     }
