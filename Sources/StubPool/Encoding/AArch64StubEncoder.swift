@@ -29,56 +29,41 @@ struct AArch64StubEncoder: StubEncoder {
     var trapFill: [UInt8] { [0x00, 0x00, 0x20, 0xD4] }  // brk #0
     var dataReach: Int { AArch64Assembler.literalReach - 4 }
 
-    func code(_ variant: StubVariant, layout: SlotLayout) -> [UInt8] {
-        var assembler = AArch64Assembler(origin: layout.slot)
-        emit(variant, into: &assembler, layout: layout)
-        return assembler.bytes
+    func assembler(origin: Int) -> AArch64Assembler { AArch64Assembler(origin: origin) }
+}
+
+extension AArch64Assembler: StubAssembling {
+    typealias Encoder = AArch64StubEncoder
+
+    mutating func landingPad() { btiC() }
+
+    mutating func jump(through offset: Int) {
+        load(Encoder.branchRegister, fromOffset: offset)
+        branch(to: Encoder.branchRegister)
     }
 
-    func releasedEntryOffset(for variant: StubVariant) -> Int? {
-        guard variant.kind == .forward else { return nil }
-        // The released entry follows the landing pad, the target load and the branch.
-        var assembler = AArch64Assembler(origin: 0)
-        if variant.landingPad { assembler.btiC() }
-        assembler.load(Self.branchRegister, fromOffset: 0)
-        assembler.branch(to: Self.branchRegister)
-        return assembler.words.count * 4
+    mutating func call(through offset: Int) {
+        load(Encoder.branchRegister, fromOffset: offset)
+        branchAndLink(to: Encoder.branchRegister)
     }
 
-    private func emit(_ variant: StubVariant, into assembler: inout AArch64Assembler, layout: SlotLayout) {
-        if variant.landingPad { assembler.btiC() }
-        let branch = Self.branchRegister
-        switch variant.kind {
-        case .forward:
-            assembler.load(branch, fromOffset: layout.target)
-            assembler.branch(to: branch)
-            // Released entry, a branch target itself: `br x16` lands here.
-            if variant.landingPad { assembler.btiC() }
-            assembler.load(branch, fromOffset: layout.anchor)
-            assembler.branchAndLink(to: branch)
-        case .context:
-            emitTargetThenContext(into: &assembler, layout: layout, contextRegister: Self.contextRegister)
-        case .bindFirstArgument:
-            let registers = Self.argumentRegisters
-            for index in stride(from: registers.count - 1, to: 0, by: -1) {
-                assembler.mov(registers[index], registers[index - 1])
-            }
-            emitTargetThenContext(into: &assembler, layout: layout, contextRegister: registers[0])
-        }
-        if variant.lazyEntry {
-            if variant.landingPad { assembler.btiC() }
-            assembler.address(Self.lazySlotRegister, ofOffset: layout.slot)
-            assembler.load(branch, fromOffset: layout.lazyAnchor)
-            assembler.branch(to: branch)
-        }
+    mutating func shiftArgumentsUp() {
+        let registers = Encoder.argumentRegisters
+        for index in stride(from: registers.count - 1, to: 0, by: -1) { mov(registers[index], registers[index - 1]) }
     }
 
-    /// Target with acquire semantics into x16, then the context, then `br x16`.
-    private func emitTargetThenContext(into assembler: inout AArch64Assembler, layout: SlotLayout, contextRegister: Register) {
-        let branch = Self.branchRegister
-        assembler.address(branch, ofOffset: layout.target)
-        assembler.loadAcquire(branch, from: branch)
-        assembler.load(contextRegister, fromOffset: layout.context)
-        assembler.branch(to: branch)
+    /// The target with acquire semantics into x16, then the context, then `br x16`.
+    mutating func jump(throughTarget target: Int, context: Int, intoFirstArgument: Bool) {
+        let branch = Encoder.branchRegister
+        address(branch, ofOffset: target)
+        loadAcquire(branch, from: branch)
+        load(intoFirstArgument ? Encoder.argumentRegisters[0] : Encoder.contextRegister, fromOffset: context)
+        self.branch(to: branch)
+    }
+
+    mutating func lazyEntry(slot: Int, lazyAnchor: Int) {
+        address(Encoder.lazySlotRegister, ofOffset: slot)
+        load(Encoder.branchRegister, fromOffset: lazyAnchor)
+        branch(to: Encoder.branchRegister)
     }
 }

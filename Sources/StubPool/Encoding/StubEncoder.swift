@@ -18,20 +18,76 @@ struct SlotLayout: Sendable, Hashable {
 /// Produces the machine code of stubs for one architecture.
 ///
 /// Encoders are plain Swift and host-independent: any host can produce any architecture's code.
+/// What a stub of each kind is made of is said once, in ``code(_:layout:)``; an encoder supplies
+/// its architecture's instruction sequences (``StubAssembling``).
 protocol StubEncoder: Sendable {
+    associatedtype Assembler: StubAssembling
     var architecture: Architecture { get }
     /// Bytes that trap when executed, repeated to fill unused space (length divides every slot).
     var trapFill: [UInt8] { get }
     /// Largest distance, in bytes, from an instruction to a data word it can reference.
     var dataReach: Int { get }
-    /// The code of one stub of `variant` whose slot and data words lie at `layout`, unpadded.
-    func code(_ variant: StubVariant, layout: SlotLayout) -> [UInt8]
-    /// Offset inside the slot of the released entry (which calls the trap through the anchor), for
-    /// kinds that trap through the return address; `nil` for the others.
-    func releasedEntryOffset(for variant: StubVariant) -> Int?
+    /// An empty assembler whose first instruction lies at chunk offset `origin`.
+    func assembler(origin: Int) -> Assembler
+}
+
+/// The instruction sequences stubs are made of, in one architecture's encoding. Offsets are
+/// chunk-relative, as in ``SlotLayout``.
+protocol StubAssembling {
+    var bytes: [UInt8] { get }
+    /// The indirect-branch landing pad (`endbr64`, `bti c`).
+    mutating func landingPad()
+    /// Jumps through the word at `offset`, writing no register but the branch scratch.
+    mutating func jump(through offset: Int)
+    /// Calls through the word at `offset` (a released entry: the trap finds the stub through the
+    /// return address).
+    mutating func call(through offset: Int)
+    /// Moves each integer argument register up by one, dropping the last.
+    mutating func shiftArgumentsUp()
+    /// Loads the target word (in order before the context), the context word into the context
+    /// register or the first argument register, and jumps to the target.
+    mutating func jump(throughTarget target: Int, context: Int, intoFirstArgument: Bool)
+    /// Hands the slot's address to the lazy resolver and jumps through the word at `lazyAnchor`.
+    mutating func lazyEntry(slot: Int, lazyAnchor: Int)
 }
 
 extension StubEncoder {
+    /// The code of one stub of `variant` whose slot and data words lie at `layout`, unpadded:
+    /// a landing pad if asked for, the kind's body, and a lazy entry if asked for.
+    func code(_ variant: StubVariant, layout: SlotLayout) -> [UInt8] {
+        var assembler = assembler(origin: layout.slot)
+        if variant.landingPad { assembler.landingPad() }
+        switch variant.kind {
+        case .forward:
+            assembler.jump(through: layout.target)
+            // Released entry, itself a branch target: the trap finds the stub through the return
+            // address.
+            if variant.landingPad { assembler.landingPad() }
+            assembler.call(through: layout.anchor)
+        case .context:
+            assembler.jump(throughTarget: layout.target, context: layout.context, intoFirstArgument: false)
+        case .bindFirstArgument:
+            assembler.shiftArgumentsUp()
+            assembler.jump(throughTarget: layout.target, context: layout.context, intoFirstArgument: true)
+        }
+        if variant.lazyEntry {
+            if variant.landingPad { assembler.landingPad() }
+            assembler.lazyEntry(slot: layout.slot, lazyAnchor: layout.lazyAnchor)
+        }
+        return assembler.bytes
+    }
+
+    /// Offset inside the slot of the released entry (which calls the trap through the anchor), for
+    /// kinds that trap through the return address; `nil` for the others. It follows the landing
+    /// pad and the forwarding jump.
+    func releasedEntryOffset(for variant: StubVariant) -> Int? {
+        guard variant.kind.releasedTrapSource == .returnAddress else { return nil }
+        var assembler = assembler(origin: 0)
+        if variant.landingPad { assembler.landingPad() }
+        assembler.jump(through: 0)
+        return assembler.bytes.count
+    }
+
     /// Size of one code slot of `variant`: the stub's code rounded up to a power of two, at
     /// least 16 bytes (the code length does not depend on the layout).
     func slotSize(for variant: StubVariant) -> Int {

@@ -26,44 +26,31 @@ struct X86_64StubEncoder: StubEncoder {
     var trapFill: [UInt8] { [0xCC] }
     var dataReach: Int { Int(Int32.max) }
 
-    func code(_ variant: StubVariant, layout: SlotLayout) -> [UInt8] {
-        var asm = X86_64Assembler(origin: layout.slot)
-        if variant.landingPad { asm.endbr64() }
-        switch variant.kind {
-        case .forward:
-            asm.jumpIndirect(throughOffset: layout.target)
-            // Released entry: the trap finds this stub through the return address.
-            if variant.landingPad { asm.endbr64() }
-            asm.callIndirect(throughOffset: layout.anchor)
-        case .context:
-            emitTargetThenContext(into: &asm, layout: layout, contextRegister: Self.contextRegister)
-        case .bindFirstArgument:
-            let registers = Self.argumentRegisters
-            for index in stride(from: registers.count - 1, to: 0, by: -1) {
-                asm.mov(registers[index], registers[index - 1])
-            }
-            emitTargetThenContext(into: &asm, layout: layout, contextRegister: registers[0])
-        }
-        if variant.lazyEntry {
-            if variant.landingPad { asm.endbr64() }
-            asm.loadAddress(Self.branchRegister, ofOffset: layout.slot)
-            asm.jumpIndirect(throughOffset: layout.lazyAnchor)
-        }
-        return asm.bytes
+    func assembler(origin: Int) -> X86_64Assembler { X86_64Assembler(origin: origin) }
+}
+
+extension X86_64Assembler: StubAssembling {
+    typealias Encoder = X86_64StubEncoder
+
+    mutating func landingPad() { endbr64() }
+
+    mutating func jump(through offset: Int) { jumpIndirect(throughOffset: offset) }
+
+    mutating func call(through offset: Int) { callIndirect(throughOffset: offset) }
+
+    mutating func shiftArgumentsUp() {
+        let registers = Encoder.argumentRegisters
+        for index in stride(from: registers.count - 1, to: 0, by: -1) { mov(registers[index], registers[index - 1]) }
     }
 
-    private func emitTargetThenContext(into asm: inout X86_64Assembler, layout: SlotLayout, contextRegister: Register) {
-        asm.load(Self.branchRegister, fromOffset: layout.target)
-        asm.load(contextRegister, fromOffset: layout.context)
-        asm.jump(to: Self.branchRegister)
+    mutating func jump(throughTarget target: Int, context: Int, intoFirstArgument: Bool) {
+        load(Encoder.branchRegister, fromOffset: target)
+        load(intoFirstArgument ? Encoder.argumentRegisters[0] : Encoder.contextRegister, fromOffset: context)
+        jump(to: Encoder.branchRegister)
     }
 
-    func releasedEntryOffset(for variant: StubVariant) -> Int? {
-        guard variant.kind == .forward else { return nil }
-        // The released entry follows the landing pad and the forwarding jump.
-        var asm = X86_64Assembler(origin: 0)
-        if variant.landingPad { asm.endbr64() }
-        asm.jumpIndirect(throughOffset: 0)
-        return asm.bytes.count
+    mutating func lazyEntry(slot: Int, lazyAnchor: Int) {
+        loadAddress(Encoder.branchRegister, ofOffset: slot)
+        jumpIndirect(throughOffset: lazyAnchor)
     }
 }
