@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -118,6 +119,16 @@ int stubpool_current_cpu(void) {
 
 void stubpool_yield(void) {
     sched_yield();
+}
+
+int stubpool_futex_wait(const void *word, uint32_t expected) {
+    long result = syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+    int err = errno;
+    return result == 0 ? 0 : err;
+}
+
+void stubpool_futex_wake(const void *word, int count) {
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0);
 }
 
 void stubpool_clear_cache(void *begin, void *end) {

@@ -101,6 +101,13 @@ int stubpool_has_branch_target_identification(void);
 int stubpool_current_cpu(void);
 /// sched_yield: gives up the CPU while waiting for a lock.
 void stubpool_yield(void);
+
+/// futex(FUTEX_WAIT_PRIVATE): sleeps while the 32-bit word at `word` holds `expected` (or until
+/// woken or interrupted). 0 or errno (EAGAIN: the word had changed; EINTR).
+int stubpool_futex_wait(const void *word, uint32_t expected);
+
+/// futex(FUTEX_WAKE_PRIVATE): wakes at most `count` threads sleeping on `word`.
+void stubpool_futex_wake(const void *word, int count);
 /// `__builtin___clear_cache` over [begin, end).
 void stubpool_clear_cache(void *begin, void *end);
 

@@ -52,7 +52,7 @@ public final class CodeArena: Sendable {
     public init(placement: BlobPlacement = .packed) {
         self.placement = placement
         self.trapFill = Architecture.host.encoder.trapFill
-        self.state = Locked(ArenaState(classCount: SizeClasses.sizes.count, placement: placement), rank: .arena)
+        self.state = Locked(ArenaState(classCount: SizeClasses.sizes.count, placement: placement), rank: .arena, waiting: .block)
         Profiling.startFromEnvironment()
     }
 

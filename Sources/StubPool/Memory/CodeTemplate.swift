@@ -39,7 +39,7 @@ final class CodeTemplate: Sendable {
     /// 256 KiB memory files at most; no mappings). Behind the pool's own lock, whose atomics
     /// ThreadSanitizer sees (it cannot see inside the prebuilt `Synchronization.Mutex`, and
     /// reported the cache as racing).
-    private static let cache = Locked<[Key: CodeTemplate]>([:], rank: .codeTemplates)
+    private static let cache = Locked<[Key: CodeTemplate]>([:], rank: .codeTemplates, waiting: .block)
 
     /// The template for `key`, building it on first use.
     static func template(for key: Key, encoder: any StubEncoder) throws(SystemError) -> CodeTemplate {

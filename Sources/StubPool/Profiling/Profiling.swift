@@ -74,7 +74,7 @@ public enum ProfilingError: Error, Sendable, Hashable, CustomStringConvertible {
 /// files of its own (`jit-<child pid>.dump`); code recorded before the fork is not repeated there.
 public enum Profiling {
     static let active = Atomic<Bool>(false)
-    static let recorder = Locked<CodeRecorder?>(nil, rank: .profiling)
+    static let recorder = Locked<CodeRecorder?>(nil, rank: .profiling, waiting: .block)
     private static let environmentRead = Atomic<Bool>(false)
 
     /// The outputs being written, or none.

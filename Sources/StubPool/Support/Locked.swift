@@ -1,24 +1,25 @@
 import CStubPoolShim
 import Synchronization
 
-/// A value behind a small test-and-set lock built on `Atomic`, known to the fork handlers
+/// A value behind a small lock built on `Atomic`, known to the fork handlers
 /// (``ForkAwareLock``).
 ///
 /// Measured on the 2-vCPU development VM, an uncontended `Mutex.withLock` costs ≈40 ns (its
 /// Linux implementation looks up the thread id on every acquisition) against ≈2.5 ns here, and
-/// allocation sits on this path. Critical sections are a few bitmap operations; a waiter spins
-/// briefly, then yields the CPU, so a holder that was preempted (or is mapping a chunk) does not
-/// burn the waiter's core.
+/// allocation sits on this path. By default a waiter spins briefly, then yields the CPU (critical
+/// sections of a few bitmap operations); locks around system calls or long copies are made with
+/// `waiting: .block`, whose waiters sleep on a futex instead.
 final class Locked<Value>: ForkAwareLock, @unchecked Sendable {
     private let storage: UnsafeMutablePointer<Value>
     /// Run in a forked child with exclusive access (see ``ForkAwareLock/repairInChild()``).
     private let childRepair: ((inout Value) -> Void)?
 
-    init(_ value: consuming Value, rank: LockRank = .leaf, repairInChild: ((inout Value) -> Void)? = nil) {
+    init(_ value: consuming Value, rank: LockRank = .leaf, waiting: Waiting = .spin,
+         repairInChild: ((inout Value) -> Void)? = nil) {
         storage = .allocate(capacity: 1)
         storage.initialize(to: value)
         childRepair = repairInChild
-        super.init(rank: rank)
+        super.init(rank: rank, waiting: waiting)
     }
 
     deinit {
