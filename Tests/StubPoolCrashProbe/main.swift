@@ -116,8 +116,8 @@ if arguments.count >= 4 && arguments[1] == "full-chunk", let kind = StubKind(raw
         // A chunk holds a stub per code page (64 of 4 KiB) with these placements, or up to
         // 16,383 packed: enough for the first chunk to be full.
         let stubs = try pool.allocate(count: placement == .packed ? 20_000 : 200, target: target, context: 7)
-        guard let chunk = pool.mappedRegions().first(where: { $0.code.contains(stubs.first!.address) }),
-              let last = stubs.filter({ chunk.code.contains($0.address) }).max(by: { $0.address < $1.address }) else {
+        guard let chunk = pool.mappedRegions().first(where: { $0.executable.contains(stubs.first!.address) }),
+              let last = stubs.filter({ chunk.executable.contains($0.address) }).max(by: { $0.address < $1.address }) else {
             writeError("probe failed: no chunk\n")
             exit(3)
         }

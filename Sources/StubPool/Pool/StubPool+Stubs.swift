@@ -384,9 +384,9 @@ extension StubPool {
         return statistics
     }
 
-    /// Address ranges of this pool's code regions and writable regions (data slots, then the
-    /// payloads if any), for audits and diagnostics.
-    public func mappedRegions() -> [(code: Range<UInt>, data: Range<UInt>)] {
+    /// Address ranges of each chunk's code region (executable) and of its data slots and payloads
+    /// (writable), for audits and diagnostics; the same shape as ``CodeArena/mappedRegions()``.
+    public func mappedRegions() -> [(executable: Range<UInt>, writable: Range<UInt>)] {
         shared.shards.flatMap { shard in
             shard.state.withLock { state in
                 state.chunks.compactMap { $0.map { ($0.codeRange, $0.dataRange.lowerBound..<$0.payloadRange.upperBound) } }

@@ -1,4 +1,5 @@
-/// A pool operation, as named in errors.
+/// A pool operation that can fail for a system reason, as named in ``StubPoolError/system(_:during:)``
+/// (the others make no system call that can fail).
 public enum PoolOperation: String, Sendable, Hashable, CaseIterable {
     /// ``StubPool/init(_:)``: building the template and the first chunk.
     case createPool
@@ -6,16 +7,6 @@ public enum PoolOperation: String, Sendable, Hashable, CaseIterable {
     case allocate
     /// Allocating a range (``StubPool/allocate(count:target:context:)``, lazy requests of many).
     case allocateBulk
-    /// Changing a stub's target (and context).
-    case retarget
-    /// Changing a stub's context.
-    case setContext
-    /// Releasing a stub or a range.
-    case release
-    /// Making quarantined slots allocatable and returning free chunks.
-    case reclaim
-    /// Finding a stub by address.
-    case lookup
 }
 
 /// Why a pool operation failed. A failed operation changes nothing.

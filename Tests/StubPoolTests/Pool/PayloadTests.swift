@@ -22,7 +22,7 @@ import Testing
         // Payloads of one chunk are spaced by the payload size, outside the code and data slots.
         #expect(UInt(bitPattern: try pool.payload(of: stubs[1])) - UInt(bitPattern: try pool.payload(of: stubs[0])) == 80)
         for region in pool.mappedRegions() {
-            #expect(!region.code.contains(UInt(bitPattern: try pool.payload(of: stubs[0]))))
+            #expect(!region.executable.contains(UInt(bitPattern: try pool.payload(of: stubs[0]))))
         }
         let statistics = pool.statistics()
         #expect(statistics.payloadBytesMapped >= statistics.chunks * (pool.layout.geometry.physicalSlots * 80))

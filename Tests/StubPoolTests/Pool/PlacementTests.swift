@@ -36,7 +36,7 @@ import Testing
             let pool = try StubPool(.init(placement: .random(seed: seed)))
             let stubs = try (0..<64).map { _ in try pool.allocate(target: CTargets.weighted3) }
             for stub in stubs { #expect(ct_call3(stub.entry, 0, 0, 1) == 7) }
-            let base = pool.mappedRegions()[0].code.lowerBound
+            let base = pool.mappedRegions()[0].executable.lowerBound
             return stubs.map { Int($0.address - base) }
         }
         let first = try layout(seed: 42), second = try layout(seed: 42), other = try layout(seed: 43)
@@ -94,7 +94,7 @@ import Testing
                     let capacity = layout.capacity
                     // Bulk allocations take slots straight from the shard (no thread cache): one chunk.
                     let first = try pool.allocate(count: 1, target: CTargets.weighted3, context: 5)
-                    let base = try #require(pool.mappedRegions().first).code.lowerBound
+                    let base = try #require(pool.mappedRegions().first).executable.lowerBound
                     let anchor = DataSlot(address: base + UInt(layout.geometry.dataOffset(ofSlot: layout.geometry.anchorSlot)))
                     let anchorBefore = (anchor.context, anchor.target)
                     let rest = try pool.allocate(count: capacity - 1, target: CTargets.weighted3, context: 5)

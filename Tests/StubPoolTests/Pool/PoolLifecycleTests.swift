@@ -10,7 +10,7 @@ import Testing
         _ = try pool!.allocate(count: 50_000, target: CTargets.returnContextRegister)
         let statistics = pool!.statistics()
         let regions = pool!.mappedRegions()
-        let ranges = regions.flatMap { [$0.code, $0.data] }
+        let ranges = regions.flatMap { [$0.executable, $0.writable] }
         let chunks = (50_000 + pool!.layout.capacity - 1) / pool!.layout.capacity
         #expect(statistics.chunks == chunks)
         #expect(statistics.mappings == 2 * chunks)
@@ -18,7 +18,7 @@ import Testing
                 "each chunk is exactly two mappings")
         let token = pool!.layout.token
         pool = nil
-        #expect(regions.allSatisfy { ChunkRegistry.chunk(containing: $0.code.lowerBound)?.layout.token != token },
+        #expect(regions.allSatisfy { ChunkRegistry.chunk(containing: $0.executable.lowerBound)?.layout.token != token },
                 "destroyed chunks are unregistered")
         #expect(ProcessMaps.leftovers(in: ranges).isEmpty)
     }
@@ -47,7 +47,7 @@ import Testing
         _ = try pool.allocate(count: pool.layout.capacity * 2 + 1, target: CTargets.weighted3)
         let regions = pool.mappedRegions()
         #expect(regions.count == 3)
-        let images = regions.map { Array(UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: $0.code.lowerBound), count: $0.code.count)) }
+        let images = regions.map { Array(UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: $0.executable.lowerBound), count: $0.executable.count)) }
         #expect(images.allSatisfy { $0 == images[0] })
         // Unused bytes are traps: every slot ends in int3 padding, the anchor slot is all int3.
         let slot = pool.layout.geometry.slotSize
@@ -61,7 +61,7 @@ import Testing
             #expect(pool.stub(containing: stub.address) == stub)
             #expect(pool.stub(containing: stub.address + UInt(pool.layout.geometry.slotSize - 1)) == stub)
         }
-        let data = pool.mappedRegions()[0].data.lowerBound
+        let data = pool.mappedRegions()[0].writable.lowerBound
         #expect(pool.stub(containing: data) == nil, "data addresses are not stubs")
     }
 }

@@ -14,11 +14,11 @@ import Testing
         }
         for pool in pools {
             for region in pool.mappedRegions() {
-                #expect(!ProcessMaps.entries(overlapping: [region.code], in: maps).isEmpty)
-                for entry in ProcessMaps.entries(overlapping: [region.code], in: maps) {
+                #expect(!ProcessMaps.entries(overlapping: [region.executable], in: maps).isEmpty)
+                for entry in ProcessMaps.entries(overlapping: [region.executable], in: maps) {
                     #expect(entry.permissions.hasPrefix("r-x"), "after \(step): code region mapped \(entry.permissions)")
                 }
-                for entry in ProcessMaps.entries(overlapping: [region.data], in: maps) {
+                for entry in ProcessMaps.entries(overlapping: [region.writable], in: maps) {
                     #expect(entry.permissions.hasPrefix("rw-"), "after \(step): data region mapped \(entry.permissions)")
                 }
             }
@@ -43,7 +43,7 @@ import Testing
         audit("release", pools: pools)
         for pool in pools { pool.reclaim() }
         audit("reclaim", pools: pools)
-        let regions = pools.flatMap { $0.mappedRegions().flatMap { [$0.code, $0.data] } }
+        let regions = pools.flatMap { $0.mappedRegions().flatMap { [$0.executable, $0.writable] } }
         stubs.removeAll()
         pools.removeAll()
         audit("destroy", pools: [])

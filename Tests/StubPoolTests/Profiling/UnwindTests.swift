@@ -8,7 +8,7 @@ import Testing
 @Suite struct UnwindTests {
     /// An int3 of the chunk's anchor slot (never handed out: trap fill), for a SIGTRAP inside the chunk.
     func trapInside(_ pool: StubPool, near stub: Stub) throws -> UnsafeRawPointer {
-        let code = try #require(pool.mappedRegions().first { $0.code.contains(stub.address) }).code
+        let code = try #require(pool.mappedRegions().first { $0.executable.contains(stub.address) }).executable
         let anchor = code.upperBound - UInt(pool.layout.geometry.slotSize)
         let trap = try #require((anchor..<code.upperBound).first { UnsafePointer<UInt8>(bitPattern: $0)!.pointee == 0xCC },
                                 "the anchor slot holds trap fill")
