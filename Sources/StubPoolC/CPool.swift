@@ -261,7 +261,7 @@ public func stubpool_set_context_c(
     _ handle: OpaquePointer?, _ stub: UnsafeMutableRawPointer?, _ context: UInt
 ) -> stubpool_status_t {
     withStub(handle, stub, "stubpool_set_context") { (pool, stub) throws(StubPoolError) in
-        try pool.setContext(stub, context)
+        try pool.setContext(context, for: stub)
     }
 }
 

@@ -44,10 +44,10 @@ enum ImageProbe {
         let arena = CodeArena()
 
         let bounds = try bound.allocate(count: 2_000, target: weighted3, context: 0)
-        for (index, stub) in bounds.enumerated() { try bound.setContext(stub, UInt(index * 5)) }
+        for (index, stub) in bounds.enumerated() { try bound.setContext(UInt(index * 5), for: stub) }
         _ = try context.allocate(count: 1_000, target: contextRegister, context: 0)
         for (index, stub) in context.inspect().chunks.flatMap(\.stubs).enumerated() {
-            try context.setContext(try context.stub(entry: stub.address.value), UInt(index * 3 + 1))
+            try context.setContext(UInt(index * 3 + 1), for: try context.stub(entry: stub.address.value))
         }
         let pending = try lazy.request((0..<1_000).map { Int64($0) * 7 })
         // Adapters: weighted3 with (k, k + 1) bound after the caller's argument; hops to other

@@ -128,7 +128,7 @@ extension StubPool {
     }
 
     /// Replaces `stub`'s context (release store), keeping its target.
-    public func setContext(_ stub: Stub, _ context: UInt) throws(StubPoolError) {
+    public func setContext(_ context: UInt, for stub: Stub) throws(StubPoolError) {
         let slot = try liveDataSlot(of: stub)
         forgetLazy(stub)
         slot.publish(context: context)

@@ -34,7 +34,7 @@ import Testing
         let before = pool.statistics()
         #expect(throws: StubPoolError.foreignStub(foreign)) { try pool.release(foreign) }
         #expect(throws: StubPoolError.foreignStub(foreign)) { try pool.retarget(foreign, to: CTargets.weighted3) }
-        #expect(throws: StubPoolError.foreignStub(foreign)) { try pool.setContext(foreign, 1) }
+        #expect(throws: StubPoolError.foreignStub(foreign)) { try pool.setContext(1, for: foreign) }
         #expect(throws: StubPoolError.foreignAddress(foreign.address)) { try pool.release(address: foreign.address) }
         #expect(pool.statistics() == before)
         #expect(other.statistics().liveStubs == 1)

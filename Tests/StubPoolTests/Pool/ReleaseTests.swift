@@ -69,6 +69,6 @@ import Testing
         let stub = try pool.allocate(target: CTargets.weighted3)
         try pool.release(stub)
         #expect(throws: StubPoolError.released(id: stub.id)) { try pool.retarget(stub, to: CTargets.weighted3) }
-        #expect(throws: StubPoolError.released(id: stub.id)) { try pool.setContext(stub, 1) }
+        #expect(throws: StubPoolError.released(id: stub.id)) { try pool.setContext(1, for: stub) }
     }
 }

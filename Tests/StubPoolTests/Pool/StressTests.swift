@@ -30,7 +30,7 @@ import Testing
                 case 3 where !mine.isEmpty:
                     let index = Int(random.next() % UInt64(mine.count))
                     let context = UInt(random.next() >> 1)
-                    if (try? pool.setContext(mine[index].0, context)) == nil { failures.add(1, ordering: .relaxed) }
+                    if (try? pool.setContext(context, for: mine[index].0)) == nil { failures.add(1, ordering: .relaxed) }
                     mine[index].1 = context
                 case 4 where !mine.isEmpty:
                     let index = Int(random.next() % UInt64(mine.count))

@@ -54,7 +54,7 @@ import Testing
         let pool = try StubPool(.init(kind: .context))
         let stub = try pool.allocate(target: CTargets.returnContextRegister, context: 1)
         #expect(ct_call0(stub.entry) == 1)
-        try pool.setContext(stub, 2)
+        try pool.setContext(2, for: stub)
         #expect(ct_call0(stub.entry) == 2)
         try pool.retarget(stub, to: CTargets.weighted3, context: 3)
         #expect(ct_call3(stub.entry, 1, 1, 1) == 11)
@@ -70,7 +70,7 @@ import Testing
         #expect(Set(stubs.map(\.address)).count == 40_000)
         #expect(Set(stubs.map(\.id)).count == 40_000)
         for (index, stub) in stubs.enumerated() where index % 97 == 0 {
-            try pool.setContext(stub, UInt(index))
+            try pool.setContext(UInt(index), for: stub)
             #expect(ct_call0(stub.entry) == UInt64(index))
         }
         #expect(pool.statistics().liveStubs == 40_000)
