@@ -243,7 +243,7 @@ final class FuzzDriver {
 
     /// Retargets or releases a whole range, or releases one of its stubs first so that releasing
     /// the range must fail and change nothing (its other stubs then become single live stubs).
-    func rangeOperation(_ input: inout FuzzInput, _ before: StubPool.Statistics, _ arenaBefore: CodeArenaStatistics) {
+    func rangeOperation(_ input: inout FuzzInput, _ before: StubPoolStatistics, _ arenaBefore: CodeArenaStatistics) {
         guard let i = index(&input, ranges.count) else { return }
         let (stubs, _) = ranges[i]
         switch input.below(3) {
@@ -314,7 +314,7 @@ final class FuzzDriver {
     }
 
     /// Integers at the edges on every entry point that takes one: typed errors, nothing changed.
-    func extremeIntegers(_ input: inout FuzzInput, _ before: StubPool.Statistics, _ arenaBefore: CodeArenaStatistics) {
+    func extremeIntegers(_ input: inout FuzzInput, _ before: StubPoolStatistics, _ arenaBefore: CodeArenaStatistics) {
         let integers = [Int.min, Int.min + 1, -1, 0, Int(Int32.max) + 1, Int.max - 16, Int.max]
         let addresses: [UInt] = [0, 1, UInt.max, UInt.max - 15, 1 << 63, UInt(bitPattern: Int.max)]
         let integer = integers[input.below(integers.count)]
@@ -377,7 +377,7 @@ final class FuzzDriver {
         if result != entry.value { Self.violation("\(entry.stub) returned \(result), expected \(entry.value)") }
     }
 
-    func expectUnchanged(_ before: StubPool.Statistics, _ arenaBefore: CodeArenaStatistics, after what: String) {
+    func expectUnchanged(_ before: StubPoolStatistics, _ arenaBefore: CodeArenaStatistics, after what: String) {
         let now = pool.statistics(), arenaNow = arena.statistics()
         if now.liveStubs != before.liveStubs || now.quarantinedStubs != before.quarantinedStubs || now.chunks != before.chunks {
             Self.violation("pool statistics changed after \(what)")

@@ -338,8 +338,8 @@ extension StubPool {
 
     /// Counts and memory use. Resident sizes come from `mincore`; should it fail, the mapped size
     /// is reported instead.
-    public func statistics() -> Statistics {
-        var statistics = Statistics()
+    public func statistics() -> StubPoolStatistics {
+        var statistics = StubPoolStatistics()
         let geometry = layout.geometry
         // Live = handed out (by the shards' locked paths and by the thread caches) - released
         // (singles through the caches, bulk straight into the quarantine).
