@@ -23,24 +23,24 @@ final class CPool {
 
 extension StubPool.Configuration {
     /// The Swift configuration a C one describes; throws for values outside the enums' ranges.
-    init(_ c: stubpool_config_t) throws(CConfigurationProblem) {
+    init(_ c: stubpool_config_t) throws(CConfigurationError) {
         let kind: StubKind = switch c.kind {
         case STUBPOOL_KIND_FORWARD: .forward
         case STUBPOOL_KIND_CONTEXT: .context
         case STUBPOOL_KIND_BIND_FIRST_ARGUMENT: .bindFirstArgument
-        default: throw CConfigurationProblem("unknown kind \(c.kind.rawValue)")
+        default: throw CConfigurationError("unknown kind \(c.kind.rawValue)")
         }
         let placement: Placement = switch c.placement {
         case STUBPOOL_PLACEMENT_PACKED: .packed
         case STUBPOOL_PLACEMENT_PAGE_START: .pageStart
         case STUBPOOL_PLACEMENT_STAGGERED: .staggered
         case STUBPOOL_PLACEMENT_RANDOM: .random(seed: c.random_seed)
-        default: throw CConfigurationProblem("unknown placement \(c.placement.rawValue)")
+        default: throw CConfigurationError("unknown placement \(c.placement.rawValue)")
         }
         let strategy: CodeStrategy = switch c.strategy {
         case STUBPOOL_STRATEGY_SHARED_TEMPLATE: .sharedTemplate
         case STUBPOOL_STRATEGY_PRIVATE_COPY: .privateCopy
-        default: throw CConfigurationProblem("unknown strategy \(c.strategy.rawValue)")
+        default: throw CConfigurationError("unknown strategy \(c.strategy.rawValue)")
         }
         self.init(
             kind: kind, placement: placement, landingPads: c.landing_pads != 0, strategy: strategy,
@@ -51,7 +51,7 @@ extension StubPool.Configuration {
     }
 }
 
-struct CConfigurationProblem: Error {
+struct CConfigurationError: Error {
     let message: String
     init(_ message: String) { self.message = message }
 }
@@ -107,7 +107,7 @@ public func stubpool_pool_create_c(
         return CStatus.ok
     } catch let error as StubPoolError {
         return CStatus.fail(error)
-    } catch let problem as CConfigurationProblem {
+    } catch let problem as CConfigurationError {
         return CStatus.fail(STUBPOOL_E_INVALID_CONFIGURATION, "invalid configuration: \(problem.message)")
     } catch {
         return CStatus.fail(STUBPOOL_E_INVALID_CONFIGURATION, "\(error)")

@@ -33,7 +33,7 @@ extension ArenaState {
             case .blob(let other, let offset): value = UInt64(placed[other].address) &+ UInt64(bitPattern: Int64(offset))
             case .parameter(let parameter): return .relocation(.unfilledParameter(parameter), blob: index)
             }
-            do throws(CodeRelocationProblem) {
+            do throws(CodeRelocationError) {
                 try relocation.field.store(value, at: relocation.offset, in: bytes, origin: blob.address)
             } catch {
                 return .relocation(error, blob: index)

@@ -87,7 +87,7 @@ public final class CodeArena: Sendable {
     public func commit(_ bodies: [CodeBody], names: [String]? = nil) throws(CodeArenaError) -> [CodeBlob] {
         var relocated = false
         for (index, body) in bodies.enumerated() where !body.relocations.isEmpty {
-            do throws(CodeRelocationProblem) { try body.validate(architecture: architecture, batch: bodies.count) } catch {
+            do throws(CodeRelocationError) { try body.validate(architecture: architecture, batch: bodies.count) } catch {
                 throw .relocation(error, blob: index)
             }
             relocated = true
@@ -104,13 +104,13 @@ public final class CodeArena: Sendable {
         // The template's fields are checked once; each instance only for its arguments. Every
         // instance shares the template's bytes until they are copied into place, and its fields
         // are filled straight from `arguments`: no body is built per instance.
-        do throws(CodeRelocationProblem) {
+        do throws(CodeRelocationError) {
             try template.validateFields(architecture: architecture)
         } catch {
             throw .relocation(error, blob: 0)
         }
         for (index, values) in arguments.enumerated() {
-            do throws(CodeRelocationProblem) {
+            do throws(CodeRelocationError) {
                 for relocation in template.relocations {
                     var operand = relocation.operand
                     if case .parameter(let parameter) = operand {
@@ -393,7 +393,7 @@ public enum CodeArenaError: Error, Sendable, Hashable, CustomStringConvertible {
     /// ``CodeArena/commit(_:names:)-([[UInt8]],_)`` got a different number of names than blobs.
     case nameCountMismatch(blobs: Int, names: Int)
     /// A relocation of blob `blob` of the batch cannot be applied.
-    case relocation(CodeRelocationProblem, blob: Int)
+    case relocation(CodeRelocationError, blob: Int)
     /// A system call failed: mapping or growing the arena's file during a commit, or giving the
     /// arena files of its own after a `fork()` before a commit, write or free.
     case system(SystemError, during: ArenaOperation)

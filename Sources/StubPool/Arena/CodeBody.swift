@@ -16,7 +16,7 @@ public enum CodeOperand: Sendable, Hashable {
 extension CodeOperand {
     /// Throws unless the operand can be committed in a batch of `batch` blobs: no parameter
     /// left, a blob index inside the batch.
-    func check(batch: Int) throws(CodeRelocationProblem) {
+    func check(batch: Int) throws(CodeRelocationError) {
         switch self {
         case .parameter(let index): throw .unfilledParameter(index)
         case .blob(let index, _) where index < 0 || index >= batch: throw .noSuchBlob(index, batch: batch)
@@ -82,7 +82,7 @@ public struct CodeBody: Sendable, Hashable {
 }
 
 /// Why relocations cannot be applied.
-public enum CodeRelocationProblem: Error, Sendable, Hashable, CustomStringConvertible {
+public enum CodeRelocationError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The field lies (partly) outside its body.
     case outOfBounds(offset: Int, size: Int, bodySize: Int)
     /// The field's bytes are not what its kind expects (a `moveWide64` field that is not
@@ -122,7 +122,7 @@ extension CodeRelocation.Field {
     }
 
     /// Checks that the field fits in a body of `count` bytes and holds what its kind expects.
-    func validate(at offset: Int, in bytes: UnsafeRawBufferPointer, architecture: Architecture) throws(CodeRelocationProblem) {
+    func validate(at offset: Int, in bytes: UnsafeRawBufferPointer, architecture: Architecture) throws(CodeRelocationError) {
         // Compared without adding: offset may be anything.
         guard offset >= 0, size <= bytes.count, offset <= bytes.count - size else {
             throw .outOfBounds(offset: offset, size: size, bodySize: bytes.count)
@@ -135,7 +135,7 @@ extension CodeRelocation.Field {
 
     /// Writes `value` into the field at `offset` of `bytes`, whose first byte will run at
     /// `origin`. The field was validated.
-    func store(_ value: UInt64, at offset: Int, in bytes: UnsafeMutableRawBufferPointer, origin: UInt) throws(CodeRelocationProblem) {
+    func store(_ value: UInt64, at offset: Int, in bytes: UnsafeMutableRawBufferPointer, origin: UInt) throws(CodeRelocationError) {
         switch self {
         case .absolute64:
             bytes.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt64.self)
@@ -167,7 +167,7 @@ extension CodeBody {
     /// Validates every field against the body and `architecture`: in bounds, of this
     /// architecture, well formed, not overlapping; blob operands within a batch of `batch`; no
     /// parameter left.
-    func validate(architecture: Architecture, batch: Int) throws(CodeRelocationProblem) {
+    func validate(architecture: Architecture, batch: Int) throws(CodeRelocationError) {
         guard !relocations.isEmpty else { return }
         try validateFields(architecture: architecture)
         for relocation in relocations { try relocation.operand.check(batch: batch) }
@@ -175,10 +175,10 @@ extension CodeBody {
 
     /// The fields alone (not their operands): in bounds, of this architecture, well formed, not
     /// overlapping.
-    func validateFields(architecture: Architecture) throws(CodeRelocationProblem) {
-        let problem = bytes.withUnsafeBytes { raw -> CodeRelocationProblem? in
+    func validateFields(architecture: Architecture) throws(CodeRelocationError) {
+        let problem = bytes.withUnsafeBytes { raw -> CodeRelocationError? in
             for relocation in relocations {
-                do throws(CodeRelocationProblem) {
+                do throws(CodeRelocationError) {
                     try relocation.field.validate(at: relocation.offset, in: raw, architecture: architecture)
                 } catch { return error }
             }

@@ -2,7 +2,7 @@
 /// architecture on any host.
 public enum CodeEmitter {
     /// Why an emitter cannot produce a body.
-    public enum Problem: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum EmitError: Error, Sendable, Hashable, CustomStringConvertible {
         /// Constants would not fit in the integer argument registers after the caller's own.
         case tooManyArguments(callerArguments: Int, constants: Int, registers: Int)
 
@@ -26,7 +26,7 @@ public enum CodeEmitter {
     /// each, the target into x16, `br x16`. Plain bytes: use the ``CodeOperand`` form for a body
     /// whose target a ``StubImage`` can carry to another process.
     public static func bindConstants(_ constants: [UInt64], afterArguments callerArguments: Int, target: UInt,
-                                     architecture: Architecture) throws(Problem) -> [UInt8] {
+                                     architecture: Architecture) throws(EmitError) -> [UInt8] {
         try bindConstants(constants.map { .constant($0) }, afterArguments: callerArguments,
                           target: .constant(UInt64(target)), architecture: architecture).bytes
     }
@@ -37,7 +37,7 @@ public enum CodeEmitter {
     /// the body can be a template (``CodeOperand/parameter(_:)``), point at another blob of its
     /// batch, or be saved in an image with its target named symbolically.
     public static func bindConstants(_ constants: [CodeOperand], afterArguments callerArguments: Int, target: CodeOperand,
-                                     architecture: Architecture) throws(Problem) -> CodeBody {
+                                     architecture: Architecture) throws(EmitError) -> CodeBody {
         let registers = argumentRegisterCount(architecture)
         // Compared without adding: `callerArguments` may be anything up to Int.max.
         guard constants.count <= 6, callerArguments >= 0, callerArguments <= registers - constants.count else {

@@ -414,7 +414,7 @@ private struct ImageReader {
                 let value = try reference(referenceCounts, "blob field")
                 fields.append(StubImage.BlobRecord.Field(offset: offset, field: kind, value: value))
             }
-            do throws(CodeRelocationProblem) {
+            do throws(CodeRelocationError) {
                 for field in fields { try field.field.validate(at: field.offset, in: code, architecture: architecture) }
                 if fields.count > 1 {
                     let sorted = fields.sorted { $0.offset < $1.offset }

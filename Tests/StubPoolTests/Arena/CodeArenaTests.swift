@@ -83,7 +83,7 @@ import Testing
         #expect(arena.statistics().cacheMaintenancePasses == 1)
         try arena.write(CodeEmitter.returnConstant(8, architecture: .host), into: blobs[1], at: 0)
         #expect(ct_call_constant(blobs[1].entry) == 8, "patched through the writable view")
-        #expect(throws: CodeEmitter.Problem.self) {
+        #expect(throws: CodeEmitter.EmitError.self) {
             try CodeEmitter.bindConstants([1, 2, 3], afterArguments: 4, target: weighted3, architecture: .x86_64)
         }
     }

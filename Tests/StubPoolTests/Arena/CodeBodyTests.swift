@@ -56,7 +56,7 @@ import Testing
         let before = arena.statistics()
         let good = CodeEmitter.returnValue(.parameter(0), architecture: .host)
         let field = good.relocations[0]
-        func expectProblem(_ expected: CodeRelocationProblem, _ bodies: [CodeBody], at index: Int = 0) {
+        func expectProblem(_ expected: CodeRelocationError, _ bodies: [CodeBody], at index: Int = 0) {
             #expect(throws: CodeArenaError.relocation(expected, blob: index)) { try arena.commit(bodies) }
         }
         expectProblem(.unfilledParameter(0), [good])
@@ -114,7 +114,7 @@ import Testing
         try bytes.withUnsafeMutableBytes { raw in
             try CodeRelocation.Field.relative32.store(0x1_0000, at: 2, in: raw, origin: 0x2_0000)
             #expect(CodeRelocation.Field.relative32.load(at: 2, in: UnsafeRawBufferPointer(raw), origin: 0x2_0000) == 0x1_0000)
-            #expect(throws: CodeRelocationProblem.outOfRange(offset: 2, value: 0x1_0000_0000_0000)) {
+            #expect(throws: CodeRelocationError.outOfRange(offset: 2, value: 0x1_0000_0000_0000)) {
                 try CodeRelocation.Field.relative32.store(0x1_0000_0000_0000, at: 2, in: raw, origin: 0x2_0000)
             }
         }
