@@ -22,7 +22,8 @@ struct ArenaState {
 
     let space = ArenaSpace()
     let placement: CodeArena.BlobPlacement
-    private var classes: [SizeClass]
+    /// The size classes (also kept by `ArenaState+AddressFields.swift`: per-slot field lists).
+    var classes: [SizeClass]
     /// Per page of the arena's file: 0, or 1 + (class index << 24 | region index) for a page of a
     /// size class's region.
     private var pageOwners: [UInt32] = []
@@ -36,38 +37,13 @@ struct ArenaState {
     /// Names given to live blobs at commit (kept only when names are given), by address.
     var names: [UInt: String] = [:]
     /// Fields that hold addresses (from relocations), by blob address: what a ``StubImage``
-    /// names symbolically. The value is read back from the code, so patches are seen.
-    private var fieldStore: [AddressFields] = []
-    private var freeFieldLists: [UInt32] = []
+    /// names symbolically. The value is read back from the code, so patches are seen. Kept by
+    /// `ArenaState+AddressFields.swift`.
+    var fieldStore: [AddressFields] = []
+    var freeFieldLists: [UInt32] = []
     /// Page-granular blobs' field lists, by address (few blobs, so a dictionary).
-    private var largeFieldLists: [UInt: UInt32] = [:]
+    var largeFieldLists: [UInt: UInt32] = [:]
 
-    struct AddressField: Sendable, Hashable {
-        let offset: UInt32
-        let field: CodeRelocation.Field
-    }
-
-    /// A blob's address fields: the first two inline (no allocation for the usual adapter, whose
-    /// only address is its target), any others in an array.
-    struct AddressFields: Sendable {
-        private var count: UInt8 = 0
-        private var first = AddressField(offset: 0, field: .absolute64)
-        private var second = AddressField(offset: 0, field: .absolute64)
-        private var more: [AddressField] = []
-
-        var isEmpty: Bool { count == 0 }
-
-        mutating func append(_ field: AddressField) {
-            switch count {
-            case 0: first = field
-            case 1: second = field
-            default: more.append(field)
-            }
-            count &+= count < 255 ? 1 : 0
-        }
-
-        var all: [AddressField] { Array([first, second].prefix(Int(count))) + more }
-    }
     /// The fork generation in which every region was last made this process's own.
     private var privateGeneration = ForkGeneration.current
 
@@ -195,7 +171,7 @@ struct ArenaState {
                 space.fill(trapFill, at: extent.offset + bytes.count, count: extent.capacity - bytes.count)
                 nextLargeSerial += 1
                 let blob = CodeBlob(address: space.executableAddress(extent.offset), size: bytes.count, capacity: extent.capacity,
-                                    sizeClass: -1, region: nextLargeSerial, slot: 0, offset: 0)
+                                    sizeClass: nil, region: nextLargeSerial, slot: 0, offset: 0)
                 largeLive[blob.address] = blob
                 largeWasted += extent.capacity - bytes.count
                 liveBytes += bytes.count
@@ -296,8 +272,9 @@ struct ArenaState {
     /// Undoes the placement of `placed`, made since `checkpoint`: frees their slots, returns regions carved
     /// since and unmaps pieces mapped since.
     mutating func rollBack(to checkpoint: Checkpoint, placed: [CodeBlob]) {
-        for blob in placed where blob.sizeClass >= 0 {
-            classes[blob.sizeClass].allocator.free(SlotAddress(chunk: blob.region, slot: blob.slot))
+        for blob in placed {
+            guard let sizeClass = blob.sizeClass else { continue }
+            classes[sizeClass].allocator.free(SlotAddress(chunk: blob.region, slot: blob.slot))
         }
         for index in classes.indices {
             // Only regions mapped since the checkpoint that hold nothing: a concurrent commit may
@@ -312,7 +289,7 @@ struct ArenaState {
                 classes[index].allocator.removeLastChunk()
             }
         }
-        for blob in placed where blob.sizeClass < 0 {
+        for blob in placed where blob.sizeClass == nil {
             space.release(fileOffset(of: blob), size: blob.capacity)
         }
         space.trimPieces(to: checkpoint.pieces)
@@ -326,21 +303,22 @@ struct ArenaState {
 
     /// The file offset of `blob`'s first byte (in ``space``).
     func fileOffset(of blob: CodeBlob) -> Int {
-        blob.sizeClass < 0 ? space.fileOffset(ofExecutable: blob.address)! : classes[blob.sizeClass].regions[blob.region] + blob.offset
+        guard let sizeClass = blob.sizeClass else { return space.fileOffset(ofExecutable: blob.address)! }
+        return classes[sizeClass].regions[blob.region] + blob.offset
     }
 
     // MARK: Live blobs
 
     /// Whether `blob` is a live blob of this arena, exactly as ``CodeArena/commit(_:)`` returned it.
     func isLive(_ blob: CodeBlob) -> Bool {
-        guard blob.sizeClass >= 0 else { return largeLive[blob.address] == blob }
-        guard blob.sizeClass < classes.count, blob.region >= 0, blob.region < classes[blob.sizeClass].regions.count,
-              blob.capacity == classes[blob.sizeClass].size,
-              blob.slot >= 0, blob.slot < classes[blob.sizeClass].perRegion else { return false }
-        let requested = classes[blob.sizeClass].requested[blob.region * classes[blob.sizeClass].perRegion + blob.slot]
+        guard let sizeClass = blob.sizeClass else { return largeLive[blob.address] == blob }
+        guard sizeClass < classes.count, blob.region >= 0, blob.region < classes[sizeClass].regions.count,
+              blob.capacity == classes[sizeClass].size,
+              blob.slot >= 0, blob.slot < classes[sizeClass].perRegion else { return false }
+        let requested = classes[sizeClass].requested[blob.region * classes[sizeClass].perRegion + blob.slot]
         // Handles are made only by arenas: the address (unique to this arena) vouches for the offset.
         return requested != 0 && Int(requested) == blob.size
-            && blob.address == space.executableAddress(classes[blob.sizeClass].regions[blob.region] + blob.offset)
+            && blob.address == space.executableAddress(classes[sizeClass].regions[blob.region] + blob.offset)
     }
 
     /// The live blob starting at `address`, if any.
@@ -357,9 +335,9 @@ struct ArenaState {
                         slot: slot, offset: within)
     }
 
-    /// Every live blob with its class's index (-1: page-granular), by class, then region and slot.
-    func liveBlobs() -> [(blob: CodeBlob, sizeClass: Int)] {
-        var blobs: [(blob: CodeBlob, sizeClass: Int)] = []
+    /// Every live blob with its class's index (nil: page-granular), by class, then region and slot.
+    func liveBlobs() -> [(blob: CodeBlob, sizeClass: Int?)] {
+        var blobs: [(blob: CodeBlob, sizeClass: Int?)] = []
         for (index, sizeClass) in classes.enumerated() {
             for (region, regionOffset) in sizeClass.regions.enumerated() {
                 for slot in 0..<sizeClass.perRegion {
@@ -371,7 +349,7 @@ struct ArenaState {
                 }
             }
         }
-        for blob in largeLive.values { blobs.append((blob, -1)) }
+        for blob in largeLive.values { blobs.append((blob, nil)) }
         return blobs
     }
 
@@ -382,10 +360,10 @@ struct ArenaState {
 
     mutating func release(_ blob: CodeBlob) {
         unaccount(blob)
-        if blob.sizeClass < 0 {
-            space.release(fileOffset(of: blob), size: blob.capacity)
+        if let sizeClass = blob.sizeClass {
+            classes[sizeClass].allocator.free(SlotAddress(chunk: blob.region, slot: blob.slot))
         } else {
-            classes[blob.sizeClass].allocator.free(SlotAddress(chunk: blob.region, slot: blob.slot))
+            space.release(fileOffset(of: blob), size: blob.capacity)
         }
     }
 
@@ -395,12 +373,12 @@ struct ArenaState {
         if !fieldStore.isEmpty { setAddressFields(nil, of: blob) }
         statistics.liveBlobs -= 1
         statistics.liveBytes -= blob.size
-        if blob.sizeClass < 0 {
+        if let sizeClass = blob.sizeClass {
+            classes[sizeClass].requested[blob.region * classes[sizeClass].perRegion + blob.slot] = 0
+            classes[sizeClass].wasted -= blob.capacity - blob.size
+        } else {
             largeLive.removeValue(forKey: blob.address)
             largeWasted -= blob.capacity - blob.size
-        } else {
-            classes[blob.sizeClass].requested[blob.region * classes[blob.sizeClass].perRegion + blob.slot] = 0
-            classes[blob.sizeClass].wasted -= blob.capacity - blob.size
         }
     }
 
@@ -416,44 +394,5 @@ struct ArenaState {
         }
         if largeWasted > 0 { statistics.wastedBytesByClass[0] = largeWasted }
         return statistics
-    }
-}
-
-extension ArenaState {
-    /// Records (or, with `nil`, forgets) the address fields of a live blob: a per-slot index into
-    /// a pooled list, so commit and free do no hashing for small blobs.
-    mutating func setAddressFields(_ fields: AddressFields?, of blob: CodeBlob) {
-        let old: UInt32
-        if blob.sizeClass < 0 {
-            old = largeFieldLists[blob.address] ?? 0
-        } else {
-            old = classes[blob.sizeClass].fieldLists[blob.region * classes[blob.sizeClass].perRegion + blob.slot]
-        }
-        if old != 0 {
-            fieldStore[Int(old - 1)] = AddressFields()
-            freeFieldLists.append(old - 1)
-        }
-        var new: UInt32 = 0
-        if let fields, !fields.isEmpty {
-            if let free = freeFieldLists.popLast() {
-                fieldStore[Int(free)] = fields
-                new = free + 1
-            } else {
-                fieldStore.append(fields)
-                new = UInt32(fieldStore.count)
-            }
-        }
-        if blob.sizeClass < 0 {
-            largeFieldLists[blob.address] = new == 0 ? nil : new
-        } else {
-            classes[blob.sizeClass].fieldLists[blob.region * classes[blob.sizeClass].perRegion + blob.slot] = new
-        }
-    }
-
-    /// The address fields recorded for a live blob.
-    func addressFields(of blob: CodeBlob) -> [AddressField] {
-        let list = blob.sizeClass < 0 ? largeFieldLists[blob.address] ?? 0
-            : classes[blob.sizeClass].fieldLists[blob.region * classes[blob.sizeClass].perRegion + blob.slot]
-        return list == 0 ? [] : fieldStore[Int(list - 1)].all
     }
 }

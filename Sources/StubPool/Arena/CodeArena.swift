@@ -298,11 +298,11 @@ public struct CodeBlob: Sendable, Hashable, CustomStringConvertible {
     private let storedOffset: UInt32
     private let storedClass: Int16
 
-    init(address: UInt, size: Int, capacity: Int, sizeClass: Int, region: Int, slot: Int, offset: Int) {
+    init(address: UInt, size: Int, capacity: Int, sizeClass: Int?, region: Int, slot: Int, offset: Int) {
         self.address = address
         storedSize = UInt32(size)
         storedCapacity = UInt32(capacity)
-        storedClass = Int16(sizeClass)
+        storedClass = sizeClass.map(Int16.init) ?? -1
         // A large blob's serial number wraps after 2³² large blobs (see `ArenaState`).
         storedRegion = UInt32(truncatingIfNeeded: region)
         storedSlot = UInt32(slot)
@@ -313,8 +313,8 @@ public struct CodeBlob: Sendable, Hashable, CustomStringConvertible {
     public var size: Int { Int(storedSize) }
     /// Bytes reserved (the size class, or whole pages).
     public var capacity: Int { Int(storedCapacity) }
-    /// Size class, or -1 for a page-granular blob.
-    var sizeClass: Int { Int(storedClass) }
+    /// Size class, or nil for a page-granular blob (stored as -1 in the narrow handle).
+    var sizeClass: Int? { storedClass < 0 ? nil : Int(storedClass) }
     /// Index of the class's region holding the blob, or a large blob's serial number.
     var region: Int { Int(storedRegion) }
     /// Logical slot in the region.

@@ -90,7 +90,7 @@ extension CodeArena: CustomDebugStringConvertible {
             }
             var large = 0
             for (blob, sizeClass) in live {
-                guard sizeClass >= 0 else {
+                guard let sizeClass else {
                     large += 1
                     continue
                 }
@@ -99,7 +99,7 @@ extension CodeArena: CustomDebugStringConvertible {
             }
             let blobs = includeBlobs ? live.map { blob, sizeClass in
                 ArenaInspection.BlobEntry(address: CodeAddress(blob.address), size: blob.size, capacity: blob.capacity,
-                                          sizeClass: sizeClass >= 0 ? blob.capacity : nil, name: state.names[blob.address])
+                                          sizeClass: sizeClass == nil ? nil : blob.capacity, name: state.names[blob.address])
             }.sorted { $0.address < $1.address } : []
             return ArenaInspection(
                 placement: placement == .packed ? "packed" : "staggered", liveBlobs: statistics.liveBlobs, liveBytes: statistics.liveBytes,
