@@ -6,7 +6,8 @@ import StubPool
 
 @_cdecl("stubpool_profiling_start")
 public func stubpool_profiling_start_c(_ outputs: UInt32, _ directory: UnsafePointer<CChar>?) -> stubpool_status_t {
-    let known = UInt32(STUBPOOL_PROFILE_PERF_MAP.rawValue | STUBPOOL_PROFILE_JITDUMP.rawValue | STUBPOOL_PROFILE_GDB.rawValue)
+    let known = UInt32(STUBPOOL_PROFILE_PERF_MAP.rawValue | STUBPOOL_PROFILE_JITDUMP.rawValue | STUBPOOL_PROFILE_GDB.rawValue
+        | STUBPOOL_PROFILE_UNWIND.rawValue)
     guard outputs != 0, outputs & ~known == 0 else {
         return CStatus.fail(STUBPOOL_E_INVALID_ARGUMENT, "stubpool_profiling_start: outputs 0x\(String(outputs, radix: 16)) (known bits: 0x\(String(known, radix: 16)))")
     }
@@ -14,6 +15,7 @@ public func stubpool_profiling_start_c(_ outputs: UInt32, _ directory: UnsafePoi
     if outputs & UInt32(STUBPOOL_PROFILE_PERF_MAP.rawValue) != 0 { selected.insert(.perfMap) }
     if outputs & UInt32(STUBPOOL_PROFILE_JITDUMP.rawValue) != 0 { selected.insert(.jitdump) }
     if outputs & UInt32(STUBPOOL_PROFILE_GDB.rawValue) != 0 { selected.insert(.gdb) }
+    if outputs & UInt32(STUBPOOL_PROFILE_UNWIND.rawValue) != 0 { selected.insert(.unwind) }
     return CStatus.run { () throws(ProfilingError) in try Profiling.start(selected, directory: directory.map { String(cString: $0) }) }
 }
 

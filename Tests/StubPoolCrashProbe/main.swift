@@ -12,6 +12,7 @@
 // - `fork-stress FORKS`: forks while three threads work a pool, an arena and lazy stubs (ForkStressProbe.swift).
 // - `perf-workload SECONDS`: time spent in named stubs and arena bodies (PerfWorkload.swift).
 // - `gdb-workload`: a stop inside a named arena body, under gdb (GDBWorkload.swift).
+// - `unwind`: backtraces from inside pool chunks, with or without unwind registration (UnwindProbe.swift).
 // - `arena-limits`: an arena under RLIMIT_NOFILE = 64 and at 100 MB (ArenaLimitsProbe.swift).
 // - `image-save PATH`, `image-restore PATH`: a pool image across processes (ImageProbe.swift).
 import CTestHelpers
@@ -37,13 +38,14 @@ if arguments.count == 2 && arguments[1] == "exhaustion" {
     exit(0)
 }
 
-if arguments.count == 2 && ["fork", "fork-lazy", "fork-latency", "arena-limits", "gdb-workload"].contains(arguments[1]) {
+if arguments.count == 2 && ["fork", "fork-lazy", "fork-latency", "arena-limits", "gdb-workload", "unwind"].contains(arguments[1]) {
     do {
         switch arguments[1] {
         case "fork": try ForkProbe.run()
         case "fork-lazy": try ForkProbe.lazy()
         case "fork-latency": try ForkProbe.latency()
         case "gdb-workload": try GDBWorkload.run()
+        case "unwind": try UnwindProbe.run()
         default: try ArenaLimitsProbe.run()
         }
         exit(0)

@@ -450,6 +450,14 @@ typedef enum stubpool_profiling_output {
     STUBPOOL_PROFILE_JITDUMP = 2,
     /** gdb's JIT interface: `info symbol`, `x/i` and `bt` name arena blobs and stubs. */
     STUBPOOL_PROFILE_GDB = 4,
+    /**
+     * Unwind information for every pool chunk mapped from now on, registered with the process's
+     * unwinder (libgcc or LLVM libunwind) until the chunk is unmapped: backtrace() and
+     * _Unwind_Backtrace continue from inside a stub to its caller. No file. With libgcc before
+     * GCC 13 every unwind in the process then takes libgcc's global mutex (which a fork() while
+     * another thread unwinds leaves locked in the child): hence opt-in.
+     */
+    STUBPOOL_PROFILE_UNWIND = 8,
 } stubpool_profiling_output_t;
 
 /**

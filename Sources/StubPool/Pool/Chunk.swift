@@ -24,7 +24,8 @@ final class Chunk: Sendable {
     /// The stubs' payloads (empty without payloads); stored, as every payload lookup checks it.
     let payloadRange: Range<UInt>
     /// The code region's call-frame information, registered with the process's unwinder while
-    /// the chunk is in the registry (nil where there is no unwinder to register with).
+    /// the chunk is in the registry (nil unless ``ProfilingOutputs/unwind`` was on when the chunk
+    /// was mapped, or where there is no unwinder to register with).
     let unwind: UnwindRegistration?
 
     init(mapping: consuming Mapping, layout: PoolLayout, serial: Int, shard: Int, index: Int) {
@@ -39,7 +40,7 @@ final class Chunk: Sendable {
         self.anchorEntry = base + UInt(layout.geometry.anchorSlot * layout.geometry.slotSize)
         let payloadStart = base + UInt(layout.geometry.chunkSize)
         self.payloadRange = payloadStart..<(payloadStart + UInt(layout.payloadRegionSize))
-        self.unwind = UnwindRegistration(frameless: base..<dataStart)
+        self.unwind = Profiling.unwindsChunks.load(ordering: .acquiring) ? UnwindRegistration(frameless: base..<dataStart) : nil
     }
 
     var codeRange: Range<UInt> { base..<dataStart }

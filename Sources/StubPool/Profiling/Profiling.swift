@@ -2,7 +2,8 @@ import Synchronization
 
 /// Where code-load records go (see ``Profiling``).
 public struct ProfilingOutputs: OptionSet, Sendable, Hashable {
-    /// The outputs as bits: 1 perf map, 2 jitdump, 4 gdb (the C API's `STUBPOOL_PROFILE_*`).
+    /// The outputs as bits: 1 perf map, 2 jitdump, 4 gdb, 8 unwind (the C API's
+    /// `STUBPOOL_PROFILE_*`).
     public let rawValue: Int
     /// The outputs whose bits are set in `rawValue`.
     public init(rawValue: Int) { self.rawValue = rawValue }
@@ -22,6 +23,16 @@ public struct ProfilingOutputs: OptionSet, Sendable, Hashable {
     /// ``StubPool/setName(_:for:)`` are for profiles only). Costs nothing while no debugger is
     /// attached beyond building the files; under gdb, each registration stops the program briefly.
     public static let gdb = ProfilingOutputs(rawValue: 4)
+    /// Call-frame information for every pool chunk mapped from now on, registered with the
+    /// process's unwinder (libgcc's `__register_frame`, or LLVM libunwind's dynamic FDEs) until
+    /// the chunk is unmapped: `backtrace()`, `_Unwind_Backtrace` and sampling profilers that unwind
+    /// with it continue from a program counter inside a stub to the stub's caller. No file is
+    /// written. Opt-in because of what it costs the whole process with libgcc before GCC 13 (this
+    /// machine's 12): once anything is registered, every unwind in the process (each C++
+    /// exception, each backtrace) takes libgcc's one global mutex, which a fork() while another
+    /// thread unwinds leaves locked in the child. Registering a chunk costs ≈1 µs, once per 16,383
+    /// stubs.
+    public static let unwind = ProfilingOutputs(rawValue: 8)
 }
 
 /// Why profiling could not start or write. Profiling never makes a pool or arena operation fail:
@@ -49,7 +60,7 @@ public enum ProfilingError: Error, Sendable, Hashable, CustomStringConvertible {
 /// committed, named, so that `perf report` attributes samples inside StubPool code.
 ///
 /// Turn it on before creating pools and arenas, with ``start(_:directory:)`` or the environment:
-/// `STUBPOOL_PERF=jitdump` (or `map`, `gdb`, or several comma-separated: `jitdump,gdb`) and optionally `STUBPOOL_PERF_DIR` (the
+/// `STUBPOOL_PERF=jitdump` (or `map`, `gdb`, `unwind`, or several comma-separated: `jitdump,unwind`) and optionally `STUBPOOL_PERF_DIR` (the
 /// jitdump's directory; default `$JITDUMPDIR`, else `$HOME/.debug/jit`, else `/tmp`), read when
 /// the first pool or arena is created. Then:
 ///
@@ -74,6 +85,8 @@ public enum ProfilingError: Error, Sendable, Hashable, CustomStringConvertible {
 /// files of its own (`jit-<child pid>.dump`); code recorded before the fork is not repeated there.
 public enum Profiling {
     static let active = Atomic<Bool>(false)
+    /// Whether chunks mapped now register unwind information (``ProfilingOutputs/unwind``).
+    static let unwindsChunks = Atomic<Bool>(false)
     static let recorder = Locked<CodeRecorder?>(nil, rank: .profiling, waiting: .block)
     private static let environmentRead = Atomic<Bool>(false)
 
@@ -95,6 +108,7 @@ public enum Profiling {
             guard !outputs.isEmpty else { return }
             recorder = try CodeRecorder(outputs: outputs, directory: directory ?? defaultDirectory())
         }
+        unwindsChunks.store(outputs.contains(.unwind), ordering: .releasing)
         active.store(true, ordering: .releasing)
         CodeRecorder.flushAtExit()
     }
@@ -102,6 +116,7 @@ public enum Profiling {
     /// Writes what is buffered, closes the files and stops recording.
     public static func stop() throws(ProfilingError) {
         active.store(false, ordering: .releasing)
+        unwindsChunks.store(false, ordering: .releasing)
         let stopped = recorder.withLock { recorder in
             defer { recorder = nil }
             return recorder
@@ -126,6 +141,7 @@ public enum Profiling {
                 case "map": outputs.insert(.perfMap)
                 case "jitdump": outputs.insert(.jitdump)
                 case "gdb": outputs.insert(.gdb)
+                case "unwind": outputs.insert(.unwind)
                 default: throw .invalidSetting(value)
                 }
             }

@@ -115,7 +115,7 @@ import Testing
 
     @Test func profilingStartRejectsBadInput() throws {
         expectFailure(stubpool_profiling_start(0, nil), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "outputs 0x0")
-        expectFailure(stubpool_profiling_start(8, nil), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "outputs 0x8")
+        expectFailure(stubpool_profiling_start(16, nil), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "outputs 0x10")
         expectFailure(stubpool_profiling_start(UInt32(STUBPOOL_PROFILE_JITDUMP.rawValue), "/proc/stubpool-cannot-be-here"),
                       STUBPOOL_E_SYSTEM, mentioning: "/proc/stubpool-cannot-be-here")
         #expect(stubpool_profiling_flush() == STUBPOOL_OK && stubpool_profiling_stop() == STUBPOOL_OK, "nothing started: nothing to do")

@@ -2,51 +2,44 @@ import CTestHelpers
 import Testing
 @testable import StubPool
 
-/// Unwinding through pool chunks: every chunk's code region is registered with the process's
-/// unwinder as frameless code (UnwindRegistration), so a backtrace taken with the program counter
-/// inside a chunk continues to the caller.
+/// Unwinding through pool chunks (``ProfilingOutputs/unwind``): with it on, every chunk's code
+/// region is registered with the process's unwinder as frameless code (UnwindRegistration), so a
+/// backtrace taken with the program counter inside a chunk continues to the caller. It is a
+/// process-wide switch, so each side runs in a child process of its own.
 @Suite struct UnwindTests {
-    /// An int3 of the chunk's anchor slot (never handed out: trap fill), for a SIGTRAP inside the chunk.
-    func trapInside(_ pool: StubPool, near stub: Stub) throws -> UnsafeRawPointer {
-        let code = try #require(pool.mappedRegions().first { $0.executable.contains(stub.address) }).executable
-        let anchor = code.upperBound - UInt(pool.layout.geometry.slotSize)
-        let trap = try #require((anchor..<code.upperBound).first { UnsafePointer<UInt8>(bitPattern: $0)!.pointee == 0xCC },
-                                "the anchor slot holds trap fill")
-        return UnsafeRawPointer(bitPattern: trap)!
+    /// `kind → crosses` and `churn → crosses` from the probe.
+    func probe(environment: [String: String]) throws -> [String: String] {
+        let outcome = try ChildProcess.run("StubPoolCrashProbe", arguments: ["unwind"], environment: environment)
+        try #require(outcome.terminationStatus == 0 && !outcome.terminatedBySignal, "\(outcome.standardError)")
+        return Dictionary(uniqueKeysWithValues: outcome.standardOutput.split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: " ")
+            return fields.count == 2 ? (String(fields[0]), String(fields[1])) : nil
+        })
     }
 
+    /// On (the environment's `STUBPOOL_PERF=unwind`): from inside a chunk of every kind the
+    /// backtrace reaches the call site, also after 200 pools' chunks were registered and removed.
     @Test(.enabled(if: Architecture.host == .x86_64, "the trap-in-code helper is x86-64 only"))
     func backtraceFromInsideAChunkReachesTheCaller() throws {
-        for kind in StubKind.allCases {
-            let pool = try StubPool(.init(kind: kind))
-            let stub = try pool.allocate(target: CTargets.weighted3)
-            #expect(ct_backtrace_crosses(try trapInside(pool, near: stub)) == 1, "\(kind)")
-        }
+        let results = try probe(environment: ["STUBPOOL_PERF": "unwind"])
+        for kind in StubKind.allCases { #expect(results[kind.rawValue] == "1", "\(kind): \(results)") }
+        #expect(results["churn"] == "1", "\(results)")
     }
 
-    /// The control: arena bodies carry no call-frame information yet, so the same backtrace
-    /// stops inside one (the test above could fail).
+    /// Off (the default): nothing is registered, and the same backtrace stops inside the chunk;
+    /// so the test above could fail, and a process that did not ask pays nothing.
+    @Test(.enabled(if: Architecture.host == .x86_64, "the trap-in-code helper is x86-64 only"))
+    func unwindRegistrationIsOffUnlessAskedFor() throws {
+        let results = try probe(environment: ["STUBPOOL_PERF": ""])
+        for kind in StubKind.allCases { #expect(results[kind.rawValue] == "0", "\(kind): \(results)") }
+    }
+
+    /// Arena bodies carry no call-frame information: a backtrace stops inside one.
     @Test(.enabled(if: Architecture.host == .x86_64, "the trap-in-code helper is x86-64 only"))
     func backtraceFromCodeWithoutUnwindInformationStops() throws {
         let arena = CodeArena()
         let blob = try arena.commit([[0xCC, 0xCC, 0xCC, 0xCC]])[0]
         #expect(ct_backtrace_crosses(blob.entry) == 0)
-    }
-
-    /// Chunks come and go (pools created and destroyed, chunks trimmed): registrations follow,
-    /// and unwinding still works afterwards.
-    @Test(.enabled(if: Architecture.host == .x86_64, "the trap-in-code helper is x86-64 only"))
-    func registrationsFollowChunksThroughTheirLives() throws {
-        for _ in 0..<200 {
-            let pool = try StubPool(.init(shards: 1))
-            let stubs = try pool.allocate(count: 40_000, target: CTargets.weighted3)  // three chunks
-            try pool.release(stubs)
-            pool.reclaim()
-            pool.trim()
-        }
-        let pool = try StubPool()
-        let stub = try pool.allocate(target: CTargets.weighted3)
-        #expect(ct_backtrace_crosses(try trapInside(pool, near: stub)) == 1)
     }
 
     @Test func theSectionDescribesTheRange() {
