@@ -115,6 +115,11 @@ let package = Package(
             dependencies: ["CFFI"],
             path: "Tests/CTestHelpers"
         ),
+        // C++ for the arena's call-frame tests: an exception thrown below generated code.
+        .target(
+            name: "CXXTestHelpers",
+            path: "Tests/CXXTestHelpers"
+        ),
         // __m256 / __m512 targets for the lazy-resolver tests: the vector calling convention
         // follows each translation unit's -m flags, so each width is its own target.
         .target(
@@ -138,7 +143,7 @@ let package = Package(
         // A tiny program the tests run as a child process to watch a released stub abort.
         .executableTarget(
             name: "StubPoolCrashProbe",
-            dependencies: ["StubPool", "CStubPoolShim", "CTestHelpers", "StubPoolTestSupport"],
+            dependencies: ["StubPool", "CStubPoolShim", "CTestHelpers", "CXXTestHelpers", "StubPoolTestSupport"],
             path: "Tests/StubPoolCrashProbe",
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

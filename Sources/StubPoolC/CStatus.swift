@@ -83,7 +83,7 @@ extension CodeArenaError: CReportable {
     var cStatus: stubpool_status_t {
         switch self {
         case .emptyBatch, .nameCountMismatch: STUBPOOL_E_INVALID_COUNT
-        case .emptyBlob, .blobTooLarge, .outOfBounds, .relocation: STUBPOOL_E_OUT_OF_BOUNDS
+        case .emptyBlob, .blobTooLarge, .outOfBounds, .relocation, .invalidFrame: STUBPOOL_E_OUT_OF_BOUNDS
         case .notLive: STUBPOOL_E_NOT_LIVE
         case .system: STUBPOOL_E_SYSTEM
         }

@@ -12,6 +12,7 @@
 // - `fork-stress FORKS`: forks while three threads work a pool, an arena and lazy stubs (ForkStressProbe.swift).
 // - `perf-workload SECONDS`: time spent in named stubs and arena bodies (PerfWorkload.swift).
 // - `gdb-workload`: a stop inside a named arena body, under gdb (GDBWorkload.swift).
+// - `cxx-exception cfi|none`: a C++ exception across an arena body, with or without its frame (FrameProbe.swift).
 // - `unwind`: backtraces from inside pool chunks, with or without unwind registration (UnwindProbe.swift).
 // - `arena-limits`: an arena under RLIMIT_NOFILE = 64 and at 100 MB (ArenaLimitsProbe.swift).
 // - `image-save PATH`, `image-restore PATH`: a pool image across processes (ImageProbe.swift).
@@ -48,6 +49,16 @@ if arguments.count == 2 && ["fork", "fork-lazy", "fork-latency", "arena-limits",
         case "unwind": try UnwindProbe.run()
         default: try ArenaLimitsProbe.run()
         }
+        exit(0)
+    } catch {
+        writeError("probe failed: \(error)\n")
+        exit(3)
+    }
+}
+
+if arguments.count == 3 && arguments[1] == "cxx-exception" {
+    do {
+        try FrameProbe.run(withFrame: arguments[2] == "cfi")
         exit(0)
     } catch {
         writeError("probe failed: \(error)\n")

@@ -36,6 +36,9 @@ struct ArenaState {
     var statistics = CodeArenaStatistics()
     /// Names given to live blobs at commit (kept only when names are given), by address.
     var names: [UInt: String] = [:]
+    /// Call-frame information registered for live blobs committed with a ``CodeFrame``, by
+    /// address (removed and deregistered when the blob is freed).
+    var frames: [UInt: UnwindRegistration] = [:]
     /// Fields that hold addresses (from relocations), by blob address: what a ``StubImage``
     /// names symbolically. The value is read back from the code, so patches are seen. Kept by
     /// `ArenaState+AddressFields.swift`.

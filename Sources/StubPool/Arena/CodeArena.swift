@@ -85,14 +85,20 @@ public final class CodeArena: Sendable {
     /// the blob for ``StubImage``. All or nothing: a malformed or out-of-range field throws
     /// ``CodeArenaError/relocation(_:blob:)`` and nothing is committed.
     public func commit(_ bodies: [CodeBody], names: [String]? = nil) throws(CodeArenaError) -> [CodeBlob] {
-        var relocated = false
-        for (index, body) in bodies.enumerated() where !body.relocations.isEmpty {
+        var relocated = false, framed = false
+        for (index, body) in bodies.enumerated() {
+            if let frame = body.frame {
+                if let problem = frame.problem(bodySize: body.bytes.count) { throw .invalidFrame(problem, blob: index) }
+                framed = true
+            }
+            guard !body.relocations.isEmpty else { continue }
             do throws(CodeRelocationError) { try body.validate(architecture: architecture, batch: bodies.count) } catch {
                 throw .relocation(error, blob: index)
             }
             relocated = true
         }
-        return try commit(bodies.map(\.bytes), relocations: relocated ? .perBlob(bodies.map(\.relocations)) : nil, names: names)
+        return try commit(bodies.map(\.bytes), relocations: relocated ? .perBlob(bodies.map(\.relocations)) : nil, names: names,
+                          frames: framed ? bodies.map(\.frame) : nil)
     }
 
     /// Instantiates a template `arguments.count` times in one commit (one cache-maintenance pass):
@@ -123,8 +129,10 @@ public final class CodeArena: Sendable {
                 throw .relocation(error, blob: index)
             }
         }
+        if let problem = template.frame?.problem(bodySize: template.bytes.count) { throw .invalidFrame(problem, blob: 0) }
         return try commit(Array(repeating: template.bytes, count: arguments.count),
-                          relocations: .template(template.relocations, arguments: arguments), names: names)
+                          relocations: .template(template.relocations, arguments: arguments), names: names,
+                          frames: template.frame.map { Array(repeating: $0, count: arguments.count) })
     }
 
     /// Fields to fill in a batch, validated.
@@ -138,7 +146,8 @@ public final class CodeArena: Sendable {
 
     /// The commit itself; `relocations` (validated, one list per blob) are applied after placement.
     /// Image restores call it directly: their fields were validated when the image was loaded.
-    func commit(_ blobs: [[UInt8]], relocations: BatchRelocations?, names: [String]?) throws(CodeArenaError) -> [CodeBlob] {
+    func commit(_ blobs: [[UInt8]], relocations: BatchRelocations?, names: [String]?,
+                frames: [CodeFrame?]? = nil) throws(CodeArenaError) -> [CodeBlob] {
         guard !blobs.isEmpty else { throw .emptyBatch }
         if let names, names.count != blobs.count { throw .nameCountMismatch(blobs: blobs.count, names: names.count) }
         for (index, blob) in blobs.enumerated() {
@@ -178,6 +187,15 @@ public final class CodeArena: Sendable {
             state.statistics.cacheMaintenancePasses += 1
             if let names {
                 for (blob, name) in zip(placed, names) { state.names[blob.address] = name }
+            }
+            if let frames {
+                // One registration per blob, removed when it is freed (libgcc before GCC 13 then
+                // searches its list linearly, newest first).
+                for (blob, frame) in zip(placed, frames) {
+                    guard let frame else { continue }
+                    let code = blob.address..<(blob.address + UInt(blob.size))
+                    state.frames[blob.address] = UnwindRegistration(frameless: code, instructions: frame.instructions, architecture: architecture)
+                }
             }
         }
         if Profiling.isActive {
@@ -256,6 +274,7 @@ public final class CodeArena: Sendable {
         try state.withLock { (state) throws(CodeArenaError) in
             guard state.isLive(blob) else { throw .notLive(blob.address) }
             do throws(SystemError) { try state.makePrivateAfterFork() } catch { throw .system(error, during: .free) }
+            if !state.frames.isEmpty, let frame = state.frames.removeValue(forKey: blob.address) { frame.deregister() }
             state.space.fill(trapFill, at: state.fileOffset(of: blob), count: blob.capacity)
             state.release(blob)
         }
@@ -394,6 +413,8 @@ public enum CodeArenaError: Error, Sendable, Hashable, CustomStringConvertible {
     case nameCountMismatch(blobs: Int, names: Int)
     /// A relocation of blob `blob` of the batch cannot be applied.
     case relocation(CodeRelocationError, blob: Int)
+    /// The ``CodeBody/frame`` of blob `blob` cannot describe its body (the reason says why).
+    case invalidFrame(String, blob: Int)
     /// A system call failed: mapping or growing the arena's file during a commit, or giving the
     /// arena files of its own after a `fork()` before a commit, write or free.
     case system(SystemError, during: ArenaOperation)
@@ -419,6 +440,7 @@ public enum CodeArenaError: Error, Sendable, Hashable, CustomStringConvertible {
         case .outOfBounds(let offset, let count, let size): "writing \(count) bytes at \(offset) leaves a \(size)-byte blob"
         case .nameCountMismatch(let blobs, let names): "\(names) names for \(blobs) blobs"
         case .relocation(let problem, let blob): "blob #\(blob): \(problem)"
+        case .invalidFrame(let reason, let blob): "blob #\(blob): \(reason)"
         case .system(let error, let operation): "\(operation.rawValue): \(error)"
         }
     }

@@ -73,11 +73,16 @@ public struct CodeBody: Sendable, Hashable {
     public var bytes: [UInt8]
     /// The fields to fill in, in any order; they must not overlap.
     public var relocations: [CodeRelocation]
+    /// How unwinders cross the body (registered at commit, removed at free), or nil: no
+    /// call-frame information, so a backtrace or an exception stops inside the body.
+    public var frame: CodeFrame?
 
-    /// A body of `bytes` whose `relocations` are filled in at commit.
-    public init(bytes: [UInt8], relocations: [CodeRelocation] = []) {
+    /// A body of `bytes` whose `relocations` are filled in at commit, with call-frame
+    /// information `frame` if given.
+    public init(bytes: [UInt8], relocations: [CodeRelocation] = [], frame: CodeFrame? = nil) {
         self.bytes = bytes
         self.relocations = relocations
+        self.frame = frame
     }
 }
 

@@ -37,11 +37,12 @@ final class UnwindRegistration: @unchecked Sendable {
         return nil
     }()
 
-    /// Registers `code` as frameless code of `architecture`; nil if the process has no unwinder
-    /// to register with.
-    init?(frameless code: Range<UInt>, architecture: Architecture = .host) {
+    /// Registers `code` as frameless code of `architecture`, or, with `instructions` (DWARF
+    /// call-frame instructions, code alignment 1, data alignment -8), as code whose frame changes
+    /// as they say from the entry rules on; nil if the process has no unwinder to register with.
+    init?(frameless code: Range<UInt>, instructions: [UInt8] = [], architecture: Architecture = .host) {
         guard let unwinder = Self.unwinder, !code.isEmpty else { return nil }
-        let (bytes, fdeOffset) = Self.section(frameless: code, architecture: architecture)
+        let (bytes, fdeOffset) = Self.section(frameless: code, instructions: instructions, architecture: architecture)
         section = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 8)
         section.copyMemory(from: bytes, byteCount: bytes.count)
         self.fdeOffset = fdeOffset
@@ -68,8 +69,8 @@ final class UnwindRegistration: @unchecked Sendable {
     }
 
     /// The `.eh_frame` bytes (CIE, FDE, terminator) saying that every instruction in `code` runs
-    /// without a frame, and the FDE's offset in them.
-    static func section(frameless code: Range<UInt>, architecture: Architecture) -> (bytes: [UInt8], fdeOffset: Int) {
+    /// without a frame, or as `instructions` change it, and the FDE's offset in them.
+    static func section(frameless code: Range<UInt>, instructions: [UInt8] = [], architecture: Architecture) -> (bytes: [UInt8], fdeOffset: Int) {
         let returnAddressRegister: UInt8, initialInstructions: [UInt8]
         switch architecture {
         case .x86_64:
@@ -89,7 +90,7 @@ final class UnwindRegistration: @unchecked Sendable {
         let fdeOffset = bytes.count
         // The CIE pointer: from this field back to the CIE. Then the range, no augmentation data.
         var fde = littleEndian(UInt32(fdeOffset + 4), count: 4)
-        fde += littleEndian(UInt64(code.lowerBound), count: 8) + littleEndian(UInt64(code.count), count: 8) + [0]
+        fde += littleEndian(UInt64(code.lowerBound), count: 8) + littleEndian(UInt64(code.count), count: 8) + [0] + instructions
         bytes += record(fde)
         bytes += [0, 0, 0, 0]
         return (bytes, fdeOffset)

@@ -34,7 +34,7 @@ import Testing
         for kind in StubKind.allCases { #expect(results[kind.rawValue] == "0", "\(kind): \(results)") }
     }
 
-    /// Arena bodies carry no call-frame information: a backtrace stops inside one.
+    /// An arena body committed without a ``CodeFrame``: a backtrace stops inside it.
     @Test(.enabled(if: Architecture.host == .x86_64, "the trap-in-code helper is x86-64 only"))
     func backtraceFromCodeWithoutUnwindInformationStops() throws {
         let arena = CodeArena()
