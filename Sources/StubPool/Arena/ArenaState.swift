@@ -36,9 +36,41 @@ struct ArenaState {
     var statistics = CodeArenaStatistics()
     /// Names given to live blobs at commit (kept only when names are given), by address.
     var names: [UInt: String] = [:]
-    /// Call-frame information registered for live blobs committed with a ``CodeFrame``, by
-    /// address (removed and deregistered when the blob is freed).
-    var frames: [UInt: UnwindRegistration] = [:]
+    /// Call-frame information of live blobs committed with a ``CodeFrame``, by address: the
+    /// commit's one registration and the blob's FDE in it (taken out when the blob is freed; the
+    /// registration goes when its last blob does).
+    var frames: [UInt: (batch: FrameBatch, index: Int)] = [:]
+
+    /// One commit's call-frame registration and how many of its blobs are live.
+    final class FrameBatch {
+        let registration: UnwindRegistration
+        var live: Int
+        init(_ registration: UnwindRegistration, live: Int) {
+            self.registration = registration
+            self.live = live
+        }
+    }
+
+    /// Registers the frames of `placed` (nil: none) in one registration.
+    mutating func registerFrames(of placed: [CodeBlob], _ frames: [CodeFrame?], architecture: Architecture) {
+        var ranges: [(code: Range<UInt>, instructions: [UInt8])] = [], framed: [UInt] = []
+        for (blob, frame) in zip(placed, frames) {
+            guard let frame else { continue }
+            ranges.append((blob.address..<(blob.address + UInt(blob.size)), frame.instructions))
+            framed.append(blob.address)
+        }
+        guard let registration = UnwindRegistration(ranges: ranges, architecture: architecture) else { return }
+        let batch = FrameBatch(registration, live: framed.count)
+        for (index, address) in framed.enumerated() { self.frames[address] = (batch, index) }
+    }
+
+    /// Takes the frame of the blob at `address` (being freed) out of its registration.
+    mutating func forgetFrame(ofBlobAt address: UInt) {
+        guard !frames.isEmpty, let (batch, index) = frames.removeValue(forKey: address) else { return }
+        batch.registration.disable(index)
+        batch.live -= 1
+        if batch.live == 0 { batch.registration.deregister() }
+    }
     /// Fields that hold addresses (from relocations), by blob address: what a ``StubImage``
     /// names symbolically. The value is read back from the code, so patches are seen. Kept by
     /// `ArenaState+AddressFields.swift`.

@@ -188,15 +188,7 @@ public final class CodeArena: Sendable {
             if let names {
                 for (blob, name) in zip(placed, names) { state.names[blob.address] = name }
             }
-            if let frames {
-                // One registration per blob, removed when it is freed (libgcc before GCC 13 then
-                // searches its list linearly, newest first).
-                for (blob, frame) in zip(placed, frames) {
-                    guard let frame else { continue }
-                    let code = blob.address..<(blob.address + UInt(blob.size))
-                    state.frames[blob.address] = UnwindRegistration(frameless: code, instructions: frame.instructions, architecture: architecture)
-                }
-            }
+            if let frames { state.registerFrames(of: placed, frames, architecture: architecture) }
         }
         if Profiling.isActive {
             let first = Self.nextBlobNumber.add(UInt64(placed.count), ordering: .relaxed).oldValue
@@ -274,7 +266,7 @@ public final class CodeArena: Sendable {
         try state.withLock { (state) throws(CodeArenaError) in
             guard state.isLive(blob) else { throw .notLive(blob.address) }
             do throws(SystemError) { try state.makePrivateAfterFork() } catch { throw .system(error, during: .free) }
-            if !state.frames.isEmpty, let frame = state.frames.removeValue(forKey: blob.address) { frame.deregister() }
+            state.forgetFrame(ofBlobAt: blob.address)
             state.space.fill(trapFill, at: state.fileOffset(of: blob), count: blob.capacity)
             state.release(blob)
         }

@@ -109,7 +109,8 @@ public enum Profiling {
             recorder = try CodeRecorder(outputs: outputs, directory: directory ?? defaultDirectory())
         }
         unwindsChunks.store(outputs.contains(.unwind), ordering: .releasing)
-        active.store(true, ordering: .releasing)
+        // Unwind registration alone records nothing: the record paths stay off.
+        active.store(!outputs.subtracting(.unwind).isEmpty, ordering: .releasing)
         CodeRecorder.flushAtExit()
     }
 

@@ -13,9 +13,10 @@ import CStubPoolShim
 /// registered. libgcc keeps registrations in a list searched linearly when one is removed: a
 /// chunk is 256 KiB of code, so a million stubs make ≈124 entries.
 final class UnwindRegistration: @unchecked Sendable {
-    // Immutable after init but for `registered`, which only `deregister` changes, once.
+    // The section and FDE offsets are immutable after init; `registered` and the FDEs' ranges
+    // change only under the owner's lock (a chunk's shard lock, an arena's lock).
     private let section: UnsafeMutableRawPointer
-    private let fdeOffset: Int
+    private let fdeOffsets: [Int]
     private let unwinder: Unwinder
     private var registered = true
 
@@ -40,16 +41,39 @@ final class UnwindRegistration: @unchecked Sendable {
     /// Registers `code` as frameless code of `architecture`, or, with `instructions` (DWARF
     /// call-frame instructions, code alignment 1, data alignment -8), as code whose frame changes
     /// as they say from the entry rules on; nil if the process has no unwinder to register with.
-    init?(frameless code: Range<UInt>, instructions: [UInt8] = [], architecture: Architecture = .host) {
-        guard let unwinder = Self.unwinder, !code.isEmpty else { return nil }
-        let (bytes, fdeOffset) = Self.section(frameless: code, instructions: instructions, architecture: architecture)
+    convenience init?(frameless code: Range<UInt>, instructions: [UInt8] = [], architecture: Architecture = .host) {
+        self.init(ranges: [(code, instructions)], architecture: architecture)
+    }
+
+    /// Registers every range of `ranges` with its call-frame instructions, as one section of one
+    /// CIE and an FDE per range: one registration for all of them (libgcc before GCC 13 keeps
+    /// registrations in a list searched linearly on removal, so per-blob registrations made a
+    /// batch's frees quadratic). ``disable(_:)`` takes one range out; nil if the process has no
+    /// unwinder to register with.
+    init?(ranges: [(code: Range<UInt>, instructions: [UInt8])], architecture: Architecture = .host) {
+        guard let unwinder = Self.unwinder, !ranges.isEmpty, ranges.allSatisfy({ !$0.code.isEmpty }) else { return nil }
+        let (bytes, fdeOffsets) = Self.section(ranges: ranges, architecture: architecture)
         section = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 8)
         section.copyMemory(from: bytes, byteCount: bytes.count)
-        self.fdeOffset = fdeOffset
+        self.fdeOffsets = fdeOffsets
         self.unwinder = unwinder
         switch unwinder {
         case .libgcc(let register, _): register(UnsafeRawPointer(section))
-        case .libunwind(let add, _): add(UInt(bitPattern: section + fdeOffset))
+        case .libunwind(let add, _): for offset in fdeOffsets { add(UInt(bitPattern: section + offset)) }
+        }
+    }
+
+    /// Takes range `index` out: an unwinder no longer finds its frame (its code may be reused).
+    /// libgcc reads the FDEs in place, so the range's length becomes 0 (one aligned 8-byte store:
+    /// a concurrent unwinder sees the old length or none); libunwind removes the FDE.
+    func disable(_ index: Int) {
+        guard registered else { return }
+        switch unwinder {
+        case .libgcc:
+            // The FDE's length, CIE pointer and start come first: its range is at +16.
+            UnsafeMutablePointer<UInt64>(OpaquePointer(section + fdeOffsets[index] + 16)).pointee = 0
+        case .libunwind(_, let remove):
+            remove(UInt(bitPattern: section + fdeOffsets[index]))
         }
     }
 
@@ -59,7 +83,7 @@ final class UnwindRegistration: @unchecked Sendable {
         registered = false
         switch unwinder {
         case .libgcc(_, let deregister): deregister(UnsafeRawPointer(section))
-        case .libunwind(_, let remove): remove(UInt(bitPattern: section + fdeOffset))
+        case .libunwind(_, let remove): for offset in fdeOffsets { remove(UInt(bitPattern: section + offset)) }
         }
     }
 
@@ -71,6 +95,13 @@ final class UnwindRegistration: @unchecked Sendable {
     /// The `.eh_frame` bytes (CIE, FDE, terminator) saying that every instruction in `code` runs
     /// without a frame, or as `instructions` change it, and the FDE's offset in them.
     static func section(frameless code: Range<UInt>, instructions: [UInt8] = [], architecture: Architecture) -> (bytes: [UInt8], fdeOffset: Int) {
+        let (bytes, offsets) = section(ranges: [(code, instructions)], architecture: architecture)
+        return (bytes, offsets[0])
+    }
+
+    /// The `.eh_frame` bytes of one CIE (the entry rules: no frame) and an FDE per range, each
+    /// 8-byte aligned, then the terminator; and the FDEs' offsets.
+    static func section(ranges: [(code: Range<UInt>, instructions: [UInt8])], architecture: Architecture) -> (bytes: [UInt8], fdeOffsets: [Int]) {
         let returnAddressRegister: UInt8, initialInstructions: [UInt8]
         switch architecture {
         case .x86_64:
@@ -87,13 +118,27 @@ final class UnwindRegistration: @unchecked Sendable {
         var cie: [UInt8] = [0, 0, 0, 0, 1] + Array("zR".utf8) + [0, 1, 0x78, returnAddressRegister, 1, 0x00]
         cie += initialInstructions
         var bytes = record(cie)
-        let fdeOffset = bytes.count
-        // The CIE pointer: from this field back to the CIE. Then the range, no augmentation data.
-        var fde = littleEndian(UInt32(fdeOffset + 4), count: 4)
-        fde += littleEndian(UInt64(code.lowerBound), count: 8) + littleEndian(UInt64(code.count), count: 8) + [0] + instructions
-        bytes += record(fde)
+        bytes.reserveCapacity(bytes.count + ranges.reduce(4) { $0 + 40 + $1.instructions.count })
+        var offsets: [Int] = []
+        offsets.reserveCapacity(ranges.count)
+        for (code, instructions) in ranges {
+            // Written in place (a commit of 10,000 framed blobs builds one section): the length,
+            // the CIE pointer (from this field back to the CIE, at 0), the range, no augmentation
+            // data, the instructions, DW_CFA_nop up to a multiple of 8.
+            let fdeOffset = bytes.count
+            offsets.append(fdeOffset)
+            let body = 4 + 8 + 8 + 1 + instructions.count
+            let padded = (body + 4 + 7) / 8 * 8 - 4
+            append(UInt32(padded), to: &bytes)
+            append(UInt32(fdeOffset + 4), to: &bytes)
+            append(UInt64(code.lowerBound), to: &bytes)
+            append(UInt64(code.count), to: &bytes)
+            bytes.append(0)
+            bytes.append(contentsOf: instructions)
+            bytes.append(contentsOf: repeatElement(0, count: padded - body))
+        }
         bytes += [0, 0, 0, 0]
-        return (bytes, fdeOffset)
+        return (bytes, offsets)
     }
 
     /// A length-prefixed record, padded with DW_CFA_nop to a multiple of 8 bytes.
@@ -101,6 +146,10 @@ final class UnwindRegistration: @unchecked Sendable {
         var body = body
         while (body.count + 4) % 8 != 0 { body.append(0) }
         return littleEndian(UInt32(body.count), count: 4) + body
+    }
+
+    private static func append<Value: FixedWidthInteger>(_ value: Value, to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
     private static func littleEndian<Value: FixedWidthInteger>(_ value: Value, count: Int) -> [UInt8] {

@@ -302,12 +302,14 @@ struct HeadlineBenchmark {
                 return body + [UInt8](repeating: 0x90, count: max(0, 16 - body.count))
             }
             let arena = CodeArena()
-            var committed: [CodeBlob] = []
-            results.record("arena_commit_10k_ns_per_blob", "stubpool", try nanosecondsPerOperation(operations: count, untimed: {
-                for blob in committed { try arena.free(blob) }
-            }) {
-                committed = try arena.commit(bodies)
-            })
+            // Then the batch's frees, timed; and both again with a frame per body: one unwind
+            // registration per commit, an FDE per blob taken out at its free.
+            let framed = bodies.map { CodeBody(bytes: $0, frame: .frameless) }
+            for (suffix, commit) in [("", { try arena.commit(bodies) }), ("framed_", { try arena.commit(framed) })] as [(String, () throws -> [CodeBlob])] {
+                let (committing, freeing) = try commitThenFree(count: count, in: arena, commit)
+                results.record("arena_commit_\(suffix)10k_ns_per_blob", "stubpool", committing)
+                results.record("arena_free_\(suffix)10k_ns_per_blob", "stubpool", freeing)
+            }
             // Kept until the untimed step so that tearing the arena down is not timed.
             var fresh: [CodeArena] = []
             results.record("arena_commit_fresh_10k_ns_per_blob", "stubpool", try nanosecondsPerOperation(
@@ -334,15 +336,35 @@ struct HeadlineBenchmark {
 
         progress("bulk allocation while profiling…")
         results.record("alloc_bulk_profiled_ns_per_stub", "stubpool", try profiledBulk(count: bulk, target: target))
+        results.record("alloc_bulk_unwind_ns_per_stub", "stubpool", try profiledBulk(count: bulk, target: target, outputs: .unwind))
         return results
     }
 
+    /// Nanoseconds per blob of `commit` (a batch of `count` blobs into `arena`, freed untimed after
+    /// each run), then of freeing such a batch one blob at a time (committed untimed before each).
+    func commitThenFree(count: Int, in arena: CodeArena, _ commit: () throws -> [CodeBlob]) throws -> (commit: Double, free: Double) {
+        var committed: [CodeBlob] = []
+        let committing = try nanosecondsPerOperation(operations: count, untimed: {
+            for blob in committed { try arena.free(blob) }
+        }) {
+            committed = try commit()
+        }
+        // Each timed run (the first one a warm-up) frees what the step before it committed.
+        committed = try commit()
+        let freeing = try nanosecondsPerOperation(operations: count, untimed: { committed = try commit() }) {
+            for blob in committed { try arena.free(blob) }
+        }
+        for blob in committed { try arena.free(blob) }
+        return (committing, freeing)
+    }
+
     /// Bulk allocation of `count` stubs into a fresh pool (as `alloc_bulk_ns_per_stub`) with
-    /// profiling on: every stub gets a jitdump code-load record under its default name (written to
-    /// a temporary directory, removed afterwards). Last, so that no other figure is recorded.
-    func profiledBulk(count: Int, target: UnsafeRawPointer) throws -> Double {
+    /// profiling on: by default every stub gets a jitdump code-load record under its default name
+    /// (written to a temporary directory, removed afterwards); with `.unwind`, every chunk is
+    /// registered with the unwinder. Last, so that no other figure is recorded.
+    func profiledBulk(count: Int, target: UnsafeRawPointer, outputs: ProfilingOutputs = .jitdump) throws -> Double {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("stubpool-bench-jit-\(getpid())")
-        try Profiling.start(.jitdump, directory: directory.path)
+        try Profiling.start(outputs, directory: directory.path)
         defer {
             try? Profiling.stop()
             try? FileManager.default.removeItem(at: directory)

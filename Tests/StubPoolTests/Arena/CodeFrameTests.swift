@@ -25,18 +25,24 @@ import Testing
         #expect(far.instructions == [0x03, 0x2C, 0x01, 0x0E, 0xC8, 0x01, 0x04, 0x44, 0x10, 0x01, 0x00, 0x06, 0x46])
     }
 
-    /// A backtrace from the trap crosses the body while its frame is registered; after the blob
-    /// is freed, the same bytes committed without a frame at the same address stop it (the
-    /// registration went with the blob).
+    /// A backtrace from the trap crosses each body of a commit while its frame is registered (one
+    /// registration for the commit); once a blob is freed, the same bytes committed without a frame
+    /// in its slot stop it, while its neighbour of the first commit is still crossed; once that one
+    /// is freed too, the registration is gone.
     @Test(.enabled(if: Architecture.host == .x86_64, "the trap-in-code helper is x86-64 only"))
     func backtraceCrossesABodyWithAFrameUntilItIsFreed() throws {
         let arena = CodeArena()
-        let framed = try arena.commit([CodeBody(bytes: Self.trapInFrame, frame: Self.trapInFrameFrame)])[0]
-        #expect(ct_backtrace_crosses(framed.entry) == 1)
-        try arena.free(framed)
+        let framed = try arena.commit(Array(repeating: CodeBody(bytes: Self.trapInFrame, frame: Self.trapInFrameFrame), count: 2))
+        #expect(framed.allSatisfy { ct_backtrace_crosses($0.entry) == 1 })
+        try arena.free(framed[0])
         let bare = try arena.commit([CodeBody(bytes: Self.trapInFrame)])[0]
-        try #require(bare.address == framed.address, "the freed slot is reused")
-        #expect(ct_backtrace_crosses(bare.entry) == 0)
+        try #require(bare.address == framed[0].address, "the freed slot is reused")
+        #expect(ct_backtrace_crosses(bare.entry) == 0, "the freed blob's frame was taken out")
+        #expect(ct_backtrace_crosses(framed[1].entry) == 1, "its neighbour's is still there")
+        try arena.free(framed[1])
+        let second = try arena.commit([CodeBody(bytes: Self.trapInFrame)])[0]
+        try #require(second.address == framed[1].address)
+        #expect(ct_backtrace_crosses(second.entry) == 0)
     }
 
     /// Templates carry their frame to every instance.
