@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import StubPool
+import StubPoolPeers
 
 extension Architecture: ExpressibleByArgument {}
 extension StubKind: ExpressibleByArgument {}
@@ -59,15 +60,8 @@ struct Disassembler {
     let triple: String
 
     init?(architecture: Architecture) {
-        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { URL(fileURLWithPath: String($0)) }
-        let toolchain = path.map { $0.appendingPathComponent("swift") }
-            .first { FileManager.default.isExecutableFile(atPath: $0.path) }
-            .map { $0.resolvingSymlinksInPath().deletingLastPathComponent() }
-        let directories = (toolchain.map { [$0] } ?? []) + path
-        func tool(_ name: String) -> URL? {
-            directories.map { $0.appendingPathComponent(name) }.first { FileManager.default.isExecutableFile(atPath: $0.path) }
-        }
-        guard let clang = tool("clang"), let objdump = tool("llvm-objdump") else { return nil }
+        guard let clang = ToolSearch.find("clang").map(URL.init(fileURLWithPath:)),
+              let objdump = ToolSearch.find("llvm-objdump").map(URL.init(fileURLWithPath:)) else { return nil }
         self.clang = clang
         self.objdump = objdump
         self.triple = architecture == .x86_64 ? "x86_64-linux-gnu" : "aarch64-linux-gnu"

@@ -1,4 +1,5 @@
 import Foundation
+import StubPoolPeers
 
 /// Tools some tests need beyond Swift: LLVM's assembler, the AArch64 cross toolchain and qemu.
 /// Locally a test whose tool is missing is skipped with a message naming it; under CI (`CI=true`)
@@ -6,20 +7,8 @@ import Foundation
 enum ExternalTools {
     static let isCI = ProcessInfo.processInfo.environment["CI"] == "true"
 
-    /// Directories searched: `PATH`, then the directory of the Swift toolchain's `swift`, which
-    /// ships clang and llvm-objdump.
-    static let searchPath: [URL] = {
-        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
-            .split(separator: ":").map { URL(fileURLWithPath: String($0)) }
-        let toolchain = path.map { $0.appendingPathComponent("swift") }
-            .first { FileManager.default.isExecutableFile(atPath: $0.path) }
-            .map { $0.resolvingSymlinksInPath().deletingLastPathComponent() }
-        return path + (toolchain.map { [$0] } ?? [])
-    }()
-
-    static func find(_ name: String) -> URL? {
-        searchPath.map { $0.appendingPathComponent(name) }.first { FileManager.default.isExecutableFile(atPath: $0.path) }
-    }
+    /// The CLI's search (the Swift toolchain's directory, then `PATH`).
+    static func find(_ name: String) -> URL? { ToolSearch.find(name).map(URL.init(fileURLWithPath:)) }
 
     static let clang = find("clang")
     static let crossCompiler = find("aarch64-linux-gnu-gcc")
