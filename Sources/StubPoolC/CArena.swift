@@ -13,7 +13,7 @@ public func stubpool_arena_create_c(
     let swiftPlacement: CodeArena.BlobPlacement
     switch placement {
     case STUBPOOL_ARENA_PACKED: swiftPlacement = .packed
-    case STUBPOOL_ARENA_STAGGERED: swiftPlacement = .staggered
+    case STUBPOOL_ARENA_SPREAD: swiftPlacement = .spread
     default: return CStatus.fail(STUBPOOL_E_INVALID_ARGUMENT, "stubpool_arena_create: unknown placement \(placement.rawValue)")
     }
     out.pointee = OpaquePointer(Unmanaged.passRetained(CodeArena(placement: swiftPlacement)).toOpaque())

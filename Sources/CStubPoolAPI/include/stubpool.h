@@ -364,9 +364,15 @@ stubpool_status_t stubpool_lazy_statistics(stubpool_lazy_t *lazy, stubpool_lazy_
 /** An opaque W^X arena for generated code. */
 typedef struct stubpool_arena stubpool_arena_t;
 
+/** Where an arena puts blobs of one size class (CodeArena.BlobPlacement). */
 typedef enum stubpool_arena_placement {
+    /** Lowest free address first. */
     STUBPOOL_ARENA_PACKED = 0,
-    STUBPOOL_ARENA_STAGGERED = 1,
+    /**
+     * One blob per page before any page gets a second, each page's first blob one cache line
+     * further in (not the pool's STUBPOOL_PLACEMENT_STAGGERED, which never shares a page).
+     */
+    STUBPOOL_ARENA_SPREAD = 1,
 } stubpool_arena_placement_t;
 
 /** Creates an arena. Errors: INVALID_ARGUMENT. */

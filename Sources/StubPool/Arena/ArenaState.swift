@@ -99,7 +99,7 @@ struct ArenaState {
         switch placement {
         case .packed:
             slot = page * perPage + position
-        case .staggered:
+        case .spread:
             let shift = max(1, Placement.cacheLineSize / size)
             let round = ((position - page * shift) % perPage + perPage) % perPage
             slot = round * pagesPerRegion + page
@@ -117,7 +117,7 @@ struct ArenaState {
         switch placement {
         case .packed:
             return slot / perPage * pageSize + slot % perPage * size
-        case .staggered:
+        case .spread:
             let page = slot % pages, round = slot / pages
             let shift = max(1, Placement.cacheLineSize / size)
             return page * pageSize + (round + page * shift) % perPage * size

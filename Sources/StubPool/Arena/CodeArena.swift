@@ -27,8 +27,9 @@ public final class CodeArena: Sendable {
         case packed
         /// Within each region of a class: one blob per page before any page gets a second, each
         /// page's first blob one cache line further in than the previous page's. A class's
-        /// region (64 KiB) holds 16 pages of 4 KiB, so from the 17th blob on pages are shared.
-        case staggered
+        /// region (64 KiB) holds 16 pages of 4 KiB, so from the 17th blob on pages are shared
+        /// (unlike a pool's ``Placement/staggered``, which gives every stub a page of its own).
+        case spread
     }
 
     /// The largest blob ``commit(_:names:)-([[UInt8]],_)`` accepts.

@@ -102,7 +102,7 @@ extension CodeArena: CustomDebugStringConvertible {
                                           sizeClass: sizeClass == nil ? nil : blob.capacity, name: state.names[blob.address])
             }.sorted { $0.address < $1.address } : []
             return ArenaInspection(
-                placement: placement == .packed ? "packed" : "staggered", liveBlobs: statistics.liveBlobs, liveBytes: statistics.liveBytes,
+                placement: placement == .packed ? "packed" : "spread", liveBlobs: statistics.liveBlobs, liveBytes: statistics.liveBytes,
                 mappedBytes: statistics.mappedBytes, commits: statistics.commits,
                 mappings: state.space.views.map {
                     ArenaInspection.MappingEntry(executable: CodeAddress($0.executable.lowerBound), writable: CodeAddress($0.writable.lowerBound),

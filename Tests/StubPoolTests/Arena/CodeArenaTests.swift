@@ -23,7 +23,7 @@ import Testing
         Array(UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: address), count: count))
     }
 
-    @Test(arguments: [CodeArena.BlobPlacement.packed, .staggered])
+    @Test(arguments: [CodeArena.BlobPlacement.packed, .spread])
     func randomAllocateWriteFreeKeepsInvariants(placement: CodeArena.BlobPlacement) throws {
         let seed = testSeed("arena sequence")
         var random = SplitMix64(seed: seed)
@@ -90,7 +90,7 @@ import Testing
 
     /// Large batches take their slots as runs across regions, class by class: batch order must
     /// survive the grouping, holes left by frees must be reused, and every blob must run.
-    @Test(arguments: [CodeArena.BlobPlacement.packed, .staggered])
+    @Test(arguments: [CodeArena.BlobPlacement.packed, .spread])
     func largeMixedBatchesKeepOrderAndReuseHoles(placement: CodeArena.BlobPlacement) throws {
         let arena = CodeArena(placement: placement)
         let trap = Architecture.host.encoder.trapFill
@@ -194,7 +194,7 @@ import Testing
     }
 
     @Test func staggeredPlacementSpreadsFirstBlobsOverPagesAndLines() throws {
-        let arena = CodeArena(placement: .staggered)
+        let arena = CodeArena(placement: .spread)
         let blobs = try arena.commit((0..<8).map { CodeEmitter.returnConstant(UInt64($0), architecture: .host) })
         let page = UInt(Kernel.pageSize)
         let base = blobs[0].address / page * page
