@@ -393,6 +393,31 @@ struct ArenaState {
         classes.map { ($0.size, $0.regions.count, $0.regions.count * $0.perRegion, $0.allocator.freeSlots) }
     }
 
+    /// Releases live, distinct blobs: their accounting, then their slots by class and region in
+    /// the bitmaps' batch path (one uniqueness check per group, not per slot).
+    mutating func release(_ blobs: [CodeBlob]) {
+        var group: (sizeClass: Int, region: Int, slots: [Int32]) = (-1, -1, [])
+        func flush(_ state: inout ArenaState) {
+            guard !group.slots.isEmpty else { return }
+            _ = group.slots.withUnsafeBufferPointer { state.classes[group.sizeClass].allocator.free(chunk: group.region, slots: $0) }
+            group.slots.removeAll(keepingCapacity: true)
+        }
+        for blob in blobs {
+            unaccount(blob)
+            guard let sizeClass = blob.sizeClass else {
+                space.release(fileOffset(of: blob), size: blob.capacity)
+                continue
+            }
+            if sizeClass != group.sizeClass || blob.region != group.region {
+                flush(&self)
+                group.sizeClass = sizeClass
+                group.region = blob.region
+            }
+            group.slots.append(Int32(blob.slot))
+        }
+        flush(&self)
+    }
+
     mutating func release(_ blob: CodeBlob) {
         unaccount(blob)
         if let sizeClass = blob.sizeClass {

@@ -274,6 +274,29 @@ public final class CodeArena: Sendable {
         if Profiling.isActive { Profiling.forget(blobAt: blob.address) }
     }
 
+    /// Frees every blob of `blobs` under one lock, as ``free(_:)-(CodeBlob)`` does each: all of
+    /// them, or none (``CodeArenaError/notLive(_:)`` for the first blob that is not live, or that
+    /// appears twice).
+    public func free(_ blobs: [CodeBlob]) throws(CodeArenaError) {
+        guard !blobs.isEmpty else { return }
+        try state.withLock { (state) throws(CodeArenaError) in
+            for blob in blobs where !state.isLive(blob) { throw .notLive(blob.address) }
+            // Twice in the list: addresses that are not strictly increasing (in commit order they
+            // usually are) are checked with a set.
+            if !zip(blobs, blobs.dropFirst()).allSatisfy({ $0.address < $1.address }) {
+                var seen = Set<UInt>(minimumCapacity: blobs.count)
+                for blob in blobs where !seen.insert(blob.address).inserted { throw .notLive(blob.address) }
+            }
+            do throws(SystemError) { try state.makePrivateAfterFork() } catch { throw .system(error, during: .free) }
+            for blob in blobs {
+                state.forgetFrame(ofBlobAt: blob.address)
+                state.space.fill(trapFill, at: state.fileOffset(of: blob), count: blob.capacity)
+            }
+            state.release(blobs)
+        }
+        if Profiling.isActive { for blob in blobs { Profiling.forget(blobAt: blob.address) } }
+    }
+
     /// Frees the blob whose executable address is `address`.
     public func free(address: UInt) throws(CodeArenaError) {
         guard let blob = self.blob(at: address) else { throw .notLive(address) }

@@ -27,7 +27,7 @@ public enum CodeArenaError: Error, Sendable, Hashable, CustomStringConvertible {
         case commit
         /// ``CodeArena/write(_:)`` and ``CodeArena/write(_:into:at:)``.
         case write
-        /// ``CodeArena/free(_:)`` and ``CodeArena/free(address:)``.
+        /// ``CodeArena/free(_:)-(CodeBlob)``, ``CodeArena/free(_:)-([CodeBlob])`` and ``CodeArena/free(address:)``.
         case free
     }
 

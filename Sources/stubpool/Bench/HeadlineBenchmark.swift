@@ -310,6 +310,14 @@ struct HeadlineBenchmark {
                 results.record("arena_commit_\(suffix)10k_ns_per_blob", "stubpool", committing)
                 results.record("arena_free_\(suffix)10k_ns_per_blob", "stubpool", freeing)
             }
+            // The same 10,000 freed in one call.
+            var batch = try arena.commit(bodies)
+            results.record("arena_batch_free_10k_ns_per_blob", "stubpool", try nanosecondsPerOperation(operations: count, untimed: {
+                batch = try arena.commit(bodies)
+            }) {
+                try arena.free(batch)
+            })
+            try arena.free(batch)
             // Kept until the untimed step so that tearing the arena down is not timed.
             var fresh: [CodeArena] = []
             results.record("arena_commit_fresh_10k_ns_per_blob", "stubpool", try nanosecondsPerOperation(

@@ -31,6 +31,8 @@ struct HeadlineTarget {
         .init(metric: "alloc_bulk_ns_per_stub", bound: .floorRatioAtMost(1.3)),
         .init(metric: "alloc_two_thread_speedup", bound: .floorRatioAtLeast(0.9)),
         .init(metric: "image_restore_speedup", bound: .atLeast(5, unit: "×")),
+        .init(metric: "image_snapshot_100k_10k_ms", bound: .atMost(20, unit: "ms")),
+        .init(metric: "arena_batch_free_10k_ns_per_blob", bound: .atMost(20, unit: "ns")),
         .init(metric: "closure_alloc_prep_ns", bound: .libffiRatioAtLeast(1.0)),
         .init(metric: "closure_alloc_prep_1k_ns", bound: .libffiRatioAtLeast(1.0)),
         .init(metric: "closure_free_ns", bound: .libffiRatioAtLeast(1.0)),

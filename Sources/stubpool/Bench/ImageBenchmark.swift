@@ -45,7 +45,11 @@ enum ImageBenchmark {
 
     static func run(into results: inout HeadlineBenchmark.Results) throws {
         let original = try buildOneByOne()
-        let image = try StubImage.snapshot(pools: [.init(original.forward), .init(original.bound)], arena: original.arena)
+        var image = try StubImage.snapshot(pools: [.init(original.forward), .init(original.bound)], arena: original.arena)
+        let snapshot = try nanosecondsPerOperation(operations: 1, repeats: 3) {
+            image = try StubImage.snapshot(pools: [.init(original.forward), .init(original.bound)], arena: original.arena)
+        }
+        results.record("image_snapshot_100k_10k_ms", "stubpool", snapshot / 1e6)
         let bytes = image.encoded()
         var kept: [AnyObject] = []
         let oneByOne = try nanosecondsPerOperation(operations: 1, repeats: 3, untimed: { kept.removeAll() }) {

@@ -222,3 +222,28 @@ import Testing
         #expect(lazy.statistics().batches == 1)
     }
 }
+
+/// Freeing many blobs in one call (``CodeArena/free(_:)-([CodeBlob])``).
+@Suite struct CodeArenaBatchFreeTests {
+    @Test func aBatchFreeIsAllOrNothing() throws {
+        let arena = CodeArena()
+        let sizes = [16, 16, 48, 16, 5_000, 32, 16]  // small classes and one page-granular blob
+        let blobs = try arena.commit(sizes.map { [UInt8](repeating: 0x90, count: $0) })
+        let stranger = try CodeArena().commit([[0xC3]])[0]
+        #expect(throws: CodeArenaError.notLive(stranger.address)) { try arena.free(blobs + [stranger]) }
+        #expect(throws: CodeArenaError.notLive(blobs[2].address)) { try arena.free(blobs + [blobs[2]]) }
+        #expect(arena.statistics().liveBlobs == sizes.count, "a refused batch frees nothing")
+        #expect(blobs.allSatisfy { arena.blob(at: $0.address) == $0 })
+        try arena.free(blobs.reversed())
+        #expect(arena.statistics().liveBlobs == 0)
+        #expect(arena.statistics().liveBytes == 0)
+        for blob in blobs {
+            let bytes = UnsafeRawBufferPointer(start: blob.entry, count: blob.capacity)
+            #expect(Array(bytes) == Architecture.host.trapBytes(blob.capacity), "trap fill over \(blob)")
+        }
+        // Every slot is reusable: the same shapes land at the same addresses.
+        let again = try arena.commit(sizes.map { [UInt8](repeating: 0x90, count: $0) })
+        #expect(Set(again.filter { $0.size != 5_000 }.map(\.address)) == Set(blobs.filter { $0.size != 5_000 }.map(\.address)))
+        try arena.free([])
+    }
+}
