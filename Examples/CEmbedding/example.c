@@ -45,33 +45,33 @@ static void pools(void) {
 
     multiplier_t triple = {3}, seven = {7};
     void *stub;
-    CHECK(stubpool_allocate(pool, (const void *)multiply, (uintptr_t)&triple, &stub));
-    CHECK(stubpool_set_name(pool, stub, "closure:times"));
+    CHECK(stubpool_pool_allocate(pool, (const void *)multiply, (uintptr_t)&triple, &stub));
+    CHECK(stubpool_pool_set_name(pool, stub, "closure:times"));
     char name[32];
-    CHECK(stubpool_get_name(pool, stub, name, sizeof name, NULL));
+    CHECK(stubpool_pool_get_name(pool, stub, name, sizeof name, NULL));
     EXPECT(strcmp(name, "closure:times") == 0);
     int64_t (*times)(int64_t) = (int64_t (*)(int64_t))stub;  // a plain C function pointer
     EXPECT(times(14) == 42);
 
-    CHECK(stubpool_set_context(pool, stub, (uintptr_t)&seven));
+    CHECK(stubpool_pool_set_context(pool, stub, (uintptr_t)&seven));
     EXPECT(times(6) == 42);
-    CHECK(stubpool_retarget(pool, stub, (const void *)add_one, (uintptr_t)&seven));
+    CHECK(stubpool_pool_retarget(pool, stub, (const void *)add_one, (uintptr_t)&seven));
     EXPECT(times(41) == 42);
 
     const void *target;
     uintptr_t context;
-    CHECK(stubpool_get_target(pool, stub, &target, &context));
+    CHECK(stubpool_pool_get_target(pool, stub, &target, &context));
     EXPECT(target == (const void *)add_one && context == (uintptr_t)&seven);
 
     // Lookup by any byte of the stub's code.
     void *found;
     uint64_t id;
-    CHECK(stubpool_lookup(pool, (const char *)stub + 3, &found, &id));
+    CHECK(stubpool_pool_lookup(pool, (const char *)stub + 3, &found, &id));
     EXPECT(found == stub);
 
     // Many at once.
     void *many[1000];
-    CHECK(stubpool_allocate_n(pool, 1000, (const void *)multiply, (uintptr_t)&triple, many));
+    CHECK(stubpool_pool_allocate_n(pool, 1000, (const void *)multiply, (uintptr_t)&triple, many));
     for (int i = 0; i < 1000; i++) EXPECT(((int64_t (*)(int64_t))many[i])(i) == 3 * i);
 
     stubpool_pool_stats_t stats;
@@ -81,16 +81,16 @@ static void pools(void) {
            stats.resident_data_bytes);
 
     // Release, then reclaim once no thread can be inside the released stubs (a safepoint).
-    for (int i = 0; i < 1000; i++) CHECK(stubpool_release(pool, many[i]));
-    EXPECT(stubpool_reclaim(pool) == 1000);
+    for (int i = 0; i < 1000; i++) CHECK(stubpool_pool_release(pool, many[i]));
+    EXPECT(stubpool_pool_reclaim(pool) == 1000);
 
     // Bad input is an error code and a message, never a crash, and changes nothing.
-    EXPECT(stubpool_release(pool, many[0]) == STUBPOOL_E_RELEASED);
-    EXPECT(stubpool_retarget(pool, stub, (const void *)16, 0) == STUBPOOL_E_INVALID_TARGET);
+    EXPECT(stubpool_pool_release(pool, many[0]) == STUBPOOL_E_RELEASED);
+    EXPECT(stubpool_pool_retarget(pool, stub, (const void *)16, 0) == STUBPOOL_E_INVALID_TARGET);
     printf("bad target: %s: %s\n", stubpool_status_name(stubpool_last_error_code()), stubpool_last_error());
-    EXPECT(stubpool_retarget(pool, (char *)stub + 1, (const void *)multiply, 0) == STUBPOOL_E_FOREIGN_STUB);
-    EXPECT(stubpool_allocate_n(pool, 0, (const void *)multiply, 0, many) == STUBPOOL_E_INVALID_COUNT);
-    EXPECT(stubpool_allocate(NULL, (const void *)multiply, 0, &stub) == STUBPOOL_E_INVALID_ARGUMENT);
+    EXPECT(stubpool_pool_retarget(pool, (char *)stub + 1, (const void *)multiply, 0) == STUBPOOL_E_FOREIGN_STUB);
+    EXPECT(stubpool_pool_allocate_n(pool, 0, (const void *)multiply, 0, many) == STUBPOOL_E_INVALID_COUNT);
+    EXPECT(stubpool_pool_allocate(NULL, (const void *)multiply, 0, &stub) == STUBPOOL_E_INVALID_ARGUMENT);
     EXPECT(times(41) == 42);
 
     stubpool_pool_destroy(pool);
@@ -99,15 +99,15 @@ static void pools(void) {
     config.payload_size = sizeof(multiplier_t) <= 16 ? 16 : 32;
     CHECK(stubpool_pool_create(&config, &pool));
     void *payload;
-    CHECK(stubpool_allocate_with_payload(pool, (const void *)multiply, 0, &stub, &payload));
+    CHECK(stubpool_pool_allocate_with_payload(pool, (const void *)multiply, 0, &stub, &payload));
     multiplier_t *environment = payload;
     environment->scale = 6;
-    CHECK(stubpool_set_context(pool, stub, (uintptr_t)environment));
+    CHECK(stubpool_pool_set_context(pool, stub, (uintptr_t)environment));
     EXPECT(((int64_t (*)(int64_t))stub)(7) == 42);
     void *again;
-    CHECK(stubpool_payload(pool, stub, &again));
+    CHECK(stubpool_pool_payload(pool, stub, &again));
     EXPECT(again == payload);
-    CHECK(stubpool_release(pool, stub));
+    CHECK(stubpool_pool_release(pool, stub));
     stubpool_pool_destroy(pool);
 }
 

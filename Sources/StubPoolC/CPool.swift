@@ -125,13 +125,13 @@ public func stubpool_max_bulk_count_c() -> Int { StubPool.maximumBulkCount }
 
 // MARK: Allocation
 
-@_cdecl("stubpool_allocate")
+@_cdecl("stubpool_pool_allocate")
 public func stubpool_allocate_c(
     _ handle: OpaquePointer?, _ target: UnsafeRawPointer?, _ context: UInt,
     _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
 ) -> stubpool_status_t {
-    guard let handle else { return CStatus.null("pool", in: "stubpool_allocate") }
-    guard let out else { return CStatus.null("out_stub", in: "stubpool_allocate") }
+    guard let handle else { return CStatus.null("pool", in: "stubpool_pool_allocate") }
+    guard let out else { return CStatus.null("out_stub", in: "stubpool_pool_allocate") }
     guard let target else { return CStatus.fail(.invalidTarget(0)) }
     return CPool.withPool(handle) { pool in
         CStatus.run { () throws(StubPoolError) in
@@ -140,14 +140,14 @@ public func stubpool_allocate_c(
     }
 }
 
-@_cdecl("stubpool_allocate_with_payload")
+@_cdecl("stubpool_pool_allocate_with_payload")
 public func stubpool_allocate_with_payload_c(
     _ handle: OpaquePointer?, _ target: UnsafeRawPointer?, _ context: UInt,
     _ outStub: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ outPayload: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
 ) -> stubpool_status_t {
-    guard let handle else { return CStatus.null("pool", in: "stubpool_allocate_with_payload") }
-    guard let outStub else { return CStatus.null("out_stub", in: "stubpool_allocate_with_payload") }
-    guard let outPayload else { return CStatus.null("out_payload", in: "stubpool_allocate_with_payload") }
+    guard let handle else { return CStatus.null("pool", in: "stubpool_pool_allocate_with_payload") }
+    guard let outStub else { return CStatus.null("out_stub", in: "stubpool_pool_allocate_with_payload") }
+    guard let outPayload else { return CStatus.null("out_payload", in: "stubpool_pool_allocate_with_payload") }
     guard let target else { return CStatus.fail(.invalidTarget(0)) }
     return CPool.withPool(handle) { pool in
         CStatus.run { () throws(StubPoolError) in
@@ -158,14 +158,14 @@ public func stubpool_allocate_with_payload_c(
     }
 }
 
-@_cdecl("stubpool_allocate_closure")
+@_cdecl("stubpool_pool_allocate_closure")
 public func stubpool_allocate_closure_c(
     _ handle: OpaquePointer?, _ target: UnsafeRawPointer?,
     _ outStub: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ outPayload: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
 ) -> stubpool_status_t {
-    guard let handle else { return CStatus.null("pool", in: "stubpool_allocate_closure") }
-    guard let outStub else { return CStatus.null("out_stub", in: "stubpool_allocate_closure") }
-    guard let outPayload else { return CStatus.null("out_payload", in: "stubpool_allocate_closure") }
+    guard let handle else { return CStatus.null("pool", in: "stubpool_pool_allocate_closure") }
+    guard let outStub else { return CStatus.null("out_stub", in: "stubpool_pool_allocate_closure") }
+    guard let outPayload else { return CStatus.null("out_payload", in: "stubpool_pool_allocate_closure") }
     guard let target else { return CStatus.fail(.invalidTarget(0)) }
     return CPool.withPool(handle) { pool in
         CStatus.run { () throws(StubPoolError) in
@@ -176,30 +176,30 @@ public func stubpool_allocate_closure_c(
     }
 }
 
-@_cdecl("stubpool_payload")
+@_cdecl("stubpool_pool_payload")
 public func stubpool_payload_c(
     _ handle: OpaquePointer?, _ stub: UnsafeMutableRawPointer?, _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
 ) -> stubpool_status_t {
-    guard let out else { return CStatus.null("out_payload", in: "stubpool_payload") }
-    return withStub(handle, stub, "stubpool_payload") { (pool, stub) throws(StubPoolError) in
+    guard let out else { return CStatus.null("out_payload", in: "stubpool_pool_payload") }
+    return withStub(handle, stub, "stubpool_pool_payload") { (pool, stub) throws(StubPoolError) in
         out.pointee = try pool.payload(of: stub)
     }
 }
 
-@_cdecl("stubpool_payload_owner")
+@_cdecl("stubpool_pool_payload_owner")
 public func stubpool_payload_owner_c(
     _ handle: OpaquePointer?, _ payload: UnsafeRawPointer?, _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
 ) -> stubpool_status_t {
     let address = UInt(bitPattern: payload)
-    return answerLookup(handle, out, in: "stubpool_payload_owner",
-                        notFound: "stubpool_payload_owner: 0x\(String(address, radix: 16)) is not the payload of a stub of this pool") {
+    return answerLookup(handle, out, in: "stubpool_pool_payload_owner",
+                        notFound: "stubpool_pool_payload_owner: 0x\(String(address, radix: 16)) is not the payload of a stub of this pool") {
         $0.stub(payload: address)
     }
 }
 
-@_cdecl("stubpool_payload_release")
+@_cdecl("stubpool_pool_payload_release")
 public func stubpool_payload_release_c(_ handle: OpaquePointer?, _ payload: UnsafeRawPointer?) -> stubpool_status_t {
-    guard let handle else { return CStatus.null("pool", in: "stubpool_payload_release") }
+    guard let handle else { return CStatus.null("pool", in: "stubpool_pool_payload_release") }
     return CPool.withPool(handle) { pool in
         CStatus.run { () throws(StubPoolError) in try pool.release(payload: UInt(bitPattern: payload)) }
     }
@@ -220,13 +220,13 @@ private func answerLookup(
     return CStatus.ok
 }
 
-@_cdecl("stubpool_allocate_n")
+@_cdecl("stubpool_pool_allocate_n")
 public func stubpool_allocate_n_c(
     _ handle: OpaquePointer?, _ count: Int, _ target: UnsafeRawPointer?, _ context: UInt,
     _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
 ) -> stubpool_status_t {
-    guard let handle else { return CStatus.null("pool", in: "stubpool_allocate_n") }
-    guard let out else { return CStatus.null("out_stubs", in: "stubpool_allocate_n") }
+    guard let handle else { return CStatus.null("pool", in: "stubpool_pool_allocate_n") }
+    guard let out else { return CStatus.null("out_stubs", in: "stubpool_pool_allocate_n") }
     guard let target else { return CStatus.fail(.invalidTarget(0)) }
     return CStatus.run { () throws(StubPoolError) in
         let stubs = try CPool.from(handle).pool.allocate(count: count, target: target, context: context)
@@ -236,41 +236,41 @@ public func stubpool_allocate_n_c(
 
 // MARK: Retargeting
 
-@_cdecl("stubpool_retarget")
+@_cdecl("stubpool_pool_retarget")
 public func stubpool_retarget_c(
     _ handle: OpaquePointer?, _ stub: UnsafeMutableRawPointer?, _ target: UnsafeRawPointer?, _ context: UInt
 ) -> stubpool_status_t {
-    withStub(handle, stub, "stubpool_retarget") { (pool, stub) throws(StubPoolError) in
+    withStub(handle, stub, "stubpool_pool_retarget") { (pool, stub) throws(StubPoolError) in
         guard let target else { throw .invalidTarget(0) }
         try pool.retarget(stub, to: target, context: context)
     }
 }
 
-@_cdecl("stubpool_set_target")
+@_cdecl("stubpool_pool_set_target")
 public func stubpool_set_target_c(
     _ handle: OpaquePointer?, _ stub: UnsafeMutableRawPointer?, _ target: UnsafeRawPointer?
 ) -> stubpool_status_t {
-    withStub(handle, stub, "stubpool_set_target") { (pool, stub) throws(StubPoolError) in
+    withStub(handle, stub, "stubpool_pool_set_target") { (pool, stub) throws(StubPoolError) in
         guard let target else { throw .invalidTarget(0) }
         try pool.retarget(stub, to: target)
     }
 }
 
-@_cdecl("stubpool_set_context")
+@_cdecl("stubpool_pool_set_context")
 public func stubpool_set_context_c(
     _ handle: OpaquePointer?, _ stub: UnsafeMutableRawPointer?, _ context: UInt
 ) -> stubpool_status_t {
-    withStub(handle, stub, "stubpool_set_context") { (pool, stub) throws(StubPoolError) in
+    withStub(handle, stub, "stubpool_pool_set_context") { (pool, stub) throws(StubPoolError) in
         try pool.setContext(context, for: stub)
     }
 }
 
-@_cdecl("stubpool_get_target")
+@_cdecl("stubpool_pool_get_target")
 public func stubpool_get_target_c(
     _ handle: OpaquePointer?, _ stub: UnsafeMutableRawPointer?,
     _ outTarget: UnsafeMutablePointer<UnsafeRawPointer?>?, _ outContext: UnsafeMutablePointer<UInt>?
 ) -> stubpool_status_t {
-    withStub(handle, stub, "stubpool_get_target") { (pool, stub) throws(StubPoolError) in
+    withStub(handle, stub, "stubpool_pool_get_target") { (pool, stub) throws(StubPoolError) in
         let target = try pool.target(of: stub)
         let context = try pool.context(of: stub)
         outTarget?.pointee = target
@@ -280,29 +280,29 @@ public func stubpool_get_target_c(
 
 // MARK: Release, reclaim, lookup, statistics
 
-@_cdecl("stubpool_release")
+@_cdecl("stubpool_pool_release")
 public func stubpool_release_c(_ handle: OpaquePointer?, _ stub: UnsafeMutableRawPointer?) -> stubpool_status_t {
-    guard let handle else { return CStatus.null("pool", in: "stubpool_release") }
-    guard let stub else { return CStatus.null("stub", in: "stubpool_release") }
+    guard let handle else { return CStatus.null("pool", in: "stubpool_pool_release") }
+    guard let stub else { return CStatus.null("stub", in: "stubpool_pool_release") }
     // By address: one lookup in the chunk index (a handle first, then release, would be two).
     return CPool.withPool(handle) { pool in
         CStatus.run { () throws(StubPoolError) in try pool.release(address: UInt(bitPattern: stub)) }
     }
 }
 
-@_cdecl("stubpool_reclaim")
+@_cdecl("stubpool_pool_reclaim")
 public func stubpool_reclaim_c(_ handle: OpaquePointer?) -> Int {
     guard let handle else { return 0 }
     return CPool.from(handle).pool.reclaim()
 }
 
-@_cdecl("stubpool_lookup")
+@_cdecl("stubpool_pool_lookup")
 public func stubpool_lookup_c(
     _ handle: OpaquePointer?, _ address: UnsafeRawPointer?,
     _ outStub: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ outID: UnsafeMutablePointer<UInt64>?
 ) -> stubpool_status_t {
     let address = UInt(bitPattern: address)
-    return answerLookup(handle, outStub, id: outID, in: "stubpool_lookup",
+    return answerLookup(handle, outStub, id: outID, in: "stubpool_pool_lookup",
                         notFound: "no live stub of this pool contains 0x\(String(address, radix: 16))") {
         $0.stub(containing: address)
     }

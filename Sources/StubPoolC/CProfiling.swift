@@ -29,23 +29,23 @@ public func stubpool_profiling_stop_c() -> stubpool_status_t {
     CStatus.run { () throws(ProfilingError) in try Profiling.stop() }
 }
 
-@_cdecl("stubpool_set_name")
+@_cdecl("stubpool_pool_set_name")
 public func stubpool_set_name_c(_ handle: OpaquePointer?, _ stub: UnsafeMutableRawPointer?, _ name: UnsafePointer<CChar>?) -> stubpool_status_t {
-    guard let handle else { return CStatus.null("pool", in: "stubpool_set_name") }
-    guard let name else { return CStatus.null("name", in: "stubpool_set_name") }
+    guard let handle else { return CStatus.null("pool", in: "stubpool_pool_set_name") }
+    guard let name else { return CStatus.null("name", in: "stubpool_pool_set_name") }
     return CStatus.run { () throws(StubPoolError) in
         let pool = CPool.from(handle).pool
         try pool.setName(String(cString: name), for: try pool.stub(entry: UInt(bitPattern: stub)))
     }
 }
 
-@_cdecl("stubpool_get_name")
+@_cdecl("stubpool_pool_get_name")
 public func stubpool_get_name_c(
     _ handle: OpaquePointer?, _ stub: UnsafeMutableRawPointer?, _ buffer: UnsafeMutablePointer<CChar>?, _ size: Int,
     _ outLength: UnsafeMutablePointer<Int>?
 ) -> stubpool_status_t {
-    guard let handle else { return CStatus.null("pool", in: "stubpool_get_name") }
-    if let invalid = CText.check(buffer, size: size, in: "stubpool_get_name") { return invalid }
+    guard let handle else { return CStatus.null("pool", in: "stubpool_pool_get_name") }
+    if let invalid = CText.check(buffer, size: size, in: "stubpool_pool_get_name") { return invalid }
     return CStatus.run { () throws(StubPoolError) in
         let pool = CPool.from(handle).pool
         let name = pool.name(of: try pool.stub(entry: UInt(bitPattern: stub)))

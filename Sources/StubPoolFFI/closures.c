@@ -15,7 +15,7 @@
 // never touched between allocation and free. Nothing is ever writable and executable; nothing
 // touches the file system.
 //
-// Ownership is decided from the address alone (stubpool_payload_owner: the pools' chunk index),
+// Ownership is decided from the address alone (stubpool_pool_payload_owner: the pools' chunk index),
 // before anything is read: a closure made by somebody else (the system libffi, cffi's own
 // executable memory, a first byte of a mapping) is passed to the system libffi untouched.
 //

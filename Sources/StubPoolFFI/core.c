@@ -17,10 +17,10 @@
 #pragma weak stubpool_config_init
 #pragma weak stubpool_pool_create
 #pragma weak stubpool_pool_destroy
-#pragma weak stubpool_allocate_closure
-#pragma weak stubpool_payload_owner
-#pragma weak stubpool_payload_release
-#pragma weak stubpool_reclaim
+#pragma weak stubpool_pool_allocate_closure
+#pragma weak stubpool_pool_payload_owner
+#pragma weak stubpool_pool_payload_release
+#pragma weak stubpool_pool_reclaim
 #pragma weak stubpool_last_error
 
 /// The table, published once with a compare-and-swap (racing first calls each build one; the
@@ -46,8 +46,8 @@ static int core_path(char *path, size_t size) {
 static int load(stubpool_ffi_core_t *found) {
     if (stubpool_pool_create) {
         *found = (stubpool_ffi_core_t){stubpool_config_init, stubpool_pool_create,
-                                       stubpool_pool_destroy, stubpool_allocate_closure, stubpool_payload_owner,
-                                       stubpool_payload_release, stubpool_reclaim, stubpool_last_error};
+                                       stubpool_pool_destroy, stubpool_pool_allocate_closure, stubpool_pool_payload_owner,
+                                       stubpool_pool_payload_release, stubpool_pool_reclaim, stubpool_last_error};
         return 1;
     }
     char path[PATH_MAX];
@@ -68,10 +68,10 @@ static int load(stubpool_ffi_core_t *found) {
     FIND(config_init, "stubpool_config_init")
     FIND(pool_create, "stubpool_pool_create")
     FIND(pool_destroy, "stubpool_pool_destroy")
-    FIND(allocate_closure, "stubpool_allocate_closure")
-    FIND(payload_owner, "stubpool_payload_owner")
-    FIND(payload_release, "stubpool_payload_release")
-    FIND(reclaim, "stubpool_reclaim")
+    FIND(allocate_closure, "stubpool_pool_allocate_closure")
+    FIND(payload_owner, "stubpool_pool_payload_owner")
+    FIND(payload_release, "stubpool_pool_payload_release")
+    FIND(reclaim, "stubpool_pool_reclaim")
     FIND(last_error, "stubpool_last_error")
 #undef FIND
     return 1;

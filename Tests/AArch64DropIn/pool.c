@@ -112,7 +112,7 @@ static size_t slot_of(const stubpool_pool_t *pool, const void *stub) {
     return (address - pool->base) / pool->slot_size;
 }
 
-stubpool_status_t stubpool_allocate_with_payload(stubpool_pool_t *pool, const void *target, uintptr_t context,
+stubpool_status_t stubpool_pool_allocate_with_payload(stubpool_pool_t *pool, const void *target, uintptr_t context,
                                                  void **out_stub, void **out_payload) {
     if (!pool || !target || !out_stub) return fail(STUBPOOL_E_INVALID_ARGUMENT, "%s", "NULL argument");
     pthread_mutex_lock(&pool->lock);
@@ -129,17 +129,17 @@ stubpool_status_t stubpool_allocate_with_payload(stubpool_pool_t *pool, const vo
     return STUBPOOL_OK;
 }
 
-stubpool_status_t stubpool_allocate_closure(stubpool_pool_t *pool, const void *target, void **out_stub, void **out_payload) {
+stubpool_status_t stubpool_pool_allocate_closure(stubpool_pool_t *pool, const void *target, void **out_stub, void **out_payload) {
     if (!out_payload) return fail(STUBPOOL_E_INVALID_ARGUMENT, "%s", "NULL out_payload");
-    stubpool_status_t status = stubpool_allocate_with_payload(pool, target, 0, out_stub, out_payload);
-    return status == STUBPOOL_OK ? stubpool_retarget(pool, *out_stub, target, (uintptr_t)*out_payload) : status;
+    stubpool_status_t status = stubpool_pool_allocate_with_payload(pool, target, 0, out_stub, out_payload);
+    return status == STUBPOOL_OK ? stubpool_pool_retarget(pool, *out_stub, target, (uintptr_t)*out_payload) : status;
 }
 
-stubpool_status_t stubpool_allocate(stubpool_pool_t *pool, const void *target, uintptr_t context, void **out_stub) {
-    return stubpool_allocate_with_payload(pool, target, context, out_stub, NULL);
+stubpool_status_t stubpool_pool_allocate(stubpool_pool_t *pool, const void *target, uintptr_t context, void **out_stub) {
+    return stubpool_pool_allocate_with_payload(pool, target, context, out_stub, NULL);
 }
 
-stubpool_status_t stubpool_retarget(stubpool_pool_t *pool, void *stub, const void *target, uintptr_t context) {
+stubpool_status_t stubpool_pool_retarget(stubpool_pool_t *pool, void *stub, const void *target, uintptr_t context) {
     if (!pool || !target) return fail(STUBPOOL_E_INVALID_ARGUMENT, "%s", "NULL argument");
     size_t slot = slot_of(pool, stub);
     if (slot == (size_t)-1) return fail(STUBPOOL_E_FOREIGN_STUB, "%s", "not a stub of this pool");
@@ -148,7 +148,7 @@ stubpool_status_t stubpool_retarget(stubpool_pool_t *pool, void *stub, const voi
     return STUBPOOL_OK;
 }
 
-stubpool_status_t stubpool_release(stubpool_pool_t *pool, void *stub) {
+stubpool_status_t stubpool_pool_release(stubpool_pool_t *pool, void *stub) {
     if (!pool) return fail(STUBPOOL_E_INVALID_ARGUMENT, "%s", "NULL pool");
     size_t slot = slot_of(pool, stub);
     if (slot == (size_t)-1) return fail(STUBPOOL_E_FOREIGN_STUB, "%s", "not a stub of this pool");
@@ -164,7 +164,7 @@ stubpool_status_t stubpool_release(stubpool_pool_t *pool, void *stub) {
     return STUBPOOL_OK;
 }
 
-size_t stubpool_reclaim(stubpool_pool_t *pool) {
+size_t stubpool_pool_reclaim(stubpool_pool_t *pool) {
     if (!pool) return 0;
     pthread_mutex_lock(&pool->lock);
     size_t count = pool->quarantine_count;
@@ -174,7 +174,7 @@ size_t stubpool_reclaim(stubpool_pool_t *pool) {
     return count;
 }
 
-stubpool_status_t stubpool_payload_owner(stubpool_pool_t *pool, const void *payload, void **out_stub) {
+stubpool_status_t stubpool_pool_payload_owner(stubpool_pool_t *pool, const void *payload, void **out_stub) {
     if (!pool || !out_stub) return fail(STUBPOOL_E_INVALID_ARGUMENT, "%s", "NULL argument");
     // From the address alone, as the real pool: nothing at `payload` is read.
     uintptr_t start = pool->base + pool->code_size + pool->data_size, address = (uintptr_t)payload;
@@ -186,11 +186,11 @@ stubpool_status_t stubpool_payload_owner(stubpool_pool_t *pool, const void *payl
     return STUBPOOL_OK;
 }
 
-stubpool_status_t stubpool_payload_release(stubpool_pool_t *pool, const void *payload) {
+stubpool_status_t stubpool_pool_payload_release(stubpool_pool_t *pool, const void *payload) {
     void *stub;
-    stubpool_status_t status = stubpool_payload_owner(pool, payload, &stub);
+    stubpool_status_t status = stubpool_pool_payload_owner(pool, payload, &stub);
     if (status == STUBPOOL_E_NOT_FOUND) return fail(STUBPOOL_E_FOREIGN_STUB, "%s", "not the payload of a stub of this pool");
-    return status == STUBPOOL_OK ? stubpool_release(pool, stub) : status;
+    return status == STUBPOOL_OK ? stubpool_pool_release(pool, stub) : status;
 }
 
 void stubpool_pool_destroy(stubpool_pool_t *pool) {

@@ -31,11 +31,13 @@ extern "C" {
 
 /**
  * The API version this header describes; `stubpool_api_version()` returns the library's.
- * 2: stub payloads (`payload_size`, stubpool_payload, stubpool_allocate_with_payload).
- * 3: names, profiling, descriptions; stubpool_payload_owner, stubpool_payload_release,
- *    stubpool_allocate_closure.
+ * 2: stub payloads (`payload_size`, payloads, allocation with a payload).
+ * 3: names, profiling, descriptions; payload owners and release by payload, closures.
+ * 4: one naming scheme: every function that acts on a pool or its stubs is stubpool_pool_*
+ *    (stubpool_pool_allocate, stubpool_pool_release, ...), as the lazy and arena functions are
+ *    stubpool_lazy_* and stubpool_arena_*; STUBPOOL_PROFILE_UNWIND; STUBPOOL_ARENA_SPREAD.
  */
-#define STUBPOOL_API_VERSION 3
+#define STUBPOOL_API_VERSION 4
 
 /* ------------------------------------------------------------------------------------------ */
 /* Errors                                                                                      */
@@ -166,40 +168,40 @@ stubpool_status_t stubpool_pool_create(const stubpool_config_t *config, stubpool
  */
 void stubpool_pool_destroy(stubpool_pool_t *pool);
 
-/** The largest count stubpool_allocate_n and stubpool_lazy_request_n accept. */
+/** The largest count stubpool_pool_allocate_n and stubpool_lazy_request_n accept. */
 size_t stubpool_max_bulk_count(void);
 
 /**
  * Allocates one stub that jumps to `target` with `context`; `*out_stub` receives its entry.
  * Errors: INVALID_ARGUMENT, INVALID_TARGET, SYSTEM.
  */
-stubpool_status_t stubpool_allocate(stubpool_pool_t *pool, const void *target, uintptr_t context,
+stubpool_status_t stubpool_pool_allocate(stubpool_pool_t *pool, const void *target, uintptr_t context,
                                     void **out_stub);
 
 /**
- * As stubpool_allocate, for a pool with payloads: `*out_payload` also receives the new stub's
- * payload (see stubpool_payload). Errors: as stubpool_allocate; INVALID_CONFIGURATION (the pool
+ * As stubpool_pool_allocate, for a pool with payloads: `*out_payload` also receives the new stub's
+ * payload (see stubpool_pool_payload). Errors: as stubpool_pool_allocate; INVALID_CONFIGURATION (the pool
  * has no payloads; nothing is allocated).
  */
-stubpool_status_t stubpool_allocate_with_payload(stubpool_pool_t *pool, const void *target, uintptr_t context,
+stubpool_status_t stubpool_pool_allocate_with_payload(stubpool_pool_t *pool, const void *target, uintptr_t context,
                                                  void **out_stub, void **out_payload);
 
 /**
- * As stubpool_allocate_with_payload, with the new stub's context set to its own payload's address:
+ * As stubpool_pool_allocate_with_payload, with the new stub's context set to its own payload's address:
  * a closure whose record is the payload (how the libffi drop-in makes its closures). Errors: as
- * stubpool_allocate_with_payload.
+ * stubpool_pool_allocate_with_payload.
  */
-stubpool_status_t stubpool_allocate_closure(stubpool_pool_t *pool, const void *target, void **out_stub,
+stubpool_status_t stubpool_pool_allocate_closure(stubpool_pool_t *pool, const void *target, void **out_stub,
                                             void **out_payload);
 
 /**
  * The payload of `stub`: the pool's `payload_size` writable bytes that belong to the stub
  * (aligned as `payload_size` says), found in O(1). It stays valid while the stub is live; after release and
- * stubpool_reclaim it belongs to the slot's next stub. Thread-safe; the payload's contents are the
+ * stubpool_pool_reclaim it belongs to the slot's next stub. Thread-safe; the payload's contents are the
  * caller's to synchronize. Errors: INVALID_ARGUMENT, INVALID_CONFIGURATION (no payloads),
  * FOREIGN_STUB.
  */
-stubpool_status_t stubpool_payload(stubpool_pool_t *pool, void *stub, void **out_payload);
+stubpool_status_t stubpool_pool_payload(stubpool_pool_t *pool, void *stub, void **out_payload);
 
 /**
  * The stub whose payload begins exactly at `payload` (live, or released and not yet reclaimed),
@@ -207,20 +209,20 @@ stubpool_status_t stubpool_payload(stubpool_pool_t *pool, void *stub, void **out
  * asked about, mapped or not (how the libffi drop-in tells its closures from other libraries').
  * Errors: INVALID_ARGUMENT, NOT_FOUND (any other address, another pool's payloads included).
  */
-stubpool_status_t stubpool_payload_owner(stubpool_pool_t *pool, const void *payload, void **out_stub);
+stubpool_status_t stubpool_pool_payload_owner(stubpool_pool_t *pool, const void *payload, void **out_stub);
 
 /**
- * stubpool_payload_owner and stubpool_release in one lookup: releases the stub whose payload
+ * stubpool_pool_payload_owner and stubpool_pool_release in one lookup: releases the stub whose payload
  * begins exactly at `payload`. Nothing at `payload` is read. Errors: INVALID_ARGUMENT,
  * FOREIGN_STUB (not the payload of one of this pool's stubs; nothing changes), RELEASED.
  */
-stubpool_status_t stubpool_payload_release(stubpool_pool_t *pool, const void *payload);
+stubpool_status_t stubpool_pool_payload_release(stubpool_pool_t *pool, const void *payload);
 
 /**
  * Allocates `count` stubs, all jumping to `target` with `context`, into `out_stubs[0..count)`:
  * all of them or none. Errors: INVALID_ARGUMENT, INVALID_COUNT, INVALID_TARGET, SYSTEM.
  */
-stubpool_status_t stubpool_allocate_n(stubpool_pool_t *pool, size_t count, const void *target,
+stubpool_status_t stubpool_pool_allocate_n(stubpool_pool_t *pool, size_t count, const void *target,
                                       uintptr_t context, void **out_stubs);
 
 /**
@@ -230,42 +232,42 @@ stubpool_status_t stubpool_allocate_n(stubpool_pool_t *pool, size_t count, const
  * target may already see the new context. Errors: INVALID_ARGUMENT, FOREIGN_STUB, RELEASED,
  * INVALID_TARGET.
  */
-stubpool_status_t stubpool_retarget(stubpool_pool_t *pool, void *stub, const void *target,
+stubpool_status_t stubpool_pool_retarget(stubpool_pool_t *pool, void *stub, const void *target,
                                     uintptr_t context);
 
-/** Points `stub` at `target`, keeping its context. Errors as stubpool_retarget. */
-stubpool_status_t stubpool_set_target(stubpool_pool_t *pool, void *stub, const void *target);
+/** Points `stub` at `target`, keeping its context. Errors as stubpool_pool_retarget. */
+stubpool_status_t stubpool_pool_set_target(stubpool_pool_t *pool, void *stub, const void *target);
 
 /** Replaces `stub`'s context, keeping its target. Errors: INVALID_ARGUMENT, FOREIGN_STUB, RELEASED. */
-stubpool_status_t stubpool_set_context(stubpool_pool_t *pool, void *stub, uintptr_t context);
+stubpool_status_t stubpool_pool_set_context(stubpool_pool_t *pool, void *stub, uintptr_t context);
 
 /**
  * Reads `stub`'s current target and context (either output may be NULL).
  * Errors: INVALID_ARGUMENT, FOREIGN_STUB.
  */
-stubpool_status_t stubpool_get_target(stubpool_pool_t *pool, void *stub, const void **out_target,
+stubpool_status_t stubpool_pool_get_target(stubpool_pool_t *pool, void *stub, const void **out_target,
                                       uintptr_t *out_context);
 
 /**
  * Releases `stub`: from now on a call through it prints "call through released stub" and aborts.
- * The slot stays quarantined until stubpool_reclaim. Errors: INVALID_ARGUMENT, FOREIGN_STUB,
+ * The slot stays quarantined until stubpool_pool_reclaim. Errors: INVALID_ARGUMENT, FOREIGN_STUB,
  * RELEASED.
  */
-stubpool_status_t stubpool_release(stubpool_pool_t *pool, void *stub);
+stubpool_status_t stubpool_pool_release(stubpool_pool_t *pool, void *stub);
 
 /**
  * Makes every quarantined slot allocatable again and returns how many. Call it only when no thread
  * can still be executing inside a released stub and nobody will call a released address again
  * (typically after every thread passed a safepoint since the releases). NULL returns 0.
  */
-size_t stubpool_reclaim(stubpool_pool_t *pool);
+size_t stubpool_pool_reclaim(stubpool_pool_t *pool);
 
 /**
  * The live stub whose code contains `address` (its entry or any byte of its slot), in O(1):
  * `*out_stub` receives its entry, `out_id` (may be NULL) its id. Errors: INVALID_ARGUMENT,
  * NOT_FOUND.
  */
-stubpool_status_t stubpool_lookup(stubpool_pool_t *pool, const void *address, void **out_stub,
+stubpool_status_t stubpool_pool_lookup(stubpool_pool_t *pool, const void *address, void **out_stub,
                                   uint64_t *out_id);
 
 /** Pool counters and memory use. */
@@ -487,7 +489,7 @@ stubpool_status_t stubpool_profiling_stop(void);
  * Kept until the stub is released; retargeting keeps it. Recorded at once while profiling.
  * Errors: INVALID_ARGUMENT (NULL), FOREIGN_STUB (not a stub of this pool), RELEASED.
  */
-stubpool_status_t stubpool_set_name(stubpool_pool_t *pool, void *stub, const char *name);
+stubpool_status_t stubpool_pool_set_name(stubpool_pool_t *pool, void *stub, const char *name);
 
 /**
  * Copies the stub's name (given, else `<pool name>#<id>`) into `buffer` (`size` bytes, always
@@ -495,7 +497,7 @@ stubpool_status_t stubpool_set_name(stubpool_pool_t *pool, void *stub, const cha
  * length without the NUL. `buffer` may be NULL with size 0 to ask for the length.
  * Errors: INVALID_ARGUMENT, FOREIGN_STUB (not a stub entry of this pool).
  */
-stubpool_status_t stubpool_get_name(stubpool_pool_t *pool, void *stub, char *buffer, size_t size, size_t *out_length);
+stubpool_status_t stubpool_pool_get_name(stubpool_pool_t *pool, void *stub, char *buffer, size_t size, size_t *out_length);
 
 /**
  * stubpool_arena_commit with a name per blob (`names[i]` for blob i, copied; none may be NULL),
@@ -508,7 +510,7 @@ stubpool_status_t stubpool_arena_commit_named(stubpool_arena_t *arena, const stu
 /**
  * A text description of the pool: chunks (addresses, occupancy: live, pending lazy, reserved,
  * free) and, if `include_stubs`, one line per live or pending stub (address, id, name, state,
- * target, context). Copied into `buffer` as for stubpool_get_name; `*out_length` receives the full
+ * target, context). Copied into `buffer` as for stubpool_pool_get_name; `*out_length` receives the full
  * length. Linear in the slots mapped. (JSON: the Swift API's `inspect()` is Codable, and
  * `stubpool inspect FILE` prints saved JSON.) Errors: INVALID_ARGUMENT.
  */

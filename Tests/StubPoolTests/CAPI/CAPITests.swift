@@ -31,19 +31,19 @@ final class CAPITests: XCTestCase {
         let pool = try makePool { $0.kind = STUBPOOL_KIND_CONTEXT }
         defer { stubpool_pool_destroy(pool) }
         var stub: UnsafeMutableRawPointer?
-        XCTAssertEqual(stubpool_allocate(pool, target, 40, &stub), STUBPOOL_OK)
+        XCTAssertEqual(stubpool_pool_allocate(pool, target, 40, &stub), STUBPOOL_OK)
         let entry = try XCTUnwrap(stub)
         XCTAssertEqual(ct_call0(entry), 40)
-        XCTAssertEqual(stubpool_set_context(pool, entry, 100), STUBPOOL_OK)
+        XCTAssertEqual(stubpool_pool_set_context(pool, entry, 100), STUBPOOL_OK)
         XCTAssertEqual(ct_call0(entry), 100)
         var current: UnsafeRawPointer?
         var context: UInt = 0
-        XCTAssertEqual(stubpool_get_target(pool, entry, &current, &context), STUBPOOL_OK)
+        XCTAssertEqual(stubpool_pool_get_target(pool, entry, &current, &context), STUBPOOL_OK)
         XCTAssertEqual(current, target)
         XCTAssertEqual(context, 100)
         var found: UnsafeMutableRawPointer?
         var id: UInt64 = .max
-        XCTAssertEqual(stubpool_lookup(pool, entry + 5, &found, &id), STUBPOOL_OK)
+        XCTAssertEqual(stubpool_pool_lookup(pool, entry + 5, &found, &id), STUBPOOL_OK)
         XCTAssertEqual(found, entry)
         XCTAssertNotEqual(id, .max)
         var stats = stubpool_pool_stats_t()
@@ -56,26 +56,26 @@ final class CAPITests: XCTestCase {
         let pool = try makePool { $0.kind = STUBPOOL_KIND_CONTEXT; $0.payload_size = 48 }
         defer { stubpool_pool_destroy(pool) }
         var stub: UnsafeMutableRawPointer?, payload: UnsafeMutableRawPointer?
-        XCTAssertEqual(stubpool_allocate_with_payload(pool, target, 9, &stub, &payload), STUBPOOL_OK)
+        XCTAssertEqual(stubpool_pool_allocate_with_payload(pool, target, 9, &stub, &payload), STUBPOOL_OK)
         let entry = try XCTUnwrap(stub), bytes = try XCTUnwrap(payload)
         XCTAssertEqual(ct_call0(entry), 9)
         XCTAssertEqual(UInt(bitPattern: bytes) % 16, 0)
         bytes.storeBytes(of: 0x1234, toByteOffset: 40, as: UInt64.self)
         var again: UnsafeMutableRawPointer?
-        XCTAssertEqual(stubpool_payload(pool, entry, &again), STUBPOOL_OK)
+        XCTAssertEqual(stubpool_pool_payload(pool, entry, &again), STUBPOOL_OK)
         XCTAssertEqual(again, bytes)
         XCTAssertEqual(again!.load(fromByteOffset: 40, as: UInt64.self), 0x1234)
         // A pool without payloads, or a stub of another pool: a status, nothing allocated.
         let plain = try makePool { $0.kind = STUBPOOL_KIND_CONTEXT }
         defer { stubpool_pool_destroy(plain) }
-        expect(stubpool_allocate_with_payload(plain, target, 0, &stub, &payload), STUBPOOL_E_INVALID_CONFIGURATION, mentioning: "payload")
+        expect(stubpool_pool_allocate_with_payload(plain, target, 0, &stub, &payload), STUBPOOL_E_INVALID_CONFIGURATION, mentioning: "payload")
         var stats = stubpool_pool_stats_t()
         XCTAssertEqual(stubpool_pool_statistics(plain, &stats), STUBPOOL_OK)
         XCTAssertEqual(stats.live_stubs, 0)
-        expect(stubpool_payload(plain, entry, &again), STUBPOOL_E_FOREIGN_STUB, mentioning: "not a stub of this pool")
+        expect(stubpool_pool_payload(plain, entry, &again), STUBPOOL_E_FOREIGN_STUB, mentioning: "not a stub of this pool")
         var own: UnsafeMutableRawPointer?
-        XCTAssertEqual(stubpool_allocate(plain, target, 0, &own), STUBPOOL_OK)
-        expect(stubpool_payload(plain, own, &again), STUBPOOL_E_INVALID_CONFIGURATION, mentioning: "payload")
+        XCTAssertEqual(stubpool_pool_allocate(plain, target, 0, &own), STUBPOOL_OK)
+        expect(stubpool_pool_payload(plain, own, &again), STUBPOOL_E_INVALID_CONFIGURATION, mentioning: "payload")
         var config = stubpool_config_t()
         stubpool_config_init(&config)
         config.payload_size = 20  // not a multiple of 8
@@ -90,30 +90,30 @@ final class CAPITests: XCTestCase {
         let other = try makePool { $0.kind = STUBPOOL_KIND_CONTEXT }
         defer { stubpool_pool_destroy(other) }
         var stub: UnsafeMutableRawPointer?
-        XCTAssertEqual(stubpool_allocate(pool, target, 1, &stub), STUBPOOL_OK)
+        XCTAssertEqual(stubpool_pool_allocate(pool, target, 1, &stub), STUBPOOL_OK)
         let entry = try XCTUnwrap(stub)
         var out: UnsafeMutableRawPointer?
 
-        expect(stubpool_allocate(nil, target, 0, &out), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "stubpool_allocate: pool is NULL")
-        expect(stubpool_allocate(pool, target, 0, nil), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "out_stub")
-        expect(stubpool_allocate(pool, nil, 0, &out), STUBPOOL_E_INVALID_TARGET, mentioning: "0x0")
-        expect(stubpool_allocate(pool, UnsafeRawPointer(bitPattern: 0xFFF), 0, &out), STUBPOOL_E_INVALID_TARGET, mentioning: "0xfff")
+        expect(stubpool_pool_allocate(nil, target, 0, &out), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "stubpool_pool_allocate: pool is NULL")
+        expect(stubpool_pool_allocate(pool, target, 0, nil), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "out_stub")
+        expect(stubpool_pool_allocate(pool, nil, 0, &out), STUBPOOL_E_INVALID_TARGET, mentioning: "0x0")
+        expect(stubpool_pool_allocate(pool, UnsafeRawPointer(bitPattern: 0xFFF), 0, &out), STUBPOOL_E_INVALID_TARGET, mentioning: "0xfff")
         var many = [UnsafeMutableRawPointer?](repeating: nil, count: 4)
-        expect(stubpool_allocate_n(pool, 0, target, 0, &many), STUBPOOL_E_INVALID_COUNT, mentioning: "invalid count 0")
-        expect(stubpool_allocate_n(pool, Int(bitPattern: UInt.max), target, 0, &many), STUBPOOL_E_INVALID_COUNT, mentioning: "count")
-        expect(stubpool_allocate_n(pool, stubpool_max_bulk_count() + 1, target, 0, &many), STUBPOOL_E_INVALID_COUNT, mentioning: "count")
-        expect(stubpool_retarget(other, entry, target, 5), STUBPOOL_E_FOREIGN_STUB, mentioning: "not a stub of this pool")
-        expect(stubpool_retarget(pool, entry + 1, target, 5), STUBPOOL_E_FOREIGN_STUB, mentioning: "not a stub")
-        expect(stubpool_set_context(pool, nil, 5), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "stub is NULL")
-        expect(stubpool_lookup(pool, UnsafeRawPointer(bitPattern: 0x1000), &out, nil), STUBPOOL_E_NOT_FOUND, mentioning: "0x1000")
+        expect(stubpool_pool_allocate_n(pool, 0, target, 0, &many), STUBPOOL_E_INVALID_COUNT, mentioning: "invalid count 0")
+        expect(stubpool_pool_allocate_n(pool, Int(bitPattern: UInt.max), target, 0, &many), STUBPOOL_E_INVALID_COUNT, mentioning: "count")
+        expect(stubpool_pool_allocate_n(pool, stubpool_max_bulk_count() + 1, target, 0, &many), STUBPOOL_E_INVALID_COUNT, mentioning: "count")
+        expect(stubpool_pool_retarget(other, entry, target, 5), STUBPOOL_E_FOREIGN_STUB, mentioning: "not a stub of this pool")
+        expect(stubpool_pool_retarget(pool, entry + 1, target, 5), STUBPOOL_E_FOREIGN_STUB, mentioning: "not a stub")
+        expect(stubpool_pool_set_context(pool, nil, 5), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "stub is NULL")
+        expect(stubpool_pool_lookup(pool, UnsafeRawPointer(bitPattern: 0x1000), &out, nil), STUBPOOL_E_NOT_FOUND, mentioning: "0x1000")
         expect(stubpool_pool_statistics(pool, nil), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "out_stats")
         XCTAssertEqual(ct_call0(entry), 1, "the stub is unchanged")
 
-        XCTAssertEqual(stubpool_release(pool, entry), STUBPOOL_OK)
-        expect(stubpool_release(pool, entry), STUBPOOL_E_RELEASED, mentioning: "already released")
-        expect(stubpool_retarget(pool, entry, target, 0), STUBPOOL_E_RELEASED, mentioning: "already released")
-        XCTAssertEqual(stubpool_reclaim(pool), 1)
-        XCTAssertEqual(stubpool_reclaim(nil), 0)
+        XCTAssertEqual(stubpool_pool_release(pool, entry), STUBPOOL_OK)
+        expect(stubpool_pool_release(pool, entry), STUBPOOL_E_RELEASED, mentioning: "already released")
+        expect(stubpool_pool_retarget(pool, entry, target, 0), STUBPOOL_E_RELEASED, mentioning: "already released")
+        XCTAssertEqual(stubpool_pool_reclaim(pool), 1)
+        XCTAssertEqual(stubpool_pool_reclaim(nil), 0)
         stubpool_pool_destroy(nil)
 
         var config = stubpool_config_t()
@@ -225,13 +225,13 @@ final class CAPITests: XCTestCase {
             let pool = OpaquePointer(bitPattern: poolAddress)!
             for round in 0..<2_000 {
                 var stub: UnsafeMutableRawPointer?
-                guard stubpool_allocate(pool, UnsafeRawPointer(bitPattern: target), UInt(round), &stub) == STUBPOOL_OK,
+                guard stubpool_pool_allocate(pool, UnsafeRawPointer(bitPattern: target), UInt(round), &stub) == STUBPOOL_OK,
                       ct_call0(stub!) == UInt64(round),
-                      stubpool_release(pool, stub) == STUBPOOL_OK else {
+                      stubpool_pool_release(pool, stub) == STUBPOOL_OK else {
                     return XCTFail(String(cString: stubpool_last_error()))
                 }
             }
         }
-        XCTAssertEqual(stubpool_reclaim(pool), 4_000)
+        XCTAssertEqual(stubpool_pool_reclaim(pool), 4_000)
     }
 }

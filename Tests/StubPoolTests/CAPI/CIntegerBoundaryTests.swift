@@ -49,7 +49,7 @@ import Testing
             }
             blob = placed!
             var stub: UnsafeMutableRawPointer?
-            try #require(stubpool_allocate(pool, CTargets.returnContextRegister, 5, &stub) == STUBPOOL_OK)
+            try #require(stubpool_pool_allocate(pool, CTargets.returnContextRegister, 5, &stub) == STUBPOOL_OK)
             self.stub = stub!
         }
 
@@ -71,7 +71,7 @@ import Testing
             _ = stubpool_pool_statistics(lazyPool, &lazyStats)
             _ = stubpool_arena_statistics(arena, &arenaStats)
             var context: UInt = 0
-            _ = stubpool_get_target(pool, stub, nil, &context)
+            _ = stubpool_pool_get_target(pool, stub, nil, &context)
             return State(liveStubs: poolStats.live_stubs, lazyLiveStubs: lazyStats.live_stubs, liveBlobs: arenaStats.live_blobs,
                          commits: arenaStats.commits, blobBytes: Array(UnsafeRawBufferPointer(start: blob, count: blobBytes.count)),
                          stubContext: context)
@@ -99,9 +99,9 @@ import Testing
         var rows: [Row] = []
         let sentinel = UnsafeMutableRawPointer(bitPattern: 0x5EED)!
         for count in hugeCounts {
-            rows.append(Row(function: "stubpool_allocate_n", parameter: "count", value: name(count), expected: STUBPOOL_E_INVALID_COUNT) { f in
+            rows.append(Row(function: "stubpool_pool_allocate_n", parameter: "count", value: name(count), expected: STUBPOOL_E_INVALID_COUNT) { f in
                 var out = [UnsafeMutableRawPointer?](repeating: sentinel, count: 4)
-                let status = stubpool_allocate_n(f.pool, count, CTargets.returnContextRegister, 0, &out)
+                let status = stubpool_pool_allocate_n(f.pool, count, CTargets.returnContextRegister, 0, &out)
                 return out.allSatisfy { $0 == sentinel } ? status : STUBPOOL_OK
             })
             rows.append(Row(function: "stubpool_lazy_request_n", parameter: "count", value: name(count), expected: STUBPOOL_E_INVALID_COUNT) { f in
@@ -162,7 +162,7 @@ import Testing
         }
         for size in [sizeMax, sizeHalf] {
             let describe: [(String, (Fixture, UnsafeMutablePointer<CChar>, Int, UnsafeMutablePointer<Int>) -> stubpool_status_t)] = [
-                ("stubpool_get_name", { f, buffer, size, length in stubpool_get_name(f.pool, f.stub, buffer, size, length) }),
+                ("stubpool_pool_get_name", { f, buffer, size, length in stubpool_pool_get_name(f.pool, f.stub, buffer, size, length) }),
                 ("stubpool_pool_describe", { f, buffer, size, length in stubpool_pool_describe(f.pool, 1, buffer, size, length) }),
                 ("stubpool_arena_describe", { f, buffer, size, length in stubpool_arena_describe(f.arena, 1, buffer, size, length) }),
             ]

@@ -19,12 +19,12 @@ import Testing
 
     func name(_ pool: OpaquePointer, _ stub: UnsafeMutableRawPointer) -> String {
         var buffer = [CChar](repeating: 0, count: 128)
-        #expect(stubpool_get_name(pool, stub, &buffer, buffer.count, nil) == STUBPOOL_OK)
+        #expect(stubpool_pool_get_name(pool, stub, &buffer, buffer.count, nil) == STUBPOOL_OK)
         return text(buffer)
     }
 
     @Test func stubNamesThroughTheCAPI() throws {
-        #expect(stubpool_api_version() == 3 && STUBPOOL_API_VERSION == 3)
+        #expect(stubpool_api_version() == 4 && STUBPOOL_API_VERSION == 4)
         var config = stubpool_config_t()
         stubpool_config_init(&config)
         config.kind = STUBPOOL_KIND_CONTEXT
@@ -36,23 +36,23 @@ import Testing
         let handle = try #require(pool)
         defer { stubpool_pool_destroy(handle) }
         var stubs = [UnsafeMutableRawPointer?](repeating: nil, count: 3)
-        #expect(stubpool_allocate_n(handle, 3, CTargets.returnContextRegister, 5, &stubs) == STUBPOOL_OK)
+        #expect(stubpool_pool_allocate_n(handle, 3, CTargets.returnContextRegister, 5, &stubs) == STUBPOOL_OK)
         let first = try #require(stubs[0]), second = try #require(stubs[1])
         #expect(name(handle, first).hasPrefix("c-entries#"))
 
-        #expect(stubpool_set_name(handle, second, "wasm-entry:math.add") == STUBPOOL_OK)
+        #expect(stubpool_pool_set_name(handle, second, "wasm-entry:math.add") == STUBPOOL_OK)
         #expect(name(handle, second) == "wasm-entry:math.add")
         var length = 0
-        #expect(stubpool_get_name(handle, second, nil, 0, &length) == STUBPOOL_OK && length == 19)
+        #expect(stubpool_pool_get_name(handle, second, nil, 0, &length) == STUBPOOL_OK && length == 19)
         var small = [CChar](repeating: 0x7F, count: 5)
-        #expect(stubpool_get_name(handle, second, &small, small.count, &length) == STUBPOOL_OK)
+        #expect(stubpool_pool_get_name(handle, second, &small, small.count, &length) == STUBPOOL_OK)
         #expect(text(small) == "wasm" && length == 19, "truncated, NUL-terminated, full length reported")
 
-        expectFailure(stubpool_get_name(handle, second, nil, 8, nil), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "buffer")
-        expectFailure(stubpool_set_name(handle, second, nil), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "name is NULL")
-        expectFailure(stubpool_set_name(handle, UnsafeMutableRawPointer(bitPattern: 0x1000), "x"), STUBPOOL_E_FOREIGN_STUB, mentioning: "0x1000")
-        #expect(stubpool_release(handle, first) == STUBPOOL_OK)
-        expectFailure(stubpool_set_name(handle, first, "late"), STUBPOOL_E_FOREIGN_STUB, mentioning: "does not belong")
+        expectFailure(stubpool_pool_get_name(handle, second, nil, 8, nil), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "buffer")
+        expectFailure(stubpool_pool_set_name(handle, second, nil), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "name is NULL")
+        expectFailure(stubpool_pool_set_name(handle, UnsafeMutableRawPointer(bitPattern: 0x1000), "x"), STUBPOOL_E_FOREIGN_STUB, mentioning: "0x1000")
+        #expect(stubpool_pool_release(handle, first) == STUBPOOL_OK)
+        expectFailure(stubpool_pool_set_name(handle, first, "late"), STUBPOOL_E_FOREIGN_STUB, mentioning: "does not belong")
         #expect(name(handle, second) == "wasm-entry:math.add", "failed calls changed nothing")
 
         var text = [CChar](repeating: 0, count: 4096)
@@ -73,7 +73,7 @@ import Testing
         let handle = try #require(pool)
         defer { stubpool_pool_destroy(handle) }
         var stub: UnsafeMutableRawPointer?
-        #expect(stubpool_allocate(handle, CTargets.returnContextRegister, 0, &stub) == STUBPOOL_OK)
+        #expect(stubpool_pool_allocate(handle, CTargets.returnContextRegister, 0, &stub) == STUBPOOL_OK)
         #expect(name(handle, try #require(stub)).hasPrefix("stubpool:forward#"))
         config.struct_size -= 8
         expectFailure(stubpool_pool_create(&config, &pool), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "struct_size")
