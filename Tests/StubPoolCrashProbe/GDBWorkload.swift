@@ -1,8 +1,9 @@
 // `gdb-workload`: stops inside a named arena body, for the debugger test, which runs it under
 // `gdb -batch` with STUBPOOL_PERF=gdb. A body that traps (`int3` / `brk #0`) is committed as
-// `wasm-body:trap` and called through a stub of the pool `probe-pool`, with the stub's address
-// and the address of a blob that reused a freed blob's slot as its two arguments, so gdb's
-// `info symbol $rdi` / `$rsi` (`$x0` / `$x1`) can name them at the stop.
+// `wasm-body:trap` and called through a stub of the pool `probe-pool`, with the stub's address,
+// the address of a blob that reused a freed blob's slot and the address of a stub named with
+// setName as its three arguments, so gdb's `info symbol $rdi` / `$rsi` / `$rdx` (`$x0` / `$x1` /
+// `$x2`) can name them at the stop.
 import StubPool
 
 #if canImport(Glibc)
@@ -28,14 +29,16 @@ enum GDBWorkload {
         let pool = try StubPool(.init(kind: .forward, name: "probe-pool"))
         _ = try pool.allocate(count: 100, target: first[2].entry)
         let stub = try pool.allocate(target: first[1].entry)
+        let named = try pool.allocate(target: first[2].entry)
+        try pool.setName("wasm-exit:renamed", for: named)
         print("stub \(pool.name(of: stub)) 0x\(String(stub.address, radix: 16))")
         fflush(nil)  // stdout, before the trap stops the program
-        callThrough(stub, later.address)
+        callThrough(stub, later.address, named.address)
     }
 
     @inline(never)
-    static func callThrough(_ stub: Stub, _ argument: UInt) {
-        typealias Body = @convention(c) (UInt, UInt) -> Void
-        stub.function(as: Body.self)(stub.address, argument)
+    static func callThrough(_ stub: Stub, _ argument: UInt, _ third: UInt) {
+        typealias Body = @convention(c) (UInt, UInt, UInt) -> Void
+        stub.function(as: Body.self)(stub.address, argument, third)
     }
 }

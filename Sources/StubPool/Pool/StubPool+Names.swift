@@ -13,6 +13,11 @@ extension StubPool {
         hasNames.store(true, ordering: .relaxed)
         if Profiling.isActive {
             Profiling.record(count: 1, piece: { _ in (stub.address, layout.geometry.slotSize) }, name: { _ in .text(name) })
+            if Profiling.outputs.contains(.gdb), let chunk = ChunkRegistry.chunk(containing: stub.address) {
+                // gdb names the chunk's stubs from one symbol file: rebuilt with the new name.
+                let code = chunk.codeRange
+                Profiling.renameInChunk(owner: .chunk(chunk.base), names: names.withLock { $0.filter { code.contains($0.key) } })
+            }
         }
     }
 

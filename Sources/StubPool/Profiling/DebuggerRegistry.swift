@@ -77,19 +77,48 @@ final class DebuggerRegistry {
         Entry(owner: owner, bytes: SymbolFile.build(pieces), pieces: pieces)
     }
 
-    /// Names a chunk's stubs `prefix` + id for gdb, in one entry that lives as long as the chunk
-    /// (never rebuilt: a chunk's slots keep their ids). `slots`: entry address and id of each slot.
-    func registerChunk(_ slots: [(address: UInt, id: UInt64)], slotSize: Int, prefix: String, owner: DebugOwner) {
+    /// What a chunk's entry was built from, to rebuild it when a stub is renamed.
+    private struct ChunkSlots {
+        let slots: [(address: UInt, id: UInt64)]
+        let slotSize: Int
+        let prefix: [UInt8]
+    }
+    private var chunkSlots: [DebugOwner: ChunkSlots] = [:]
+
+    /// Names a chunk's stubs `prefix` + id for gdb, or the name in `names` (by entry address), in
+    /// one entry that lives as long as the chunk; ``renameInChunk(owner:names:)`` rebuilds it.
+    /// `slots`: entry address and id of each slot.
+    func registerChunk(_ slots: [(address: UInt, id: UInt64)], slotSize: Int, prefix: String, owner: DebugOwner,
+                       names: [UInt: String] = [:]) {
         guard !slots.isEmpty else { return }
         settle()
-        let sorted = Self.byAddress(slots) { $0.address }
-        let prefixBytes = Array(prefix.utf8)
-        let bytes = SymbolFile.build(count: sorted.count, address: { sorted[$0].address }, size: { _ in slotSize },
-                                     extent: { _ in slotSize }) { index, strings in
-            strings.append(contentsOf: prefixBytes)
-            strings.appendDigits(sorted[index].id, radix: 10)
+        let chunk = ChunkSlots(slots: Self.byAddress(slots) { $0.address }, slotSize: slotSize, prefix: Array(prefix.utf8))
+        chunkSlots[owner] = chunk
+        link(Self.entry(owner: owner, chunk: chunk, names: names))
+    }
+
+    /// Rebuilds the entry of a chunk registered with ``registerChunk(_:slotSize:prefix:owner:names:)``
+    /// with `names` (the chunk's stubs named with ``StubPool/setName(_:for:)``, by entry address):
+    /// one symbol file for the whole chunk, so a rename costs building it again.
+    func renameInChunk(owner: DebugOwner, names: [UInt: String]) {
+        guard let chunk = chunkSlots[owner], let ids = entriesOfOwner[owner] else { return }
+        for id in ids { if let entry = entries[id] { unlink(entry) } }
+        entriesOfOwner[owner] = nil
+        link(Self.entry(owner: owner, chunk: chunk, names: names))
+    }
+
+    private static func entry(owner: DebugOwner, chunk: ChunkSlots, names: [UInt: String]) -> Entry {
+        let sorted = chunk.slots
+        let bytes = SymbolFile.build(count: sorted.count, address: { sorted[$0].address }, size: { _ in chunk.slotSize },
+                                     extent: { _ in chunk.slotSize }) { index, strings in
+            if !names.isEmpty, let name = names[sorted[index].address] {
+                strings.append(contentsOf: name.utf8)
+            } else {
+                strings.append(contentsOf: chunk.prefix)
+                strings.appendDigits(sorted[index].id, radix: 10)
+            }
         }
-        link(Entry(owner: owner, bytes: bytes))
+        return Entry(owner: owner, bytes: bytes)
     }
 
     /// The blob at `address` was freed: its name goes at the next registration or flush.
@@ -100,6 +129,7 @@ final class DebuggerRegistry {
 
     /// Everything `owner` registered goes now (its code is being unmapped).
     func forget(owner: DebugOwner) {
+        chunkSlots[owner] = nil
         guard let ids = entriesOfOwner.removeValue(forKey: owner) else { return }
         for id in ids {
             guard let entry = entries[id] else { continue }
@@ -129,6 +159,7 @@ final class DebuggerRegistry {
     /// Takes every entry out of gdb's list (profiling stops).
     func removeAll() {
         for entry in Array(entries.values) { unlink(entry) }
+        chunkSlots.removeAll()
         entriesOfOwner.removeAll()
         entryOfBlob.removeAll()
         withFreedBlobs.removeAll()

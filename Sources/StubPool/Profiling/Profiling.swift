@@ -19,9 +19,10 @@ public struct ProfilingOutputs: OptionSet, Sendable, Hashable {
     public static let jitdump = ProfilingOutputs(rawValue: 2)
     /// gdb's JIT interface: an in-memory symbol file per batch of arena blobs and per pool chunk,
     /// so that `info symbol`, `x/i` and `bt` in gdb name arena bodies (``CodeArena/commit(_:names:)-([[UInt8]],_)``'s
-    /// names) and stubs (their default names `<pool name>#<id>`; names given with
-    /// ``StubPool/setName(_:for:)`` are for profiles only). Costs nothing while no debugger is
-    /// attached beyond building the files; under gdb, each registration stops the program briefly.
+    /// names) and stubs (their default names `<pool name>#<id>`, or the names given with
+    /// ``StubPool/setName(_:for:)``: naming a stub rebuilds its chunk's symbol file). Costs
+    /// nothing while no debugger is attached beyond building the files; under gdb, each
+    /// registration stops the program briefly.
     public static let gdb = ProfilingOutputs(rawValue: 4)
     /// Call-frame information for every pool chunk mapped from now on, registered with the
     /// process's unwinder (libgcc's `__register_frame`, or LLVM libunwind's dynamic FDEs) until
@@ -188,6 +189,11 @@ public enum Profiling {
     /// Names a chunk's stubs for gdb (see ``DebuggerRegistry/registerChunk(_:slotSize:prefix:owner:)``).
     static func describeChunk(_ slots: [(address: UInt, id: UInt64)], slotSize: Int, prefix: String, owner: DebugOwner) {
         recorder.withLock { $0?.debugger?.registerChunk(slots, slotSize: slotSize, prefix: prefix, owner: owner) }
+    }
+
+    /// Stubs of the chunk `owner` were named: gdb's entry for the chunk is rebuilt with `names`.
+    static func renameInChunk(owner: DebugOwner, names: [UInt: String]) {
+        recorder.withLock { $0?.debugger?.renameInChunk(owner: owner, names: names) }
     }
 
     /// An arena blob was freed: gdb forgets its name.

@@ -113,16 +113,16 @@ import Testing
     static let gdbEnabled = gdb != nil || ExternalTools.isCI
 
     /// gdb itself, stopped by a trap inside an arena body called through a stub: `bt` and
-    /// `info symbol` name the body, the stub (by its default name) and a blob that reused a freed
-    /// blob's slot (by its new name).
+    /// `info symbol` name the body, the stub (by its default name), a blob that reused a freed
+    /// blob's slot (by its new name) and a stub named with setName (by that name).
     @Test(.enabled(if: gdbEnabled, "needs gdb (installed by .ci/run, runs whenever CI=true)"))
     func gdbNamesArenaBodiesAndStubs() throws {
         let gdb = try #require(Self.gdb, "gdb missing: .ci/run installs it")
         let probe = ChildProcess.executable(named: "StubPoolCrashProbe").path
-        let (first, second) = Architecture.host == .x86_64 ? ("$rdi", "$rsi") : ("$x0", "$x1")
+        let (first, second, third) = Architecture.host == .x86_64 ? ("$rdi", "$rsi", "$rdx") : ("$x0", "$x1", "$x2")
         let result = try ChildProcess.run(gdb, arguments: [
             "-batch", "-nx", "-ex", "run", "-ex", "bt", "-ex", "info symbol $pc", "-ex", "info symbol \(first)",
-            "-ex", "info symbol \(second)", "-ex", "kill", "--args", probe, "gdb-workload",
+            "-ex", "info symbol \(second)", "-ex", "info symbol \(third)", "-ex", "kill", "--args", probe, "gdb-workload",
         ], environment: ["STUBPOOL_PERF": "gdb"], timeout: 120)
         let output = result.standardOutput + result.standardError
         print("gdb -batch on gdb-workload:\n" + output.split(separator: "\n").filter { !$0.hasPrefix("During symbol reading") }.joined(separator: "\n"))
@@ -136,5 +136,6 @@ import Testing
         #expect(lines.contains { $0.hasPrefix("reused true ") }, "the later blob took the freed blob's slot")
         #expect(lines.contains { $0.hasPrefix("wasm-body:later in section .text") }, "info symbol of the reused slot: the new blob's name")
         #expect(!output.contains("wasm-body:gone") && !output.contains("overlap"), "the freed blob's name is gone")
+        #expect(lines.contains { $0.hasPrefix("wasm-exit:renamed in section .text") }, "info symbol of a stub named with setName")
     }
 }
