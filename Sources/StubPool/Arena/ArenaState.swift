@@ -393,29 +393,64 @@ struct ArenaState {
         classes.map { ($0.size, $0.regions.count, $0.regions.count * $0.perRegion, $0.allocator.freeSlots) }
     }
 
-    /// Releases live, distinct blobs: their accounting, then their slots by class and region in
-    /// the bitmaps' batch path (one uniqueness check per group, not per slot).
-    mutating func release(_ blobs: [CodeBlob]) {
-        var group: (sizeClass: Int, region: Int, slots: [Int32]) = (-1, -1, [])
-        func flush(_ state: inout ArenaState) {
-            guard !group.slots.isEmpty else { return }
-            _ = group.slots.withUnsafeBufferPointer { state.classes[group.sizeClass].allocator.free(chunk: group.region, slots: $0) }
-            group.slots.removeAll(keepingCapacity: true)
-        }
-        for blob in blobs {
-            unaccount(blob)
-            guard let sizeClass = blob.sizeClass else {
-                space.release(fileOffset(of: blob), size: blob.capacity)
+    /// Frees live, distinct blobs (a batch free): trap fill over each, their accounting, their
+    /// slots. Blobs of one class and region are handled as a group — one trap fill per run of
+    /// adjacent blobs, the per-slot arrays and the bitmap written through one buffer each — so
+    /// the per-blob cost is not a nested-array write with its uniqueness checks.
+    mutating func free(_ blobs: [CodeBlob], trapFill: [UInt8]) {
+        var start = 0
+        while start < blobs.count {
+            guard let sizeClass = blobs[start].sizeClass else {
+                let blob = blobs[start]
+                forgetFrame(ofBlobAt: blob.address)
+                space.fill(trapFill, at: fileOffset(of: blob), count: blob.capacity)
+                release(blob)
+                start += 1
                 continue
             }
-            if sizeClass != group.sizeClass || blob.region != group.region {
-                flush(&self)
-                group.sizeClass = sizeClass
-                group.region = blob.region
-            }
-            group.slots.append(Int32(blob.slot))
+            let region = blobs[start].region
+            var end = start + 1
+            while end < blobs.count, blobs[end].sizeClass == sizeClass, blobs[end].region == region { end += 1 }
+            freeGroup(blobs[start..<end], sizeClass: sizeClass, region: region, trapFill: trapFill)
+            start = end
         }
-        flush(&self)
+    }
+
+    private mutating func freeGroup(_ group: ArraySlice<CodeBlob>, sizeClass: Int, region: Int, trapFill: [UInt8]) {
+        let regionOffset = classes[sizeClass].regions[region], size = classes[sizeClass].size
+        // Trap fill, one call per run of adjacent slots (a packed batch is mostly one run).
+        var run: (offset: Int, count: Int)? = nil
+        for blob in group {
+            forgetFrame(ofBlobAt: blob.address)
+            let offset = regionOffset + blob.offset
+            if let current = run, current.offset + current.count == offset {
+                run = (current.offset, current.count + size)
+            } else {
+                if let current = run { space.fill(trapFill, at: current.offset, count: current.count) }
+                run = (offset, size)
+            }
+        }
+        if let run { space.fill(trapFill, at: run.offset, count: run.count) }
+        // Accounting.
+        let perRegion = classes[sizeClass].perRegion, base = region * perRegion
+        var liveBytes = 0, wasted = 0
+        var slots: [Int32] = []
+        slots.reserveCapacity(group.count)
+        let hasNames = !names.isEmpty, hasFields = !fieldStore.isEmpty
+        for blob in group {
+            if hasNames { names.removeValue(forKey: blob.address) }
+            if hasFields { setAddressFields(nil, of: blob) }
+            liveBytes += blob.size
+            wasted += blob.capacity - blob.size
+            slots.append(Int32(blob.slot))
+        }
+        classes[sizeClass].requested.withUnsafeMutableBufferPointer { requested in
+            for slot in slots { requested[base + Int(slot)] = 0 }
+        }
+        classes[sizeClass].wasted -= wasted
+        statistics.liveBlobs -= group.count
+        statistics.liveBytes -= liveBytes
+        _ = slots.withUnsafeBufferPointer { classes[sizeClass].allocator.free(chunk: region, slots: $0) }
     }
 
     mutating func release(_ blob: CodeBlob) {

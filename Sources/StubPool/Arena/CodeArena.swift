@@ -288,11 +288,7 @@ public final class CodeArena: Sendable {
                 for blob in blobs where !seen.insert(blob.address).inserted { throw .notLive(blob.address) }
             }
             do throws(SystemError) { try state.makePrivateAfterFork() } catch { throw .system(error, during: .free) }
-            for blob in blobs {
-                state.forgetFrame(ofBlobAt: blob.address)
-                state.space.fill(trapFill, at: state.fileOffset(of: blob), count: blob.capacity)
-            }
-            state.release(blobs)
+            state.free(blobs, trapFill: trapFill)
         }
         if Profiling.isActive { for blob in blobs { Profiling.forget(blobAt: blob.address) } }
     }

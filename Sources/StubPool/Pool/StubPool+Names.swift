@@ -28,9 +28,15 @@ extension StubPool {
         return defaultNamePrefix + String(stub.id)
     }
 
-    /// Drops the names of released stubs.
+    /// Drops the names of released stubs (the check inlined: see forgetLazy(_:)).
+    @inline(__always)
     func forgetName(_ stub: Stub) {
         guard hasNames.load(ordering: .relaxed) else { return }
+        forgetGivenName(stub)
+    }
+
+    @inline(never)
+    private func forgetGivenName(_ stub: Stub) {
         names.withLock { _ = $0.removeValue(forKey: stub.address) }
     }
 

@@ -182,8 +182,16 @@ extension StubPool {
     }
 
     /// A pending lazy stub that is retargeted or released is no longer materialized by a batch.
+    // The check inlined, the rest out of line: as a call, this and forgetName(_:) measured ≈3 ns
+    // of a 13 ns release.
+    @inline(__always)
     func forgetLazy(_ stub: Stub) {
         guard configuration.lazyBatches else { return }
+        forgetPendingLazy(stub)
+    }
+
+    @inline(never)
+    private func forgetPendingLazy(_ stub: Stub) {
         lazyController.controller?.forget(stub)
     }
 

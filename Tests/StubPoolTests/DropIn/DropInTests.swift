@@ -26,8 +26,11 @@ import Glibc
 
     /// Compiles Tests/DropIn/`source` into a temporary program.
     static func compile(_ source: String, _ build: Build) throws -> URL {
+        // A name of its own per call: test cases run in parallel, and two of them compile the same
+        // source with the same build (one runs it preloaded): a shared path let one remove or
+        // rewrite the other's program while it ran.
         let binary = FileManager.default.temporaryDirectory
-            .appendingPathComponent("stubpool-\(source)-\(build)-\(getpid())")
+            .appendingPathComponent("stubpool-\(source)-\(build)-\(getpid())-\(UUID().uuidString)")
         var arguments = ["-std=gnu11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-pthread",
                          packageRoot.appendingPathComponent("Tests/DropIn/\(source)").path, "-o", binary.path]
         var compiler = ExternalTools.find("cc") ?? ExternalTools.clang
