@@ -89,6 +89,20 @@
 // x0-x7, x8 (indirect result) and q0-q7 are saved. SVE state is not preserved (as in glibc's
 // resolver). `context` is the register that receives the continuation's context after the
 // restore (x17 is IP1, which the lazy entry has already used for the slot).
+// The saved registers and their slots in the frame, written once for the save (`stp`, `str`)
+// and the restore (`ldp`, `ldr`).
+.macro ARGUMENT_REGISTERS pair, single
+    \pair x0, x1, [sp, #0]
+    \pair x2, x3, [sp, #16]
+    \pair x4, x5, [sp, #32]
+    \pair x6, x7, [sp, #48]
+    \single x8, [sp, #64]
+    \pair q0, q1, [sp, #80]
+    \pair q2, q3, [sp, #112]
+    \pair q4, q5, [sp, #144]
+    \pair q6, q7, [sp, #176]
+.endm
+
 .macro LAZY_RESOLVER name, context
     .text
     .globl \name
@@ -100,28 +114,12 @@
     stp x29, x30, [sp, #-16]!
     mov x29, sp
     sub sp, sp, #208
-    stp x0, x1, [sp, #0]
-    stp x2, x3, [sp, #16]
-    stp x4, x5, [sp, #32]
-    stp x6, x7, [sp, #48]
-    str x8, [sp, #64]
-    stp q0, q1, [sp, #80]
-    stp q2, q3, [sp, #112]
-    stp q4, q5, [sp, #144]
-    stp q6, q7, [sp, #176]
+    ARGUMENT_REGISTERS stp, str
     mov x0, x17                     // the slot
     bl stubpool_lazy_dispatch
     mov x16, x0                     // target
     mov x17, x1                     // context
-    ldp q6, q7, [sp, #176]
-    ldp q4, q5, [sp, #144]
-    ldp q2, q3, [sp, #112]
-    ldp q0, q1, [sp, #80]
-    ldr x8, [sp, #64]
-    ldp x6, x7, [sp, #48]
-    ldp x4, x5, [sp, #32]
-    ldp x2, x3, [sp, #16]
-    ldp x0, x1, [sp, #0]
+    ARGUMENT_REGISTERS ldp, ldr
     add sp, sp, #208
     ldp x29, x30, [sp], #16
 .ifnb \context

@@ -142,8 +142,7 @@ public func stubpool_arena_describe_c(
     _ handle: OpaquePointer?, _ includeBlobs: Int32, _ buffer: UnsafeMutablePointer<CChar>?, _ size: Int,
     _ outLength: UnsafeMutablePointer<Int>?
 ) -> stubpool_status_t {
-    guard let handle else { return CStatus.null("arena", in: "stubpool_arena_describe") }
-    return CText.answer(into: buffer, size: size, length: outLength, in: "stubpool_arena_describe") {
-        arena(handle).inspect(includeBlobs: includeBlobs != 0).description
+    CText.describe(handle, "arena", into: buffer, size: size, length: outLength, in: "stubpool_arena_describe") {
+        arena($0).inspect(includeBlobs: includeBlobs != 0).description
     }
 }

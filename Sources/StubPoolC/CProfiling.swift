@@ -58,9 +58,8 @@ public func stubpool_pool_describe_c(
     _ handle: OpaquePointer?, _ includeStubs: Int32, _ buffer: UnsafeMutablePointer<CChar>?, _ size: Int,
     _ outLength: UnsafeMutablePointer<Int>?
 ) -> stubpool_status_t {
-    guard let handle else { return CStatus.null("pool", in: "stubpool_pool_describe") }
-    return CText.answer(into: buffer, size: size, length: outLength, in: "stubpool_pool_describe") {
-        CPool.from(handle).pool.inspect(includeStubs: includeStubs != 0).description
+    CText.describe(handle, "pool", into: buffer, size: size, length: outLength, in: "stubpool_pool_describe") {
+        CPool.from($0).pool.inspect(includeStubs: includeStubs != 0).description
     }
 }
 
@@ -74,6 +73,15 @@ enum CText {
 
     /// ``check(_:size:in:)``, then ``copy(_:into:size:length:)`` of `text()` (built only for a
     /// usable buffer): a describe call's whole answer.
+    /// A `stubpool_*_describe` call: INVALID_ARGUMENT for a NULL `handle` (`what` names it),
+    /// otherwise ``answer(into:size:length:in:_:)`` with the description of what it names.
+    static func describe(_ handle: OpaquePointer?, _ what: String, into buffer: UnsafeMutablePointer<CChar>?, size: Int,
+                         length: UnsafeMutablePointer<Int>?, in function: String,
+                         _ text: (OpaquePointer) -> String) -> stubpool_status_t {
+        guard let handle else { return CStatus.null(what, in: function) }
+        return answer(into: buffer, size: size, length: length, in: function) { text(handle) }
+    }
+
     static func answer(into buffer: UnsafeMutablePointer<CChar>?, size: Int, length: UnsafeMutablePointer<Int>?,
                        in function: String, _ text: () -> String) -> stubpool_status_t {
         if let invalid = check(buffer, size: size, in: function) { return invalid }

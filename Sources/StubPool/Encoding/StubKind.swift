@@ -37,8 +37,11 @@ public struct StubVariant: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// Where the released-stub trap finds the address of the stub that was called.
-enum ReleasedTrapSource: Sendable {
+/// Where the released-stub trap finds the address of the stub that was called: where the kind
+/// carries its context. The raw values are the shim's, for the trap entries
+/// (`stubpool_trap_source_t`) and the lazy resolver's (`stubpool_lazy_context_t`: none, static
+/// chain, first argument), which order their cases the same way.
+enum ReleasedTrapSource: UInt32, Sendable {
     /// The stub's released entry calls the trap; the return address lies inside the stub.
     case returnAddress
     /// The released stub loaded its own address as the context into the context register.

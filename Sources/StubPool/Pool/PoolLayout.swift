@@ -64,23 +64,12 @@ struct PoolLayout: Sendable {
     /// The shim's lazy resolver for stubs of `kind` (0 on a host without one): each continues the
     /// call with the context in the register the kind carries it in.
     static func lazyResolverEntry(_ kind: StubKind) -> UInt {
-        let context: stubpool_lazy_context_t
-        switch kind {
-        case .forward: context = STUBPOOL_LAZY_CONTEXT_NONE
-        case .context: context = STUBPOOL_LAZY_CONTEXT_STATIC_CHAIN
-        case .bindFirstArgument: context = STUBPOOL_LAZY_CONTEXT_FIRST_ARGUMENT
-        }
-        return UInt(stubpool_lazy_resolver_entry(context))
+        UInt(stubpool_lazy_resolver_entry(stubpool_lazy_context_t(rawValue: kind.releasedTrapSource.rawValue)))
     }
 
+    /// The shim's released-stub trap entry for stubs whose context is carried as `source` says.
     static func trapEntry(_ source: ReleasedTrapSource) -> UInt {
-        let raw: stubpool_trap_source_t
-        switch source {
-        case .returnAddress: raw = STUBPOOL_TRAP_FROM_RETURN_ADDRESS
-        case .contextRegister: raw = STUBPOOL_TRAP_FROM_CONTEXT_REGISTER
-        case .firstArgument: raw = STUBPOOL_TRAP_FROM_FIRST_ARGUMENT
-        }
-        return UInt(stubpool_released_trap_entry(raw))
+        UInt(stubpool_released_trap_entry(stubpool_trap_source_t(rawValue: source.rawValue)))
     }
 
     /// Logical slots per chunk.
