@@ -4,6 +4,8 @@
 #include "ctesthelpers.h"
 
 #include <execinfo.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <string.h>
@@ -52,4 +54,26 @@ int ct_backtrace_crosses(const void *code) {
     (void)code;
     return -1;
 #endif
+}
+
+static void report_hang(int signal) {
+    char header[64];
+    int length = snprintf(header, sizeof header, "hung child %d: stuck in\n", (int)getpid());
+    if (length > 0) (void)!write(2, header, (size_t)length);
+    void *frames[64];
+    int count = backtrace(frames, 64);
+    backtrace_symbols_fd(frames, count, 2);
+    struct sigaction fallback;
+    memset(&fallback, 0, sizeof fallback);
+    fallback.sa_handler = SIG_DFL;
+    sigaction(signal, &fallback, NULL);
+    raise(signal);
+}
+
+void ct_report_hang_on_alarm(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = report_hang;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGALRM, &action, NULL);
 }

@@ -3,7 +3,7 @@
 // Worker threads loop without pause: the pool thread allocates, calls, retargets and releases
 // stubs (reclaiming now and then); the arena thread commits, calls and frees blobs; the lazy thread
 // requests lazy stubs whose generator commits arena bodies, and calls them (a batch per call).
-// Meanwhile the main thread forks FORKS times. Each child (5 s alarm) must find the stubs and code
+// Meanwhile the main thread forks FORKS times. Each child (20 s alarm) must find the stubs and code
 // made before the workers started unchanged, then use every inherited object and make new ones: a
 // new stub, a new blob, a new lazy stub materialized by its own generator run. The parent does
 // the same once before the workers start. The parent checks
@@ -136,9 +136,13 @@ enum ForkStressProbe {
         return shared.fixedIntact() ? nil : .inheritedChanged
     }
 
-    /// A child: ``exercise(_:)`` under a 5-second alarm; the exit status says what failed.
+    /// A child: ``exercise(_:)`` (milliseconds of work) under a 20-second alarm — generous, so
+    /// that a child starved on a loaded machine is not taken for a hung one; the exit status says
+    /// what failed. A child the alarm catches writes where it was stuck to standard error (its
+    /// frames, `hung child <pid>:` first) before it dies of SIGALRM.
     static func child(_ shared: Shared) -> Never {
-        alarm(5)
+        ct_report_hang_on_alarm()
+        alarm(20)
         _exit(exercise(shared)?.rawValue ?? 0)
     }
 
@@ -165,7 +169,7 @@ enum ForkStressProbe {
             while true {
                 let reaped = waitpid(child, &status, WNOHANG)
                 if reaped == child || (reaped < 0 && errno != EINTR) { break }
-                if waited >= 6_000 && !killed {
+                if waited >= 25_000 && !killed {
                     kill(child, SIGKILL)
                     killed = true
                 }

@@ -89,6 +89,10 @@ void ct_closure_recorder(ffi_cif *cif, void *ret, void **args, void *user_data);
 /// stopped short, -1 if this architecture has no such test or the handler could not be set.
 int ct_backtrace_crosses(const void *code);
 
+/// Makes SIGALRM write "hung child <pid>: stuck in" and the thread's frames to standard error,
+/// then die of SIGALRM (for the fork stress's children, whose alarm means they hung).
+void ct_report_hang_on_alarm(void);
+
 /// libFuzzer's entry for programs with their own main (LLVM 11+). Declared only: it exists in
 /// binaries linked with -sanitize=fuzzer, the only ones that call it (Tests/StubPoolFuzz).
 int LLVMFuzzerRunDriver(int *argc, char ***argv, int (*callback)(const uint8_t *data, size_t size));

@@ -10,6 +10,8 @@ import Glibc
 /// single-threaded child process (StubPoolCrashProbe `fork`), which forks again and sequences
 /// parent and grandchild through pipes.
 @Suite struct ForkTests {
+    /// The probe's `key=value` lines; its standard error (where hung children write their
+    /// frames) under the key `stderr`.
     static func fields(_ arguments: [String]) throws -> [String: String] {
         let outcome = try ChildProcess.run("StubPoolCrashProbe", arguments: arguments)
         #expect(!outcome.terminatedBySignal && outcome.terminationStatus == 0, "\(outcome.standardError)")
@@ -17,7 +19,7 @@ import Glibc
             let parts = line.split(separator: "=", maxSplits: 1)
             return parts.count == 2 ? (String(parts[0]), String(parts[1])) : nil
         }
-        return Dictionary(pairs, uniquingKeysWith: { $1 })
+        return Dictionary(pairs, uniquingKeysWith: { $1 }).merging(["stderr": outcome.standardError]) { $1 }
     }
 
     @Test func arenaCodeAndStubsStayPerProcessAfterFork() throws {
@@ -86,7 +88,7 @@ import Glibc
         let fields = try Self.fields(["fork-stress", "\(forks)"])
         print("fork stress (Swift API): \(fields["forks"] ?? "?") forks while 3 threads worked (\(fields["worker_rounds"] ?? "?") rounds): \(fields["children_ok"] ?? "?") children right, \(fields["children_hung"] ?? "?") hung, \(fields["children_inheritedChanged"] ?? "?") saw inherited code changed, pool/arena/lazy failures \(fields["children_poolFailed"] ?? "?")/\(fields["children_arenaFailed"] ?? "?")/\(fields["children_lazyFailed"] ?? "?"), other \(fields["children_other"] ?? "?"); parent intact: \(fields["parent_intact"] ?? "?")")
         #expect(fields["children_ok"] == "\(forks)", "\(fields)")
-        #expect(fields["children_hung"] == "0")
+        #expect(fields["children_hung"] == "0", "where hung children were stuck: \(fields["stderr"] ?? "")")
         #expect(fields["parent_intact"] == "true")
         #expect(Int(fields["worker_rounds"] ?? "") ?? 0 > forks, "the workers should have kept working throughout")
     }
