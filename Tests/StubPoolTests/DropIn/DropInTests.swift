@@ -68,6 +68,12 @@ import Glibc
         var environment = ["SWIFT_BACKTRACE": "enable=no"]
         if preload { environment["LD_PRELOAD"] = dropIn.path }
         if expectDropIn { environment["EXPECT_DROP_IN"] = "1" }
+        if sanitizer == "address" {
+            // ASan's free-memory quarantine off, as for the Swift fork stress (ForkTests): its
+            // recycle lock is not fork-safe, and a forked child can wait on it forever.
+            let options = ProcessInfo.processInfo.environment["ASAN_OPTIONS"].map { $0 + ":" } ?? ""
+            environment["ASAN_OPTIONS"] = options + "quarantine_size_mb=0:thread_local_quarantine_size_kb=0"
+        }
         return try ChildProcess.run(binary, arguments: arguments, environment: environment, timeout: 600)
     }
 
