@@ -1,4 +1,5 @@
-// `fork-stress FORKS`: fork() while three threads keep a pool, an arena and lazy stubs busy.
+// `fork-stress FORKS`: fork() while three threads keep a pool, an arena and lazy stubs busy, and a
+// fourth creates and destroys pools (and so the locks the fork handlers take).
 //
 // Worker threads loop without pause: the pool thread allocates, calls, retargets and releases
 // stubs (reclaiming now and then); the arena thread commits, calls and frees blobs; the lazy thread
@@ -93,6 +94,15 @@ enum ForkStressProbe {
         if round % 64 == 0 { shared.pool.reclaim() }
     }
 
+    /// A pool made, used and dropped: its locks join and leave the fork handlers' set while
+    /// forks happen.
+    static func poolLifeRound(_ shared: Shared, _ round: Int) throws {
+        let pool = try StubPool(.init(kind: .forward, shards: 1))
+        let stub = try pool.allocate(target: UnsafeRawPointer(bitPattern: shared.fixedBlob.address)!)
+        guard ct_call0(stub.entry) == 4_242 else { throw ProbeFailure("short-lived pool stub") }
+        try pool.release(stub)
+    }
+
     static func arenaRound(_ shared: Shared, _ round: Int) throws {
         let value = UInt64(round % 1_000)
         let blobs = try shared.arena.commit([ForkProbe.constant(value), ForkProbe.constant(value + 1)])
@@ -153,7 +163,8 @@ enum ForkStressProbe {
         // handlers can take; a child forked while another thread instantiates metadata could
         // wait on them forever (seen under ThreadSanitizer, whose runtime is slower to warm up).
         if let failure = exercise(shared) { throw ProbeFailure("rehearsal in the parent: \(failure)") }
-        let threads = [worker(shared, poolRound), worker(shared, arenaRound), worker(shared, lazyRound)]
+        let threads = [worker(shared, poolRound), worker(shared, arenaRound), worker(shared, lazyRound),
+                       worker(shared, poolLifeRound)]
         // Let every worker get going before the first fork.
         while shared.rounds.load(ordering: .relaxed) < 30 { usleep(100) }
         var outcomes: [String: Int] = [:]

@@ -23,6 +23,8 @@ final class Locked<Value>: ForkAwareLock, @unchecked Sendable {
     }
 
     deinit {
+        // Out of the fork handlers' set before the value goes: a forked child never repairs it.
+        unregister()
         storage.deinitialize(count: 1)
         storage.deallocate()
     }

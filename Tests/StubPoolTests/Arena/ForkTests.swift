@@ -72,7 +72,7 @@ import Glibc
     }
 
     /// fork() at any instant: 1,000 forks while three threads keep a pool, an arena and lazy
-    /// stubs busy (under a sanitizer, 200: each fork there copies shadow memory). Without the
+    /// stubs busy and a fourth makes and drops pools (under a sanitizer, 200: each fork there copies shadow memory). Without the
     /// fork handlers, 19 of 20 children hung on a lock whose holder did not exist in them.
     @Test func forkWhileThreadsWorkLeavesNoChildHung() throws {
         // Under ThreadSanitizer (debug, uninstrumented Swift runtime) a child can wait forever on
@@ -95,7 +95,7 @@ import Glibc
             environment["ASAN_OPTIONS"] = options + "quarantine_size_mb=0:thread_local_quarantine_size_kb=0"
         }
         let fields = try Self.fields(["fork-stress", "\(forks)"], environment: environment)
-        print("fork stress (Swift API): \(fields["forks"] ?? "?") forks while 3 threads worked (\(fields["worker_rounds"] ?? "?") rounds): \(fields["children_ok"] ?? "?") children right, \(fields["children_hung"] ?? "?") hung, \(fields["children_inheritedChanged"] ?? "?") saw inherited code changed, pool/arena/lazy failures \(fields["children_poolFailed"] ?? "?")/\(fields["children_arenaFailed"] ?? "?")/\(fields["children_lazyFailed"] ?? "?"), other \(fields["children_other"] ?? "?"); parent intact: \(fields["parent_intact"] ?? "?")")
+        print("fork stress (Swift API): \(fields["forks"] ?? "?") forks while 4 threads worked (\(fields["worker_rounds"] ?? "?") rounds): \(fields["children_ok"] ?? "?") children right, \(fields["children_hung"] ?? "?") hung, \(fields["children_inheritedChanged"] ?? "?") saw inherited code changed, pool/arena/lazy failures \(fields["children_poolFailed"] ?? "?")/\(fields["children_arenaFailed"] ?? "?")/\(fields["children_lazyFailed"] ?? "?"), other \(fields["children_other"] ?? "?"); parent intact: \(fields["parent_intact"] ?? "?")")
         #expect(fields["children_ok"] == "\(forks)", "\(fields)")
         #expect(fields["children_hung"] == "0", "where hung children were stuck: \(fields["stderr"] ?? "")")
         #expect(fields["parent_intact"] == "true")
