@@ -61,6 +61,9 @@ class ForkAwareLock: @unchecked Sendable {
     private let word: UnsafeMutablePointer<Atomic<UInt32>>
     let rank: LockRank
     let waiting: Waiting
+    /// Whether ``unregister()`` ran (written by the thread that drops the lock, before its
+    /// registration may serve another lock).
+    private var unregistered = false
 
     init(rank: LockRank, waiting: Waiting) {
         self.rank = rank
@@ -74,7 +77,16 @@ class ForkAwareLock: @unchecked Sendable {
 
     /// Leaves the fork handlers' set (once; a subclass calls it before it frees what the lock
     /// guards, so that a forked child never repairs freed state).
-    final func unregister() { ForkLocks.unregister(registration) }
+    final func unregister() {
+        guard !unregistered else { return }
+        unregistered = true
+        ForkLocks.unregister(registration)
+    }
+
+    /// Whether the fork handlers know this lock: its registration is live and its own.
+    var isRegisteredForFork: Bool {
+        registration.pointee.state.load(ordering: .acquiring) == 2 && registration.pointee.owner?.toOpaque() == Unmanaged.passUnretained(self).toOpaque()
+    }
 
     @inline(__always)
     final func tryLock() -> Bool {
@@ -177,8 +189,8 @@ enum ForkLocks {
         while forking.load(ordering: .sequentiallyConsistent) { stubpool_yield() }
     }
 
+    /// Gives `registration` back (once per lock: by then another lock may hold it).
     static func unregister(_ registration: UnsafeMutablePointer<Registration>) {
-        guard registration.pointee.state.load(ordering: .relaxed) == 2 else { return }
         registration.pointee.owner = nil
         registration.pointee.state.store(0, ordering: .releasing)
     }

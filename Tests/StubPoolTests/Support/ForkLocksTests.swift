@@ -16,15 +16,20 @@ import Testing
         let before = ForkLocks.registrations(of: rank)
         let threads = 4, rounds = 5_000
         let wrong = Atomic<Int>(0)
+        // Locks that live through the churn: each keeps its registration to the end (a lock given
+        // back twice once freed another's, which a third then shared).
+        let lasting = (0..<threads).map { Locked($0, rank: rank) }
         DispatchQueue.concurrentPerform(iterations: threads) { thread in
             for round in 0..<rounds {
                 let lock = Locked(round, rank: rank, waiting: thread % 2 == 0 ? .spin : .block)
-                if lock.withLock({ $0 }) != round { wrong.add(1, ordering: .relaxed) }
+                if lock.withLock({ $0 }) != round || !lock.isRegisteredForFork { wrong.add(1, ordering: .relaxed) }
             }
         }
+        #expect(lasting.allSatisfy { $0.isRegisteredForFork })
         let after = ForkLocks.registrations(of: rank)
+        withExtendedLifetime(lasting) {}
         #expect(wrong.load(ordering: .relaxed) == 0)
-        #expect(after.live == before.live, "\(after.live - before.live) registrations still live")
+        #expect(after.live == before.live + threads, "\(after.live - before.live - threads) registrations of dropped locks live")
         #expect(after.total - before.total <= threads * 64,
                 "the registry grew by \(after.total - before.total) for \(threads * rounds) short-lived locks")
     }
