@@ -114,15 +114,7 @@ extension StubImage {
             poolStubs.sort { $0.record.id < $1.record.id }
             rawStubs += poolStubs
         }
-        var rawBlobs: [(blob: CodeBlob, name: String?, fields: [ArenaState.AddressField])] = []
-        if let arena {
-            arena.state.withLock { state in
-                for (blob, _) in state.liveBlobs() {
-                    rawBlobs.append((blob, state.names[blob.address], state.addressFields(of: blob)))
-                }
-            }
-            rawBlobs.sort { $0.blob.address < $1.blob.address }
-        }
+        let rawBlobs = (arena?.contents(fields: true).blobs ?? []).sorted { $0.blob.address < $1.blob.address }
         var namer = AddressNamer(stubs: rawStubs.map(\.address), blobs: rawBlobs.map(\.blob), symbolizer: symbolizer)
         image.stubs.reserveCapacity(rawStubs.count)
         for raw in rawStubs {

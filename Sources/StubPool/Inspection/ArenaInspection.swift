@@ -82,34 +82,32 @@ extension CodeArena: CustomDebugStringConvertible {
     /// capacity, name). Taken under the arena's lock: one consistent view. Linear in the slots of
     /// the regions mapped.
     public func inspect(includeBlobs: Bool = true) -> ArenaInspection {
-        state.withLock { state in
-            let statistics = state.currentStatistics()
-            let live = state.liveBlobs()
-            var classes = state.classOccupancy().map {
-                ArenaInspection.ClassEntry(size: $0.size, regions: $0.regions, slots: $0.slots, free: $0.free, liveBlobs: 0, liveBytes: 0)
-            }
-            var large = 0
-            for (blob, sizeClass) in live {
-                guard let sizeClass else {
-                    large += 1
-                    continue
-                }
-                classes[sizeClass].liveBlobs += 1
-                classes[sizeClass].liveBytes += blob.size
-            }
-            let blobs = includeBlobs ? live.map { blob, sizeClass in
-                ArenaInspection.BlobEntry(address: CodeAddress(blob.address), size: blob.size, capacity: blob.capacity,
-                                          sizeClass: sizeClass == nil ? nil : blob.capacity, name: state.names[blob.address])
-            }.sorted { $0.address < $1.address } : []
-            return ArenaInspection(
-                placement: placement == .packed ? "packed" : "spread", liveBlobs: statistics.liveBlobs, liveBytes: statistics.liveBytes,
-                mappedBytes: statistics.mappedBytes, commits: statistics.commits,
-                mappings: state.space.views.map {
-                    ArenaInspection.MappingEntry(executable: CodeAddress($0.executable.lowerBound), writable: CodeAddress($0.writable.lowerBound),
-                                                 bytes: $0.executable.count)
-                },
-                classes: classes.filter { $0.regions > 0 }, largeBlobs: large, blobs: blobs)
+        let contents = contents(fields: false)
+        var classes = contents.classes.map {
+            ArenaInspection.ClassEntry(size: $0.size, regions: $0.regions, slots: $0.slots, free: $0.free, liveBlobs: 0, liveBytes: 0)
         }
+        var large = 0
+        for live in contents.blobs {
+            guard let sizeClass = live.sizeClass else {
+                large += 1
+                continue
+            }
+            classes[sizeClass].liveBlobs += 1
+            classes[sizeClass].liveBytes += live.blob.size
+        }
+        let blobs = includeBlobs ? contents.blobs.map { live in
+            ArenaInspection.BlobEntry(address: CodeAddress(live.blob.address), size: live.blob.size, capacity: live.blob.capacity,
+                                      sizeClass: live.sizeClass == nil ? nil : live.blob.capacity, name: live.name)
+        }.sorted { $0.address < $1.address } : []
+        let statistics = contents.statistics
+        return ArenaInspection(
+            placement: placement == .packed ? "packed" : "spread", liveBlobs: statistics.liveBlobs, liveBytes: statistics.liveBytes,
+            mappedBytes: statistics.mappedBytes, commits: statistics.commits,
+            mappings: contents.mappings.map {
+                ArenaInspection.MappingEntry(executable: CodeAddress($0.executable.lowerBound), writable: CodeAddress($0.writable.lowerBound),
+                                             bytes: $0.executable.count)
+            },
+            classes: classes.filter { $0.regions > 0 }, largeBlobs: large, blobs: blobs)
     }
 
     /// A summary of ``inspect(includeBlobs:)`` without the blobs.
