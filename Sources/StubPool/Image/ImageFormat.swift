@@ -265,7 +265,28 @@ private struct ImageReader {
         }
     }
 
+    /// The image the bytes hold, every section read and checked in file order.
     mutating func image() throws(StubImageError) -> StubImage {
+        let header = try self.header()
+        let counts = header.counts
+        let strings = try self.strings(counts.strings)
+        let objects = try self.objects(counts.objects, strings: strings)
+        let symbols = try self.symbols(counts.symbols, objects: counts.objects, strings: strings)
+        let pools = try self.pools(counts.pools, strings: strings, architecture: header.architecture)
+        let references = (stubs: counts.stubs, blobs: counts.blobs, symbols: counts.symbols)
+        let stubs = try self.stubs(counts.stubs, pools: pools, strings: strings, references: references)
+        let blobs = try self.blobs(counts.blobs, strings: strings, references: references, architecture: header.architecture)
+        guard remaining == 0 else { throw .corrupt("\(remaining) bytes after the last blob") }
+        try Self.checkBlobReferences(stubs: stubs.records, blobs: blobs)
+        return StubImage(architecture: header.architecture, pageSize: header.pageSize, pools: pools, stubs: stubs.records,
+                         stubNames: stubs.names, lazySpecs: stubs.lazySpecs, blobs: blobs, symbols: symbols, objects: objects)
+    }
+
+    /// The header: magic, version, architecture and page size of this host, the section counts,
+    /// and the payload's length and checksum.
+    private mutating func header() throws(StubImageError)
+        -> (architecture: Architecture, pageSize: Int,
+            counts: (strings: Int, objects: Int, symbols: Int, pools: Int, stubs: Int, blobs: Int)) {
         try need(ImageFormat.headerSize, "header")
         guard Array(bytes[0..<8]) == ImageFormat.magic else { throw .badMagic }
         position = 8
@@ -292,28 +313,37 @@ private struct ImageReader {
         let computed = ImageChecksum.hash(UnsafeRawBufferPointer(rebasing: bytes[ImageFormat.headerSize...]),
                                           seed: ImageChecksum.hash(UnsafeRawBufferPointer(rebasing: bytes[0..<56])))
         guard computed == stored else { throw .checksumMismatch(stored: stored, computed: computed) }
+        return (architecture, pageSize, (counts[0], counts[1], counts[2], counts[3], counts[4], counts[5]))
+    }
 
-        let (stringCount, objectCount, symbolCount, poolCount, stubCount, blobCount) =
-            (counts[0], counts[1], counts[2], counts[3], counts[4], counts[5])
+    private mutating func strings(_ count: Int) throws(StubImageError) -> [String] {
         var strings: [String] = []
-        strings.reserveCapacity(try plausible(stringCount, size: 4, "strings"))
-        for _ in 0..<stringCount {
+        strings.reserveCapacity(try plausible(count, size: 4, "strings"))
+        for _ in 0..<count {
             let length = Int(try u32("string length"))
             try need(length, "string")
             strings.append(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[position..<position + length]), as: UTF8.self))
             position += length
         }
+        return strings
+    }
+
+    private mutating func objects(_ count: Int, strings: [String]) throws(StubImageError) -> [ImageObject] {
         var objects: [ImageObject] = []
-        objects.reserveCapacity(try plausible(objectCount, size: 5, "objects"))
-        for _ in 0..<objectCount {
+        objects.reserveCapacity(try plausible(count, size: 5, "objects"))
+        for _ in 0..<count {
             guard let path = try string(strings, "object path") else { throw .corrupt("object without a path") }
             let length = Int(try u8("build-id length"))
             guard length > 0 else { throw .corrupt("object \(path) without a build-id") }
             objects.append(ImageObject(path: path, buildID: try self.bytes(length, "build-id")))
         }
+        return objects
+    }
+
+    private mutating func symbols(_ count: Int, objects: Int, strings: [String]) throws(StubImageError) -> [ImageSymbol] {
         var symbols: [ImageSymbol] = []
-        symbols.reserveCapacity(try plausible(symbolCount, size: 13, "symbols"))
-        for _ in 0..<symbolCount {
+        symbols.reserveCapacity(try plausible(count, size: 13, "symbols"))
+        for _ in 0..<count {
             let kind = try u8("symbol kind")
             switch kind {
             case 0, 2:
@@ -321,14 +351,19 @@ private struct ImageReader {
                 _ = try u64("symbol offset")
                 symbols.append(kind == 0 ? .exported(name) : .runtime(name))
             case 1:
-                let object = try index(objectCount, "symbol object")
+                let object = try index(objects, "symbol object")
                 symbols.append(.objectOffset(object: object, offset: try u64("symbol offset")))
             default: throw .corrupt("symbol kind \(kind)")
             }
         }
+        return symbols
+    }
+
+    /// The pools, each template hash checked against what this library would build.
+    private mutating func pools(_ count: Int, strings: [String], architecture: Architecture) throws(StubImageError) -> [StubImage.Pool] {
         var pools: [StubImage.Pool] = []
-        pools.reserveCapacity(try plausible(poolCount, size: 32, "pools"))
-        for index in 0..<poolCount {
+        pools.reserveCapacity(try plausible(count, size: 32, "pools"))
+        for index in 0..<count {
             let kindCode = Int(try u8("pool kind"))
             guard kindCode < StubKind.allCases.count else { throw .corrupt("pool \(index): kind \(kindCode)") }
             let placementCode = try u8("placement")
@@ -353,35 +388,41 @@ private struct ImageReader {
             }
             pools.append(pool)
         }
-        let referenceCounts = (stubs: stubCount, blobs: blobCount, symbols: symbolCount)
+        return pools
+    }
+
+    typealias ReferenceCounts = (stubs: Int, blobs: Int, symbols: Int)
+
+    /// The stub records, in (pool, id) order, with the names and lazy specs of those that have one.
+    private mutating func stubs(_ count: Int, pools: [StubImage.Pool], strings: [String], references: ReferenceCounts)
+        throws(StubImageError) -> (records: [StubImage.StubRecord], names: [Int: String], lazySpecs: [Int: [UInt8]]) {
         var stubNames: [Int: String] = [:], lazySpecs: [Int: [UInt8]] = [:]
-        _ = try plausible(stubCount, size: 22, "stubs")
-        // One tight loop into preallocated storage: this is most of an image. (Constants, not
-        // the variables above: the closure would box those and retain them on every read.)
-        let stringTable = strings, poolTable = pools
+        _ = try plausible(count, size: 22, "stubs")
+        // One tight loop into preallocated storage: this is most of an image.
+        let poolCount = pools.count
         var failure: StubImageError?
-        let stubs = [StubImage.StubRecord](unsafeUninitializedCapacity: stubCount) { buffer, initialized in
+        let stubs = [StubImage.StubRecord](unsafeUninitializedCapacity: count) { buffer, initialized in
             var previous: (pool: Int, id: UInt64) = (-1, 0)
             do throws(StubImageError) {
-                for index in 0..<stubCount {
+                for index in 0..<count {
                     let pool = try self.index(poolCount, "stub pool")
                     let id = try u64("stub id")
                     guard (previous.pool, previous.id) < (pool, id) || index == 0 else { throw .corrupt("stub \(index) out of order") }
                     previous = (pool, id)
                     let name = try u32("stub name")
                     if name != ImageFormat.noString {
-                        guard Int(name) < stringTable.count else { throw .corrupt("stub \(index): string \(name) of \(stringTable.count)") }
-                        stubNames[index] = stringTable[Int(name)]
+                        guard Int(name) < strings.count else { throw .corrupt("stub \(index): string \(name) of \(strings.count)") }
+                        stubNames[index] = strings[Int(name)]
                     }
                     let record: StubImage.StubRecord
                     switch try u8("stub flags") {
                     case 0:
-                        let target = try reference(referenceCounts, "stub target")
+                        let target = try reference(references, "stub target")
                         if case .plain = target { throw .corrupt("stub \(index): target is plain data") }
                         record = StubImage.StubRecord(pool: pool, id: id, target: target,
-                                                      context: try reference(referenceCounts, "stub context"), isPending: false)
+                                                      context: try reference(references, "stub context"), isPending: false)
                     case 1:
-                        guard poolTable[pool].lazyBatches else { throw .corrupt("stub \(index): pending in a pool without lazy batches") }
+                        guard pools[pool].lazyBatches else { throw .corrupt("stub \(index): pending in a pool without lazy batches") }
                         lazySpecs[index] = try self.bytes(Int(try u32("spec length")), "lazy spec")
                         record = StubImage.StubRecord(pool: pool, id: id, target: .plain(0), context: .plain(0), isPending: true)
                     case let flags: throw .corrupt("stub \(index): flags \(flags)")
@@ -394,10 +435,15 @@ private struct ImageReader {
             }
         }
         if let failure { throw failure }
+        return (stubs, stubNames, lazySpecs)
+    }
+
+    /// The blobs, each address field checked against its bytes and against the others.
+    private mutating func blobs(_ count: Int, strings: [String], references: ReferenceCounts, architecture: Architecture)
+        throws(StubImageError) -> [StubImage.BlobRecord] {
         var blobs: [StubImage.BlobRecord] = []
-        blobs.reserveCapacity(try plausible(blobCount, size: 17, "blobs"))
-        var blobSizes: [Int] = []
-        for index in 0..<blobCount {
+        blobs.reserveCapacity(try plausible(count, size: 17, "blobs"))
+        for index in 0..<count {
             let name = try string(strings, "blob name")
             let original = try u64("blob address")
             let size = Int(try u32("blob size"))
@@ -411,7 +457,7 @@ private struct ImageReader {
             for _ in 0..<fieldCount {
                 let offset = Int(try u32("field offset"))
                 guard let kind = CodeRelocation.Field(rawValue: try u8("field kind")) else { throw .corrupt("blob \(index): field kind") }
-                let value = try reference(referenceCounts, "blob field")
+                let value = try reference(references, "blob field")
                 fields.append(StubImage.BlobRecord.Field(offset: offset, field: kind, value: value))
             }
             do throws(CodeRelocationError) {
@@ -426,12 +472,14 @@ private struct ImageReader {
                 throw .corrupt("blob \(index): \(error)")
             }
             blobs.append(StubImage.BlobRecord(name: name, bytes: Array(code), fields: fields, originalAddress: original))
-            blobSizes.append(size)
         }
-        guard remaining == 0 else { throw .corrupt("\(remaining) bytes after the last blob") }
-        // Blob references must land inside their blob (its end included: a one-past-the-end label).
+        return blobs
+    }
+
+    /// Blob references must land inside their blob (its end included: a one-past-the-end label).
+    private static func checkBlobReferences(stubs: [StubImage.StubRecord], blobs: [StubImage.BlobRecord]) throws(StubImageError) {
         func outside(_ reference: ImageReference) -> Bool {
-            if case .blob(let blob, let offset) = reference { return offset < 0 || offset > blobSizes[blob] }
+            if case .blob(let blob, let offset) = reference { return offset < 0 || offset > blobs[blob].bytes.count }
             return false
         }
         for index in stubs.indices where outside(stubs[index].target) || outside(stubs[index].context) {
@@ -440,7 +488,5 @@ private struct ImageReader {
         for (index, blob) in blobs.enumerated() where blob.fields.contains(where: { outside($0.value) }) {
             throw .corrupt("blob \(index): field refers outside a blob")
         }
-        return StubImage(architecture: architecture, pageSize: pageSize, pools: pools, stubs: stubs, stubNames: stubNames,
-                         lazySpecs: lazySpecs, blobs: blobs, symbols: symbols, objects: objects)
     }
 }
