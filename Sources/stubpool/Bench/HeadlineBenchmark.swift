@@ -8,6 +8,8 @@ import StubPoolPeers
 /// The headline comparison: StubPool against libffi closures and one page per stub.
 struct HeadlineBenchmark {
     let memoryStubs: Int
+    /// Stubs per single-allocation and release round; pages per page-per-stub round; stubs per bulk allocation.
+    private let singles = 100_000, pages = 5_000, bulk = 1_000_000
 
     struct Results {
         var metrics: [(name: String, values: [(subject: String, value: Double)])] = []
@@ -75,11 +77,41 @@ struct HeadlineBenchmark {
 
     func run() throws -> Results {
         var results = Results()
+        let target = benchmarkTargetAddress
+        try measureAllocation(&results)
+        try measureBulkAllocation(&results)
+        try measureRelease(&results)
+        try measureRetarget(&results)
+        try measureLazyRequests(&results)
+        try measureLazyBatch(&results)
+        try measureCalls(&results)
+        try measureMemory(&results)
+        try measureArena(&results)
+
+        progress("images and templates…")
+        try ImageBenchmark.run(into: &results)
+
+        progress("libffi closure life cycle (fresh processes)…")
+        try ClosureLifeCycle.run(into: &results)
+
+        progress("preloading the drop-in into processes that make no closure…")
+        PreloadCost.run(into: &results)
+
+        progress("two threads…")
+        results.record("alloc_two_thread_speedup", "stubpool", try twoThreadSpeedup(target: target))
+        results.record("alloc_two_thread_speedup", "floor", floorTwoThreadSpeedup(target: target))
+
+        progress("bulk allocation while profiling…")
+        results.record("alloc_bulk_profiled_ns_per_stub", "stubpool", try profiledBulk(count: bulk, target: target))
+        results.record("alloc_bulk_unwind_ns_per_stub", "stubpool", try profiledBulk(count: bulk, target: target, outputs: .unwind))
+        return results
+    }
+
+    /// Allocating one stub (libffi: one closure allocated and prepared) into warm memory, against the floor and a page per stub.
+    private func measureAllocation(_ results: inout Results) throws {
+        progress("allocate one stub…")
         let libffi = LibffiPeer()
         let target = benchmarkTargetAddress
-
-        progress("allocate one stub…")
-        let singles = 100_000
         // Allocation alone, timed, into warm memory for both: each round keeps every result in an
         // array, then releases (and for StubPool reclaims) them untimed. A libffi closure is
         // usable once prepared, so its allocation is ffi_closure_alloc + ffi_prep_closure_loc.
@@ -113,14 +145,16 @@ struct HeadlineBenchmark {
                 floor_allocate(floor, singles, UInt(bitPattern: target), 0)
             })
         }
-        let pages = 5_000
         results.record("alloc_single_ns", "page_per_stub", nanosecondsPerOperation(operations: pages, repeats: 3) {
             let made = (0..<pages).map { _ in PagePerStubPeer.make(target: target) }
             made.forEach(PagePerStubPeer.free)
         })
+    }
 
+    /// A million stubs in one call into a fresh pool, against the floor.
+    private func measureBulkAllocation(_ results: inout Results) throws {
         progress("bulk allocation…")
-        let bulk = 1_000_000
+        let target = benchmarkTargetAddress
         // Pool creation, chunk mapping, page faults and the returned range are timed; tearing the
         // pool down afterwards (unmapping 16 MB) is not.
         var bulkPools: [(pool: StubPool, stubs: StubRange)] = []
@@ -136,8 +170,13 @@ struct HeadlineBenchmark {
         ) {
             bulkFloor = floor_bulk(bulk, UInt(bitPattern: target))
         })
+    }
 
+    /// Releasing one stub of 100,000, against the floor, libffi and a page per stub.
+    private func measureRelease(_ results: inout Results) throws {
         progress("release…")
+        let libffi = LibffiPeer()
+        let target = benchmarkTargetAddress
         do {
             var samples: [Double] = []
             for _ in 0..<5 {
@@ -165,8 +204,12 @@ struct HeadlineBenchmark {
             made.forEach(PagePerStubPeer.free)
             results.record("release_ns", "page_per_stub", nanoseconds(ContinuousClock.now - pageStart) / Double(pages))
         }
+    }
 
+    /// Retargeting a live context stub, against the floor and a page per stub.
+    private func measureRetarget(_ results: inout Results) throws {
         progress("retarget…")
+        let target = benchmarkTargetAddress
         do {
             let pool = try StubPool(.init(kind: .context))
             let stubs = try pool.allocate(count: 1024, target: target)
@@ -186,8 +229,12 @@ struct HeadlineBenchmark {
             })
             pages.forEach(PagePerStubPeer.free)
         }
+    }
 
+    /// Requesting 10,000 lazy stubs against allocating 10,000 in bulk.
+    private func measureLazyRequests(_ results: inout Results) throws {
         progress("lazy requests…")
+        let target = benchmarkTargetAddress
         do {
             // Requesting 10,000 lazy stubs against allocating 10,000 in bulk, per stub.
             let count = 10_000
@@ -205,8 +252,12 @@ struct HeadlineBenchmark {
                 blackHole(try lazy.request(specs))
             })
         }
+    }
 
+    /// The first call of one of 10,000 pending lazy stubs, per stub.
+    private func measureLazyBatch(_ results: inout Results) throws {
         progress("lazy batch…")
+        let target = benchmarkTargetAddress
         do {
             // The first call of any of 10,000 pending lazy stubs runs one batch that materializes
             // all of them (generator included), then continues the call: per stub.
@@ -225,8 +276,13 @@ struct HeadlineBenchmark {
             }
             results.record("lazy_first_call_ns_per_stub", "stubpool", median(samples))
         }
+    }
 
+    /// A hot call through each kind of stub, a libffi closure, a page per stub and directly.
+    private func measureCalls(_ results: inout Results) throws {
         progress("hot calls…")
+        let libffi = LibffiPeer()
+        let target = benchmarkTargetAddress
         let calls = 20_000_000
         results.record("call_ns", "direct", nanosecondsPerOperation(operations: calls) { blackHole(callLoop(target, count: calls)) })
         for (kind, subject) in [(StubKind.forward, "stubpool"), (.context, "stubpool_context")] {
@@ -246,8 +302,13 @@ struct HeadlineBenchmark {
             results.record("call_ns", "page_per_stub", nanosecondsPerOperation(operations: calls) { blackHole(callLoop(page, count: calls)) })
             PagePerStubPeer.free(page)
         }
+    }
 
+    /// Resident bytes and mappings per stub at `memoryStubs` stubs, and what release, reclaim and trim give back.
+    private func measureMemory(_ results: inout Results) throws {
         progress("memory at \(memoryStubs) stubs…")
+        let libffi = LibffiPeer()
+        let target = benchmarkTargetAddress
         do {
             let mappingsBefore = processMappingCount()
             let residentBefore = processResidentBytes()
@@ -289,7 +350,10 @@ struct HeadlineBenchmark {
             results.record("mappings_per_million", "page_per_stub", Double(processMappingCount() - mappingsBefore) * 1_000_000 / Double(count))
             made.forEach(PagePerStubPeer.free)
         }
+    }
 
+    /// Arena commits and frees of 10,000 small bodies: warm, framed, in one batch, and into a fresh arena.
+    private func measureArena(_ results: inout Results) throws {
         progress("arena commits…")
         do {
             // A batch of 10,000 16-byte bodies committed in one call (copy, trap fill, bookkeeping,
@@ -328,24 +392,6 @@ struct HeadlineBenchmark {
                 fresh.append(arena)
             })
         }
-
-        progress("images and templates…")
-        try ImageBenchmark.run(into: &results)
-
-        progress("libffi closure life cycle (fresh processes)…")
-        try ClosureLifeCycle.run(into: &results)
-
-        progress("preloading the drop-in into processes that make no closure…")
-        PreloadCost.run(into: &results)
-
-        progress("two threads…")
-        results.record("alloc_two_thread_speedup", "stubpool", try twoThreadSpeedup(target: target))
-        results.record("alloc_two_thread_speedup", "floor", floorTwoThreadSpeedup(target: target))
-
-        progress("bulk allocation while profiling…")
-        results.record("alloc_bulk_profiled_ns_per_stub", "stubpool", try profiledBulk(count: bulk, target: target))
-        results.record("alloc_bulk_unwind_ns_per_stub", "stubpool", try profiledBulk(count: bulk, target: target, outputs: .unwind))
-        return results
     }
 
     /// Nanoseconds per blob of `commit` (a batch of `count` blobs into `arena`, freed untimed after
