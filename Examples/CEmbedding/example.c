@@ -74,7 +74,7 @@ static void pools(void) {
     CHECK(stubpool_pool_allocate_n(pool, 1000, (const void *)multiply, (uintptr_t)&triple, many));
     for (int i = 0; i < 1000; i++) EXPECT(((int64_t (*)(int64_t))many[i])(i) == 3 * i);
 
-    stubpool_pool_stats_t stats;
+    stubpool_pool_stats_t stats = {.struct_size = sizeof stats};
     CHECK(stubpool_pool_statistics(pool, &stats));
     EXPECT(stats.live_stubs == 1001);
     printf("pool: 1001 live stubs in %zu chunk(s), %zu resident bytes of data\n", stats.chunks,

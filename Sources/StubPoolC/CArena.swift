@@ -129,12 +129,10 @@ public func stubpool_arena_statistics_c(
     _ handle: OpaquePointer?, _ out: UnsafeMutablePointer<stubpool_arena_stats_t>?
 ) -> stubpool_status_t {
     guard let handle else { return CStatus.null("arena", in: "stubpool_arena_statistics") }
-    guard let out else { return CStatus.null("out_stats", in: "stubpool_arena_statistics") }
     let s = arena(handle).statistics()
-    out.pointee = stubpool_arena_stats_t(
-        live_blobs: s.liveBlobs, live_bytes: s.liveBytes, mapped_bytes: s.mappedBytes, regions: s.regions,
-        mappings: s.mappings, commits: s.commits, cache_maintenance_passes: s.cacheMaintenancePasses)
-    return CStatus.ok
+    return CStats.fill(out, with: stubpool_arena_stats_t(
+        struct_size: 0, live_blobs: s.liveBlobs, live_bytes: s.liveBytes, mapped_bytes: s.mappedBytes, regions: s.regions,
+        mappings: s.mappings, commits: s.commits, cache_maintenance_passes: s.cacheMaintenancePasses), in: "stubpool_arena_statistics")
 }
 
 @_cdecl("stubpool_arena_describe")

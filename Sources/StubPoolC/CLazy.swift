@@ -107,10 +107,8 @@ public func stubpool_lazy_statistics_c(
     _ handle: OpaquePointer?, _ out: UnsafeMutablePointer<stubpool_lazy_stats_t>?
 ) -> stubpool_status_t {
     guard let handle else { return CStatus.null("lazy", in: "stubpool_lazy_statistics") }
-    guard let out else { return CStatus.null("out_stats", in: "stubpool_lazy_statistics") }
     let s = CLazy.from(handle).stubs.statistics()
-    out.pointee = stubpool_lazy_stats_t(
-        batches: s.batches, failed_batches: s.failedBatches, materialized: s.materialized,
-        largest_batch: s.largestBatch, pending: s.pending, generator_nanoseconds: s.generatorNanoseconds)
-    return CStatus.ok
+    return CStats.fill(out, with: stubpool_lazy_stats_t(
+        struct_size: 0, batches: s.batches, failed_batches: s.failedBatches, materialized: s.materialized,
+        largest_batch: s.largestBatch, pending: s.pending, generator_nanoseconds: s.generatorNanoseconds), in: "stubpool_lazy_statistics")
 }

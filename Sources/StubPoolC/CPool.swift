@@ -313,12 +313,10 @@ public func stubpool_pool_statistics_c(
     _ handle: OpaquePointer?, _ out: UnsafeMutablePointer<stubpool_pool_stats_t>?
 ) -> stubpool_status_t {
     guard let handle else { return CStatus.null("pool", in: "stubpool_pool_statistics") }
-    guard let out else { return CStatus.null("out_stats", in: "stubpool_pool_statistics") }
     let s = CPool.from(handle).pool.statistics()
-    out.pointee = stubpool_pool_stats_t(
-        live_stubs: s.liveStubs, quarantined_stubs: s.quarantinedStubs, chunks: s.chunks,
+    return CStats.fill(out, with: stubpool_pool_stats_t(
+        struct_size: 0, live_stubs: s.liveStubs, quarantined_stubs: s.quarantinedStubs, chunks: s.chunks,
         code_bytes_mapped: s.codeBytesMapped, data_bytes_mapped: s.dataBytesMapped,
         resident_code_bytes: s.residentCodeBytes, resident_data_bytes: s.residentDataBytes,
-        metadata_bytes: s.metadataBytes, mappings: s.mappings)
-    return CStatus.ok
+        metadata_bytes: s.metadataBytes, mappings: s.mappings), in: "stubpool_pool_statistics")
 }

@@ -99,3 +99,22 @@ extension ProfilingError: CReportable {
         }
     }
 }
+
+/// The statistics functions' one rule for their output: a C struct whose first field,
+/// `struct_size`, the caller set; the library writes what fits of the current layout and leaves
+/// `struct_size` as it was (API version 4 is the smallest layout there is).
+enum CStats {
+    static func fill<Stats>(_ out: UnsafeMutablePointer<Stats>?, with value: Stats, in function: String) -> stubpool_status_t {
+        guard let out else { return CStatus.null("out_stats", in: function) }
+        let size = MemoryLayout<Stats>.size
+        let given = Int(UnsafeRawPointer(out).load(as: UInt32.self))
+        guard given >= size else {
+            return CStatus.fail(STUBPOOL_E_INVALID_ARGUMENT, "\(function): out_stats->struct_size is \(given), at least \(size) expected")
+        }
+        withUnsafeBytes(of: value) { bytes in
+            let skipped = MemoryLayout<UInt32>.size
+            UnsafeMutableRawPointer(out).advanced(by: skipped).copyMemory(from: bytes.baseAddress! + skipped, byteCount: size - skipped)
+        }
+        return CStatus.ok
+    }
+}

@@ -36,8 +36,9 @@ extern "C" {
  * 4: one naming scheme: every function that acts on a pool or its stubs is stubpool_pool_*
  *    (stubpool_pool_allocate, stubpool_pool_release, ...), as the lazy and arena functions are
  *    stubpool_lazy_* and stubpool_arena_*; STUBPOOL_PROFILE_UNWIND; STUBPOOL_ARENA_SPREAD.
+ * 5: the statistics structs begin with struct_size, set by the caller, so that they can grow.
  */
-#define STUBPOOL_API_VERSION 4
+#define STUBPOOL_API_VERSION 5
 
 /* ------------------------------------------------------------------------------------------ */
 /* Errors                                                                                      */
@@ -272,6 +273,8 @@ stubpool_status_t stubpool_pool_lookup(stubpool_pool_t *pool, const void *addres
 
 /** Pool counters and memory use. */
 typedef struct stubpool_pool_stats {
+    /** sizeof(stubpool_pool_stats_t), set by the caller: the library fills what fits (lets the struct grow). */
+    uint32_t struct_size;
     size_t live_stubs;
     size_t quarantined_stubs;
     size_t chunks;
@@ -283,7 +286,10 @@ typedef struct stubpool_pool_stats {
     size_t mappings;
 } stubpool_pool_stats_t;
 
-/** Fills `*out_stats`. Errors: INVALID_ARGUMENT. */
+/**
+ * Fills `*out_stats`, whose struct_size the caller set to sizeof(stubpool_pool_stats_t). Errors:
+ * INVALID_ARGUMENT (a NULL argument, or a struct_size below that of API version 4).
+ */
 stubpool_status_t stubpool_pool_statistics(stubpool_pool_t *pool, stubpool_pool_stats_t *out_stats);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -349,6 +355,8 @@ stubpool_status_t stubpool_lazy_materialize_all(stubpool_lazy_t *lazy, size_t *o
 
 /** Lazy counters. */
 typedef struct stubpool_lazy_stats {
+    /** sizeof(stubpool_lazy_stats_t), set by the caller: the library fills what fits (lets the struct grow). */
+    uint32_t struct_size;
     size_t batches;
     size_t failed_batches;
     size_t materialized;
@@ -357,7 +365,10 @@ typedef struct stubpool_lazy_stats {
     uint64_t generator_nanoseconds;
 } stubpool_lazy_stats_t;
 
-/** Fills `*out_stats`. Errors: INVALID_ARGUMENT. */
+/**
+ * Fills `*out_stats`, whose struct_size the caller set to sizeof(stubpool_lazy_stats_t). Errors:
+ * INVALID_ARGUMENT (a NULL argument, or a struct_size below that of API version 4).
+ */
 stubpool_status_t stubpool_lazy_statistics(stubpool_lazy_t *lazy, stubpool_lazy_stats_t *out_stats);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -432,6 +443,8 @@ stubpool_status_t stubpool_arena_lookup(stubpool_arena_t *arena, const void *add
 
 /** Arena counters. */
 typedef struct stubpool_arena_stats {
+    /** sizeof(stubpool_arena_stats_t), set by the caller: the library fills what fits (lets the struct grow). */
+    uint32_t struct_size;
     /** Live blobs, and the bytes they requested. */
     size_t live_blobs;
     size_t live_bytes;
@@ -445,7 +458,10 @@ typedef struct stubpool_arena_stats {
     size_t cache_maintenance_passes;
 } stubpool_arena_stats_t;
 
-/** Fills `*out_stats`. Errors: INVALID_ARGUMENT. */
+/**
+ * Fills `*out_stats`, whose struct_size the caller set to sizeof(stubpool_arena_stats_t). Errors:
+ * INVALID_ARGUMENT (a NULL argument, or a struct_size below that of API version 4).
+ */
 stubpool_status_t stubpool_arena_statistics(stubpool_arena_t *arena, stubpool_arena_stats_t *out_stats);
 
 /* ---- Profiling, debugging and inspection (API version 3) ------------------------------------ */

@@ -46,7 +46,7 @@ final class CAPITests: XCTestCase {
         XCTAssertEqual(stubpool_pool_lookup(pool, entry + 5, &found, &id), STUBPOOL_OK)
         XCTAssertEqual(found, entry)
         XCTAssertNotEqual(id, .max)
-        var stats = stubpool_pool_stats_t()
+        var stats = sizedStats(stubpool_pool_stats_t.self)
         XCTAssertEqual(stubpool_pool_statistics(pool, &stats), STUBPOOL_OK)
         XCTAssertEqual(stats.live_stubs, 1)
         XCTAssertEqual(stats.mappings, stats.chunks * 2)
@@ -69,7 +69,7 @@ final class CAPITests: XCTestCase {
         let plain = try makePool { $0.kind = STUBPOOL_KIND_CONTEXT }
         defer { stubpool_pool_destroy(plain) }
         expect(stubpool_pool_allocate_with_payload(plain, target, 0, &stub, &payload), STUBPOOL_E_INVALID_CONFIGURATION, mentioning: "payload")
-        var stats = stubpool_pool_stats_t()
+        var stats = sizedStats(stubpool_pool_stats_t.self)
         XCTAssertEqual(stubpool_pool_statistics(plain, &stats), STUBPOOL_OK)
         XCTAssertEqual(stats.live_stubs, 0)
         expect(stubpool_pool_payload(plain, entry, &again), STUBPOOL_E_FOREIGN_STUB, mentioning: "not a stub of this pool")
@@ -107,6 +107,20 @@ final class CAPITests: XCTestCase {
         expect(stubpool_pool_set_context(pool, nil, 5), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "stub is NULL")
         expect(stubpool_pool_lookup(pool, UnsafeRawPointer(bitPattern: 0x1000), &out, nil), STUBPOOL_E_NOT_FOUND, mentioning: "0x1000")
         expect(stubpool_pool_statistics(pool, nil), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "out_stats")
+        // A struct_size below the current layout's is refused and nothing written; a larger one
+        // (a caller built against a later header) gets what this library knows.
+        var small = sizedStats(stubpool_pool_stats_t.self)
+        small.struct_size = 8
+        small.live_stubs = 77
+        expect(stubpool_pool_statistics(pool, &small), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "struct_size is 8")
+        XCTAssertEqual(small.live_stubs, 77)
+        let grown = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<stubpool_pool_stats_t>.size + 64, alignment: 8)
+        defer { grown.deallocate() }
+        grown.initializeMemory(as: UInt8.self, repeating: 0xEE, count: MemoryLayout<stubpool_pool_stats_t>.size + 64)
+        grown.storeBytes(of: UInt32(MemoryLayout<stubpool_pool_stats_t>.size + 64), as: UInt32.self)
+        XCTAssertEqual(stubpool_pool_statistics(pool, grown.assumingMemoryBound(to: stubpool_pool_stats_t.self)), STUBPOOL_OK)
+        XCTAssertEqual(grown.load(as: stubpool_pool_stats_t.self).live_stubs, 1)
+        XCTAssertEqual(grown.load(fromByteOffset: MemoryLayout<stubpool_pool_stats_t>.size, as: UInt8.self), 0xEE, "bytes past the layout left alone")
         XCTAssertEqual(ct_call0(entry), 1, "the stub is unchanged")
 
         XCTAssertEqual(stubpool_pool_release(pool, entry), STUBPOOL_OK)
@@ -175,7 +189,7 @@ final class CAPITests: XCTestCase {
         box.fail = false
         XCTAssertEqual(ct_call0(stubs[2]!), 30)
         XCTAssertEqual(ct_call0(stubs[0]!), 10)
-        var stats = stubpool_lazy_stats_t()
+        var stats = sizedStats(stubpool_lazy_stats_t.self)
         XCTAssertEqual(stubpool_lazy_statistics(handle, &stats), STUBPOOL_OK)
         XCTAssertEqual(stats.failed_batches, 2)
         XCTAssertEqual(stats.batches, 1)
@@ -202,7 +216,7 @@ final class CAPITests: XCTestCase {
                 var patch = stubpool_patch_t(blob: blobEntry, offset: offset, bytes: bytes.baseAddress, size: size)
                 expect(stubpool_arena_patch(handle, &patch, 1), STUBPOOL_E_OUT_OF_BOUNDS, mentioning: "blob")
             }
-            var stats = stubpool_arena_stats_t()
+            var stats = sizedStats(stubpool_arena_stats_t.self)
             XCTAssertEqual(stubpool_arena_statistics(handle, &stats), STUBPOOL_OK)
             XCTAssertEqual(stats.live_blobs, 1)
             XCTAssertEqual(stats.commits, 1)

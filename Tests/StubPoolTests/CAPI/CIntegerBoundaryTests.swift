@@ -66,7 +66,8 @@ import Testing
         }
 
         func state() -> State {
-            var poolStats = stubpool_pool_stats_t(), lazyStats = stubpool_pool_stats_t(), arenaStats = stubpool_arena_stats_t()
+            var poolStats = sizedStats(stubpool_pool_stats_t.self), lazyStats = sizedStats(stubpool_pool_stats_t.self)
+            var arenaStats = sizedStats(stubpool_arena_stats_t.self)
             _ = stubpool_pool_statistics(pool, &poolStats)
             _ = stubpool_pool_statistics(lazyPool, &lazyStats)
             _ = stubpool_arena_statistics(arena, &arenaStats)

@@ -24,7 +24,7 @@ import Testing
     }
 
     @Test func stubNamesThroughTheCAPI() throws {
-        #expect(stubpool_api_version() == 4 && STUBPOOL_API_VERSION == 4)
+        #expect(stubpool_api_version() == 5 && STUBPOOL_API_VERSION == 5)
         var config = stubpool_config_t()
         stubpool_config_init(&config)
         config.kind = STUBPOOL_KIND_CONTEXT
@@ -101,7 +101,7 @@ import Testing
             expectFailure(stubpool_arena_commit_named(handle, blobs, nil, 2, &entries), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "names is NULL")
             _ = try #require(entries[1])
         }
-        var stats = stubpool_arena_stats_t()
+        var stats = sizedStats(stubpool_arena_stats_t.self)
         #expect(stubpool_arena_statistics(handle, &stats) == STUBPOOL_OK && stats.live_blobs == 2, "failed commits changed nothing")
         var text = [CChar](repeating: 0, count: 4096)
         var length = 0
