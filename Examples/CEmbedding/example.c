@@ -158,7 +158,7 @@ static void lazy_stubs(void) {
     EXPECT(((int64_t (*)(int64_t))stubs[2])(5) == 12 * 5);
     EXPECT(batches_seen == 1);
 
-    stubpool_lazy_stats_t stats;
+    stubpool_lazy_stats_t stats = {.struct_size = sizeof stats};
     CHECK(stubpool_lazy_statistics(lazy, &stats));
     EXPECT(stats.batches == 1 && stats.materialized == 100 && stats.pending == 0);
     printf("lazy: 100 closures materialized by %zu batch\n", stats.batches);
@@ -208,7 +208,7 @@ static void arena(void) {
 
     CHECK(stubpool_arena_free(arena, entries[0]));
     EXPECT(stubpool_arena_free(arena, entries[0]) == STUBPOOL_E_NOT_LIVE);
-    stubpool_arena_stats_t stats;
+    stubpool_arena_stats_t stats = {.struct_size = sizeof stats};
     CHECK(stubpool_arena_statistics(arena, &stats));
     EXPECT(stats.live_blobs == 2);
     printf("arena: %zu live blobs, %zu commit(s), %zu cache-maintenance passes\n", stats.live_blobs,
