@@ -1,4 +1,14 @@
 extension StubImage {
+    /// A stub as a snapshot first reads it: plain values, cheap to sort.
+    private struct RawStub {
+        var id: UInt64
+        var pool: Int
+        var isPending: Bool
+        var address: UInt
+        var target: UInt
+        var context: UInt
+    }
+
     /// Whether a pool's contexts are plain integers or addresses to name like targets.
     public enum ContextRule: Sendable, Hashable {
         /// Saved as they are (counters, indices, tagged values).
@@ -79,8 +89,12 @@ extension StubImage {
         var image = StubImage(architecture: .host, pageSize: Kernel.pageSize, pools: [], stubs: [], blobs: [],
                               symbols: [], objects: [])
         var seen = Set<ObjectIdentifier>()
-        // Raw values first; references are named once every stub and blob has an index.
-        var rawStubs: [(record: StubRecord, name: String?, spec: [UInt8]?, address: UInt, target: UInt, context: UInt, contexts: ContextRule)] = []
+        // Raw values first; references are named once every stub and blob has an index. Plain
+        // values only (names and specs are looked up by address afterwards): sorting and copying
+        // records that held strings and arrays went through generic value witnesses, most of a
+        // snapshot's time.
+        var rawStubs: [RawStub] = []
+        var namesByPool: [[UInt: String]] = [], specsByPool: [[UInt: Result<[UInt8], PoolSource.EncodingFailure>]] = []
         for (index, source) in pools.enumerated() {
             guard seen.insert(ObjectIdentifier(source.pool)).inserted else { throw .duplicatePool(index) }
             let configuration = source.pool.configuration
@@ -90,42 +104,44 @@ extension StubImage {
             pool.templateHash = templateHash(of: pool.variant, architecture: .host)
             image.pools.append(pool)
             let specs = source.pendingSpecs?() ?? [:]
-            let named = source.pool.hasNames.load(ordering: .relaxed) ? source.pool.names.withLock { $0 } : [:]
+            specsByPool.append(specs)
+            namesByPool.append(source.pool.hasNames.load(ordering: .relaxed) ? source.pool.names.withLock { $0 } : [:])
             var failure: StubImageError?
-            var poolStubs: [(record: StubRecord, name: String?, spec: [UInt8]?, address: UInt, target: UInt, context: UInt, contexts: ContextRule)] = []
+            let first = rawStubs.count
             source.pool.forEachOccupiedSlot(chunk: { _ in }, slot: { stub, id, state, data in
                 guard failure == nil else { return }
-                var record = StubRecord(pool: index, id: id, target: .plain(0), context: .plain(0), isPending: false)
-                var spec: [UInt8]?
                 switch state {
                 case .reserved: return
-                case .live: break
+                case .live:
+                    rawStubs.append(RawStub(id: id, pool: index, isPending: false, address: stub.address, target: data.target,
+                                            context: data.context))
                 case .pending:
                     guard source.pendingSpecs != nil else { failure = .pendingWithoutEncoder(pool: index); return }
                     switch specs[stub.address] {
-                    case .success(let bytes)?: spec = bytes; record.isPending = true
+                    case .success?:
+                        rawStubs.append(RawStub(id: id, pool: index, isPending: true, address: stub.address, target: 0, context: 0))
                     case .failure(let error)?: failure = .specEncoding(pool: index, id: id, message: error.message); return
                     case nil: return  // settled while we looked
                     }
                 }
-                poolStubs.append((record, named[stub.address], spec, stub.address, data.target, data.context, source.contexts))
             })
             if let failure { throw failure }
-            poolStubs.sort { $0.record.id < $1.record.id }
-            rawStubs += poolStubs
+            rawStubs[first...].sort { $0.id < $1.id }
         }
         let rawBlobs = (arena?.contents(fields: true).blobs ?? []).sorted { $0.blob.address < $1.blob.address }
         var namer = AddressNamer(stubs: rawStubs.map(\.address), blobs: rawBlobs.map(\.blob), symbolizer: symbolizer)
         image.stubs.reserveCapacity(rawStubs.count)
         for raw in rawStubs {
-            var record = raw.record
-            if let name = raw.name { image.stubNames[image.stubs.count] = name }
-            if let spec = raw.spec { image.lazySpecs[image.stubs.count] = spec }
-            if !record.isPending {
-                let what = { "pool \(record.pool) stub #\(record.id)" }
+            let index = image.stubs.count
+            if !namesByPool[raw.pool].isEmpty, let name = namesByPool[raw.pool][raw.address] { image.stubNames[index] = name }
+            var record = StubRecord(pool: raw.pool, id: raw.id, target: .plain(0), context: .plain(0), isPending: raw.isPending)
+            if raw.isPending {
+                if case .success(let bytes)? = specsByPool[raw.pool][raw.address] { image.lazySpecs[index] = bytes }
+            } else {
+                let what = { "pool \(raw.pool) stub #\(raw.id)" }
                 record.target = try namer.name(raw.target, referrer: "\(what()) target")
                 // A null reference stays null.
-                record.context = raw.contexts == .plain || raw.context == 0 ? .plain(UInt64(raw.context))
+                record.context = pools[raw.pool].contexts == .plain || raw.context == 0 ? .plain(UInt64(raw.context))
                     : try namer.name(raw.context, referrer: "\(what()) context")
             }
             image.stubs.append(record)
@@ -148,8 +164,13 @@ extension StubImage {
 
 /// Names addresses by the snapshot rules, caching each distinct address outside the image.
 private struct AddressNamer {
-    let stubIndex: [UInt: Int]
+    /// The image's stubs by entry, built on the first address that lies in a pool's code (many
+    /// images point only at blobs and symbols).
+    private let stubs: [UInt]
+    private var stubIndex: [UInt: Int]?
     let blobs: [CodeBlob]
+    /// The blobs' addresses, ascending: searched for every reference (plain words, no blob copied).
+    private let blobStarts: [UInt]
     let symbolizer: StubImage.Symbolizer?
     var loaded: LoadedObjects?
     var symbols: [ImageSymbol] = []
@@ -159,32 +180,45 @@ private struct AddressNamer {
     private var cache: [UInt: ImageReference] = [:]
 
     init(stubs: [UInt], blobs: [CodeBlob], symbolizer: StubImage.Symbolizer?) {
-        var index: [UInt: Int] = [:]
-        index.reserveCapacity(stubs.count)
-        for (position, address) in stubs.enumerated() { index[address] = position }
-        self.stubIndex = index
+        self.stubs = stubs
         self.blobs = blobs
+        self.blobStarts = blobs.map(\.address)
         self.symbolizer = symbolizer
     }
 
     mutating func name(_ address: UInt, referrer: @autoclosure () -> String) throws(StubImageError) -> ImageReference {
-        if let stub = stubIndex[address] { return .stub(stub) }
+        // A stub entry, a blob and a loaded object never share an address, so the order only
+        // decides cost: the blob search, then the names already found, then the pools' index.
         if let blob = blob(containing: address) { return .blob(blob, offset: Int(address - blobs[blob].address)) }
         if let cached = cache[address] { return cached }
+        if ChunkRegistry.withChunk(containing: address, { _ in true }) == true, let stub = stub(at: address) { return .stub(stub) }
         let reference = try outside(address, referrer: referrer)
         cache[address] = reference
         return reference
     }
 
+    /// The image's stub whose entry is `address`.
+    private mutating func stub(at address: UInt) -> Int? {
+        if stubIndex == nil {
+            var index: [UInt: Int] = [:]
+            index.reserveCapacity(stubs.count)
+            for (position, address) in stubs.enumerated() { index[address] = position }
+            stubIndex = index
+        }
+        return stubIndex![address]
+    }
+
     /// The blob whose bytes (or end) include `address`: binary search by address.
     private func blob(containing address: UInt) -> Int? {
-        var low = 0, high = blobs.count
-        while low < high {
-            let middle = (low + high) / 2
-            if blobs[middle].address <= address { low = middle + 1 } else { high = middle }
+        blobStarts.withUnsafeBufferPointer { starts in
+            var low = 0, high = starts.count
+            while low < high {
+                let middle = (low + high) / 2
+                if starts[middle] <= address { low = middle + 1 } else { high = middle }
+            }
+            guard low > 0, address - starts[low - 1] <= UInt(blobs[low - 1].size) else { return nil }
+            return low - 1
         }
-        guard low > 0, address - blobs[low - 1].address <= UInt(blobs[low - 1].size) else { return nil }
-        return low - 1
     }
 
     private mutating func outside(_ address: UInt, referrer: () -> String) throws(StubImageError) -> ImageReference {
