@@ -1,11 +1,17 @@
 import CXXTestHelpers
 import StubPool
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `cxx-exception cfi|none`: a C++ caller calls an arena body (x86-64: `push rbp; mov rbp, rsp;
 /// movabs rax, callee; call rax; pop rbp; ret`) that calls a C++ function that throws. With the
 /// body's ``CodeFrame`` (`cfi`) the exception crosses the body and the caller catches it: prints
 /// `caught 1`. Without it (`none`) the unwinder finds no frame for the body and the process ends
-/// in std::terminate (SIGABRT).
+/// in std::terminate (SIGABRT). First it prints which unwinder the library registers with, by the
+/// library's own rule: `unwinder llvm-libunwind` when the process has LLVM's
+/// `__unw_add_dynamic_fde` (LLVM's libunwind preloaded), else `unwinder libgcc`.
 enum FrameProbe {
     /// The body's frame: after `push rbp` the CFA is rsp + 16 and rbp is saved at CFA - 16; after
     /// `mov rbp, rsp` the CFA follows rbp; after `pop rbp` it is rsp + 8 again.
@@ -21,6 +27,7 @@ enum FrameProbe {
     }
 
     static func run(withFrame: Bool) throws {
+        print("unwinder \(dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__unw_add_dynamic_fde") != nil ? "llvm-libunwind" : "libgcc")")
         let arena = CodeArena()
         let callee = unsafeBitCast(cxx_throw_from_callee as @convention(c) () -> Void, to: UInt.self)
         let blob = try arena.commit([body(calling: callee, frame: withFrame ? framePointerFrame : nil)])[0]

@@ -1,3 +1,4 @@
+import Foundation
 import CTestHelpers
 import Glibc
 import Testing
@@ -82,5 +83,28 @@ import Testing
         let bare = try ChildProcess.run("StubPoolCrashProbe", arguments: ["cxx-exception", "none"], environment: ["SWIFT_BACKTRACE": "enable=no"])
         #expect(bare.terminatedBySignal && bare.terminationStatus == SIGABRT, "\(bare.standardOutput) \(bare.standardError)")
         #expect(bare.standardError.contains("terminate"))
+    }
+
+    /// LLVM's libunwind (Debian's libunwind-14), where the exception and the frames come from:
+    /// preloaded, it is the unwinder libstdc++'s throw binds to, and the library registers the
+    /// body's FDE with its `__unw_add_dynamic_fde` instead of libgcc's `__register_frame`. The same
+    /// exception crosses the body with its frame, and without it ends in std::terminate.
+    @Test(.enabled(if: Architecture.host == .x86_64, "the probe's body is x86-64 code"))
+    func aCppExceptionCrossesABodyWithItsFrameUnderLLVMsLibunwind() throws {
+        let library = ["/usr/lib/x86_64-linux-gnu/libunwind.so.1", "/usr/lib/llvm-14/lib/libunwind.so.1"]
+            .first { FileManager.default.fileExists(atPath: $0) }
+        guard let library else {
+            try #require(!ExternalTools.isCI, "CI installs libunwind-14 (LLVM's libunwind)")
+            print("CodeFrameTests: skipped LLVM's libunwind: no libunwind.so.1 (apt-get install libunwind-14)")
+            return
+        }
+        let environment = ["LD_PRELOAD": library, "SWIFT_BACKTRACE": "enable=no"]
+        let framed = try ChildProcess.run("StubPoolCrashProbe", arguments: ["cxx-exception", "cfi"], environment: environment)
+        #expect(framed.standardOutput.contains("unwinder llvm-libunwind"), "\(framed.standardOutput)")
+        #expect(framed.terminationStatus == 0 && !framed.terminatedBySignal && framed.standardOutput.contains("caught 1"),
+                "\(framed.standardOutput) \(framed.standardError)")
+        let bare = try ChildProcess.run("StubPoolCrashProbe", arguments: ["cxx-exception", "none"], environment: environment)
+        #expect(bare.terminatedBySignal && bare.terminationStatus == SIGABRT, "\(bare.standardOutput) \(bare.standardError)")
+        print("CodeFrameTests: a C++ exception crossed an arena body with its frame under LLVM's libunwind (\(library)); without the frame: std::terminate")
     }
 }
