@@ -39,17 +39,21 @@ enum SymbolFile {
     }
 
     /// The file for `count` pieces given by index, sorted by address and not overlapping:
-    /// `appendName` appends piece `index`'s name (without NUL) to the string table. Used directly
+    /// `appendName` appends piece `index`'s name (without NUL) to the string table (the end of
+    /// the bytes it is given). Used directly
     /// for a chunk's thousands of numbered stubs, with no name value per stub.
     static func build(count: Int, address: (Int) -> UInt, size: (Int) -> Int, extent: (Int) -> Int,
                       appendName: (Int, inout [UInt8]) -> Void) -> [UInt8] {
         assert(MemoryLayout<ElfSymbol>.stride == symbolSize)
         var sections: [Range<UInt>] = []
-        // The symbol table is built as Elf64_Sym records (this struct's layout, little-endian
-        // hosts) and appended in one piece: field-by-field appends were most of a chunk's cost.
-        var symbols = [ElfSymbol](repeating: ElfSymbol(), count: count + 1)
-        var strings: [UInt8] = [0]
-        strings.reserveCapacity(count * 16)
+        // One buffer, written in file order: the header's place, the symbol table (Elf64_Sym
+        // records, this struct's layout, little-endian hosts; stored in place), the string table
+        // appended behind it, then the rest. Separate symbol and string arrays copied into the
+        // file were most of a chunk's cost (fresh pages for each, then the copies).
+        let symbolsOffset = headerSize
+        let stringsOffset = symbolsOffset + (count + 1) * symbolSize
+        var file = [UInt8](repeating: 0, count: stringsOffset + 1)  // the string table's leading NUL
+        file.reserveCapacity(stringsOffset + count * 32 + 4096)  // names of up to 31 bytes without a reallocation
         for index in 0..<count {
             let start = address(index), end = start + UInt(extent(index))
             if let last = sections.last, last.upperBound == start {
@@ -57,17 +61,14 @@ enum SymbolFile {
             } else {
                 sections.append(start..<end)
             }
-            symbols[index + 1] = ElfSymbol(name: UInt32(strings.count), info: 0x12 /* STB_GLOBAL, STT_FUNC */,
-                                           section: UInt16(sections.count) /* 1-based: section 0 is null */,
-                                           value: UInt64(start), size: UInt64(size(index)))
-            appendName(index, &strings)
-            strings.append(0)
+            let symbol = ElfSymbol(name: UInt32(file.count - stringsOffset), info: 0x12 /* STB_GLOBAL, STT_FUNC */,
+                                   section: UInt16(sections.count) /* 1-based: section 0 is null */,
+                                   value: UInt64(start), size: UInt64(size(index)))
+            file.withUnsafeMutableBytes { $0.storeBytes(of: symbol, toByteOffset: symbolsOffset + (index + 1) * symbolSize, as: ElfSymbol.self) }
+            appendName(index, &file)
+            file.append(0)
         }
-        var file = [UInt8](repeating: 0, count: headerSize)
-        let symbolsOffset = file.count
-        symbols.withUnsafeBytes { file.append(contentsOf: $0) }
-        let stringsOffset = file.count
-        file.append(contentsOf: strings)
+        let stringsSize = file.count - stringsOffset
         let sectionNames: [UInt8] = Array("\0.text\0.symtab\0.strtab\0.shstrtab\0".utf8)
         let (textName, symtabName, strtabName, shstrtabName): (UInt32, UInt32, UInt32, UInt32) = (1, 7, 15, 23)
         let sectionNamesOffset = file.count
@@ -96,7 +97,7 @@ enum SymbolFile {
         }
         section(name: symtabName, type: 2 /* SHT_SYMTAB */, offset: symbolsOffset, size: (count + 1) * symbolSize,
                 link: symtabIndex + 1, info: 1 /* first global symbol */, alignment: 8, entrySize: UInt64(symbolSize))
-        section(name: strtabName, type: 3 /* SHT_STRTAB */, offset: stringsOffset, size: strings.count)
+        section(name: strtabName, type: 3 /* SHT_STRTAB */, offset: stringsOffset, size: stringsSize)
         section(name: shstrtabName, type: 3, offset: sectionNamesOffset, size: sectionNames.count)
 
         var header: [UInt8] = [0x7F, 0x45, 0x4C, 0x46, 2 /* 64-bit */, 1 /* little-endian */, 1 /* version */]
