@@ -89,9 +89,7 @@ class ForkAwareLock: @unchecked Sendable {
     }
 
     @inline(__always)
-    final func tryLock() -> Bool {
-        word.pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged
-    }
+    final func tryLock() -> Bool { ForkLocks.tryLock(word) }
 
     @inline(__always)
     final func lock() {
@@ -196,18 +194,14 @@ enum ForkLocks {
     }
 
     private static func claimFree(in chain: UnsafeMutablePointer<Atomic<UInt>>) -> UnsafeMutablePointer<Registration>? {
-        var block = UnsafeMutablePointer<Block>(bitPattern: chain.pointee.load(ordering: .acquiring))
-        while let current = block {
-            for index in 0..<blockSize {
-                let candidate = current.pointee.registrations + index
-                if candidate.pointee.state.load(ordering: .relaxed) == 0,
-                   candidate.pointee.state.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
-                    return candidate
-                }
-            }
-            block = current.pointee.next
+        var claimed: UnsafeMutablePointer<Registration>?
+        forEachRegistration(in: chain) { candidate in
+            guard candidate.pointee.state.load(ordering: .relaxed) == 0,
+                  candidate.pointee.state.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged else { return true }
+            claimed = candidate
+            return false
         }
-        return nil
+        return claimed
     }
 
     private static func claimInNewBlock(of chain: UnsafeMutablePointer<Atomic<UInt>>) -> UnsafeMutablePointer<Registration> {
@@ -235,30 +229,33 @@ enum ForkLocks {
     /// thread may have held at the fork.
     private static func forEachRegistration(_ body: (UnsafeMutablePointer<Registration>) -> Bool) {
         var rank = 0
-        while rank < rankCount {
-            var block = UnsafeMutablePointer<Block>(bitPattern: chains[rank].load(ordering: .acquiring))
-            while let current = block {
-                var index = 0
-                while index < blockSize {
-                    guard body(current.pointee.registrations + index) else { return }
-                    index += 1
-                }
-                block = current.pointee.next
+        while rank < rankCount, forEachRegistration(in: chains + rank, body) { rank += 1 }
+    }
+
+    /// Every registration of one rank's chain (newest block first), stopping early when `body`
+    /// returns false; false if it stopped.
+    @discardableResult
+    private static func forEachRegistration(in chain: UnsafeMutablePointer<Atomic<UInt>>,
+                                            _ body: (UnsafeMutablePointer<Registration>) -> Bool) -> Bool {
+        var block = UnsafeMutablePointer<Block>(bitPattern: chain.pointee.load(ordering: .acquiring))
+        while let current = block {
+            var index = 0
+            while index < blockSize {
+                guard body(current.pointee.registrations + index) else { return false }
+                index += 1
             }
-            rank += 1
+            block = current.pointee.next
         }
+        return true
     }
 
     /// How many registrations `rank` has, and how many of them are live (for tests).
     static func registrations(of rank: LockRank) -> (total: Int, live: Int) {
         var total = 0, live = 0
-        var block = UnsafeMutablePointer<Block>(bitPattern: chains[rank.rawValue].load(ordering: .acquiring))
-        while let current = block {
-            for index in 0..<blockSize where current.pointee.registrations[index].state.load(ordering: .acquiring) == 2 {
-                live += 1
-            }
-            total += blockSize
-            block = current.pointee.next
+        forEachRegistration(in: chains + rank.rawValue) { registration in
+            total += 1
+            if registration.pointee.state.load(ordering: .acquiring) == 2 { live += 1 }
+            return true
         }
         return (total, live)
     }
@@ -278,14 +275,17 @@ enum ForkLocks {
         }
     }
 
+    /// One try at taking a free lock word.
+    @inline(__always)
+    static func tryLock(_ word: UnsafeMutablePointer<Atomic<UInt32>>) -> Bool {
+        word.pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged
+    }
+
     /// Takes `word` unless it stays busy for `attempts` tries (each after a yield).
     private static func lock(_ word: UnsafeMutablePointer<Atomic<UInt32>>, attempts: Int) -> Bool {
         var attempt = 0
         while attempt < attempts {
-            if word.pointee.load(ordering: .relaxed) == 0,
-               word.pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
-                return true
-            }
+            if word.pointee.load(ordering: .relaxed) == 0, tryLock(word) { return true }
             if attempt > 64 { stubpool_yield() }
             attempt += 1
         }
@@ -295,10 +295,7 @@ enum ForkLocks {
     static func lockSlowly(_ word: UnsafeMutablePointer<Atomic<UInt32>>, blocks: Bool) {
         var spins = 0
         while true {
-            if word.pointee.load(ordering: .relaxed) == 0,
-               word.pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
-                return
-            }
+            if word.pointee.load(ordering: .relaxed) == 0, tryLock(word) { return }
             spins += 1
             guard spins > 64 else { continue }
             guard blocks else {
