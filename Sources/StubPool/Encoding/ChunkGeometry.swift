@@ -88,12 +88,35 @@ public struct ChunkGeometry: Sendable, Hashable {
     /// Chunk-relative offset of data slot `slot`.
     public func dataOffset(ofSlot slot: Int) -> Int { codeSize + slot * Self.dataSlotSize }
 
-    func layout(ofSlot slot: Int) -> SlotLayout {
-        let data = dataOffset(ofSlot: slot)
+    /// Where the data slots lie: in the data region (the default) or inside the stubs' payloads.
+    var dataPlacement: DataPlacement { DataPlacement(start: codeSize, stride: Self.dataSlotSize) }
+
+    /// The data slot of slot `i` at `offset` bytes into its `payloadSize`-byte payload (payloads
+    /// follow the data region: ``chunkSize`` + i · payloadSize).
+    func dataInPayloads(payloadSize: Int, offset: Int) -> DataPlacement {
+        DataPlacement(start: chunkSize + offset, stride: payloadSize)
+    }
+
+    /// The farthest data word a stub of any slot loads with `data`, from the chunk's first byte.
+    func farthestDataReference(_ data: DataPlacement) -> Int {
+        max(farthestDataReference, data.start + (anchorSlot - 1) * data.stride + Self.targetOffset)
+    }
+
+    func layout(ofSlot slot: Int, data placement: DataPlacement? = nil) -> SlotLayout {
+        let data = (placement ?? dataPlacement).offset(ofSlot: slot)
         return SlotLayout(
             slot: slot * slotSize,
             context: data + Self.contextOffset,
             target: data + Self.targetOffset,
             anchor: dataOffset(ofSlot: anchorSlot) + Self.contextOffset)
     }
+}
+
+/// Where each slot's 16-byte data slot (context, then target) lies, chunk-relative: slot `i`'s at
+/// `start + i · stride`. The anchor's stays in the data region whatever the placement.
+struct DataPlacement: Sendable, Hashable {
+    let start: Int
+    let stride: Int
+
+    func offset(ofSlot slot: Int) -> Int { start + slot * stride }
 }

@@ -83,7 +83,8 @@ extension StubImage {
     ///
     /// - Throws: ``StubImageError/unnameableAddress(_:referrer:)``,
     ///   ``StubImageError/pendingWithoutEncoder(pool:)``, ``StubImageError/specEncoding(pool:id:message:)``,
-    ///   ``StubImageError/duplicatePool(_:)``. Nothing changes in the pools or the arena.
+    ///   ``StubImageError/duplicatePool(_:)``, ``StubImageError/payloadDataSlots(pool:)``. Nothing
+    ///   changes in the pools or the arena.
     public static func snapshot(pools: [PoolSource], arena: CodeArena? = nil,
                                 symbolizer: Symbolizer? = nil) throws(StubImageError) -> StubImage {
         var image = StubImage(architecture: .host, pageSize: Kernel.pageSize, pools: [], stubs: [], blobs: [],
@@ -98,6 +99,7 @@ extension StubImage {
         for (index, source) in pools.enumerated() {
             guard seen.insert(ObjectIdentifier(source.pool)).inserted else { throw .duplicatePool(index) }
             let configuration = source.pool.configuration
+            guard configuration.payloadDataOffset == nil else { throw .payloadDataSlots(pool: index) }
             var pool = Pool(kind: configuration.kind, placement: configuration.placement, landingPads: configuration.landingPads,
                             lazyBatches: configuration.lazyBatches, codeSize: configuration.codeSize,
                             payloadSize: configuration.payloadSize, name: configuration.name, templateHash: 0)

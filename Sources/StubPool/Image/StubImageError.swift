@@ -12,6 +12,9 @@ public enum StubImageError: Error, Sendable, Hashable, CustomStringConvertible {
     case specEncoding(pool: Int, id: UInt64, message: String)
     /// The same pool was given twice.
     case duplicatePool(Int)
+    /// Pool `pool` keeps its data slots in its stubs' payloads (``StubPool/Configuration/payloadDataOffset``),
+    /// which images do not save.
+    case payloadDataSlots(pool: Int)
 
     // Loading
     /// The image ends `needed` bytes into what it was `reading`, with `available` left.
@@ -62,6 +65,7 @@ public enum StubImageError: Error, Sendable, Hashable, CustomStringConvertible {
         case .pendingWithoutEncoder(let pool): "pool \(pool) has pending lazy stubs but no spec encoder"
         case .specEncoding(let pool, let id, let message): "pool \(pool) stub #\(id): encoding its lazy spec failed: \(message)"
         case .duplicatePool(let pool): "pool \(pool) was given twice"
+        case .payloadDataSlots(let pool): "pool \(pool) keeps its data slots in its payloads, which images do not save"
         case .truncated(let needed, let available, let reading):
             "truncated image: \(reading) needs \(needed) bytes, \(available) left"
         case .badMagic: "not a StubPool image (bad magic)"

@@ -33,6 +33,8 @@ final class CodeTemplate: Sendable {
         var variant: StubVariant
         var geometry: ChunkGeometry
         var strategy: CodeStrategy
+        /// Where the stubs' data slots lie (nil: the data region).
+        var data: DataPlacement? = nil
     }
 
     /// Templates are built once per key and kept for the life of the process (a handful of
@@ -46,7 +48,7 @@ final class CodeTemplate: Sendable {
         try cache.withLock { (cache) throws(SystemError) -> CodeTemplate in
             if let template = cache[key] { return template }
             let bytes = TemplateBuilder.codeRegion(
-                encoder: encoder, variant: key.variant, geometry: key.geometry)
+                encoder: encoder, variant: key.variant, geometry: key.geometry, data: key.data)
             let template: CodeTemplate
             switch key.strategy {
             case .privateCopy:

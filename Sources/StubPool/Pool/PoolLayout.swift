@@ -30,7 +30,11 @@ struct PoolLayout: Sendable {
     let payloadOddInverse: UInt
 
     init(token: UInt32, variant: StubVariant, geometry: ChunkGeometry, placement: Placement, payloadSize: Int = 0,
-         encoder: any StubEncoder) {
+         data: DataPlacement? = nil, encoder: any StubEncoder) {
+        let dataPlacement = data ?? geometry.dataPlacement
+        self.dataInPayloads = data != nil
+        self.dataStart = UInt(dataPlacement.start)
+        self.dataStride = UInt(dataPlacement.stride)
         self.payloadSize = UInt(payloadSize)
         let shift = payloadSize > 0 ? UInt(payloadSize.trailingZeroBitCount) : 0
         self.payloadShift = shift
@@ -48,11 +52,11 @@ struct PoolLayout: Sendable {
         case .packed, .random: self.denseSlots = true
         case .pageStart, .staggered: self.denseSlots = false
         }
-        self.codeSizeBytes = UInt(geometry.codeSize)
         let releasedEntryOffset = encoder.releasedEntryOffset(for: variant)
         let releasedTrap = Self.trapEntry(variant.kind.releasedTrapSource)
         self.releasedEntryMask = releasedEntryOffset != nil ? .max : 0
-        self.releasedTargetValue = releasedEntryOffset.map { UInt($0) } ?? releasedTrap
+        // Data slots in payloads: target 0 marks a released stub, as fresh payload memory reads.
+        self.releasedTargetValue = data != nil ? 0 : releasedEntryOffset.map { UInt($0) } ?? releasedTrap
         self.anchorTrap = Self.trapEntry(.returnAddress)
         self.lazyEntryOffset = encoder.lazyEntryOffset(for: variant)
         self.anchorLazy = variant.lazyEntry ? Self.lazyResolverEntry(variant.kind) : anchorTrap
@@ -74,9 +78,8 @@ struct PoolLayout: Sendable {
 
     /// Logical slots per chunk.
     let capacity: Int
-    /// log2 of the slot size, and the code size: the handle arithmetic's constants.
+    /// log2 of the slot size: the handle arithmetic's constant.
     @usableFromInline let slotShift: UInt
-    @usableFromInline let codeSizeBytes: UInt
     /// Physical slots below this index are stub slots (the anchor sits at it).
     @usableFromInline let anchorSlotIndex: UInt32
     /// Every physical slot but the anchor is a logical slot (packed and random placements).
@@ -87,6 +90,12 @@ struct PoolLayout: Sendable {
     /// inlined retarget path).
     @usableFromInline let releasedEntryMask: UInt
     @usableFromInline let releasedTargetValue: UInt
+    /// Where physical slot `i`'s data slot lies: `dataStart + i · dataStride` from the chunk's
+    /// base (the data region, 16 bytes apart; or inside the payloads).
+    @usableFromInline let dataStart: UInt
+    @usableFromInline let dataStride: UInt
+    /// Whether the data slots live in the payloads (see ``StubPool/Configuration/payloadDataOffset``).
+    let dataInPayloads: Bool
 
     /// The handle of logical slot `logical` in the chunk at `base`.
     @inline(__always)
@@ -103,7 +112,7 @@ struct PoolLayout: Sendable {
     @inlinable @inline(__always)
     func dataSlot(of stub: Stub) -> UInt {
         let physical = UInt(stub.slot)
-        return stub.address &- (physical &<< slotShift) &+ codeSizeBytes &+ (physical &<< 4)  // 16-byte data slots
+        return stub.address &- (physical &<< slotShift) &+ dataStart &+ physical &* dataStride
     }
 
     /// The physical slot whose payload starts `offset` bytes into a chunk's payload region, or nil
@@ -136,7 +145,7 @@ struct PoolLayout: Sendable {
     /// slot), in order, by arithmetic: a run is one chunk's, so its data slots are evenly spaced.
     @inline(__always)
     func forEachDataSlot(of stubs: StubRange, _ body: (_ index: Int, _ entry: UInt, _ data: DataSlot) -> Void) {
-        let dataStride = UInt(stubs.slotStride) &* UInt(ChunkGeometry.dataSlotSize)
+        let dataStride = UInt(stubs.slotStride) &* self.dataStride
         for run in stubs.runs {
             var data = dataSlot(of: stubs.stub(0, of: run))
             var entry = run.first
@@ -172,7 +181,10 @@ struct PoolLayout: Sendable {
     /// Writes the data region of a fresh chunk at `base`: released state for every slot this
     /// placement can hand out, the trap address in the anchor.
     func initializeData(_ data: UnsafeMutableRawPointer, chunkBase base: UInt) {
-        if denseSlots {
+        if dataInPayloads {
+            // Fresh payload memory reads as released (target 0): touching it would make every
+            // payload page of the chunk resident.
+        } else if denseSlots {
             // Physical = logical: two stores per slot at running addresses, no per-slot placement
             // switch (bulk allocation of 1M: this loop fell from 17% to ≈5% of the time).
             let slotSize = UInt(geometry.slotSize)

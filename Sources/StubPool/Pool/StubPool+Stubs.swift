@@ -204,7 +204,7 @@ extension StubPool {
     /// checked against the chunk index); returns the quarantine keys of each run's ends.
     @discardableResult
     private func checkLive(_ stubs: StubRange) throws(StubPoolError) -> [(head: PoolShared.SlotKey, tail: PoolShared.SlotKey)] {
-        let dataStride = UInt(stubs.slotStride) &* UInt(ChunkGeometry.dataSlotSize)
+        let dataStride = UInt(stubs.slotStride) &* layout.dataStride
         var checked: [(head: PoolShared.SlotKey, tail: PoolShared.SlotKey)] = []
         checked.reserveCapacity(stubs.runs.count)
         for run in stubs.runs {

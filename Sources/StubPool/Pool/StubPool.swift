@@ -53,6 +53,15 @@ public final class StubPool: Sendable {
         /// Never executable; mapped with the chunk, resident only once written; not cleared when
         /// a slot is reused.
         public var payloadSize: Int
+        /// Where each stub's data slot (its context word, then its target word) lives: `nil` in
+        /// the chunk's data region; a byte offset to keep it inside the stub's own payload, at
+        /// `offset..<offset + 16` (a multiple of 8; `context` and `bindFirstArgument` pools with a
+        /// payload and no lazy batches). The data region is then never touched: a stub costs its
+        /// payload alone. Such a pool marks a released stub with target 0, which fresh payload
+        /// memory already holds, so a call through a released or never-allocated stub faults at
+        /// address 0 rather than reporting itself; images cannot save it. What the libffi drop-in
+        /// uses: the context word and the entry word of a closure's trampoline.
+        public var payloadDataOffset: Int?
         /// How long a chunk must stay entirely free, untouched, before ``StubPool/reclaim()``
         /// returns it to the system (``StubPool/trim()`` does not wait). Reclaims may come often;
         /// this keeps a pool that is emptied and refilled from mapping and faulting chunks each time.
@@ -72,9 +81,11 @@ public final class StubPool: Sendable {
             codeSize: Int = ChunkGeometry.defaultCodeSize,
             lazyBatches: Bool = false,
             payloadSize: Int = 0,
+            payloadDataOffset: Int? = nil,
             idleChunkDelay: Duration = .milliseconds(500),
             name: String? = nil
         ) {
+            self.payloadDataOffset = payloadDataOffset
             self.name = name
             self.idleChunkDelay = idleChunkDelay
             self.lazyBatches = lazyBatches
@@ -164,14 +175,16 @@ public final class StubPool: Sendable {
             shardCount = 1
         }
         let geometry = try ChunkGeometry(pageSize: pageSize, slotSize: slotSize, codeSize: configuration.codeSize)
-        guard geometry.farthestDataReference <= encoder.dataReach else {
+        let dataPlacement = try Self.dataPlacement(configuration, geometry: geometry)
+        guard geometry.farthestDataReference(dataPlacement ?? geometry.dataPlacement) <= encoder.dataReach else {
             throw .invalidConfiguration("code size \(configuration.codeSize) puts data beyond the \(encoder.dataReach)-byte reach of \(encoder.architecture.rawValue) stubs")
         }
         _ = ReleasedStubReporter.installed
         Profiling.startFromEnvironment()
         do throws(SystemError) {
             template = try CodeTemplate.template(
-                for: .init(architecture: .host, variant: variant, geometry: geometry, strategy: configuration.strategy),
+                for: .init(architecture: .host, variant: variant, geometry: geometry, strategy: configuration.strategy,
+                           data: dataPlacement),
                 encoder: encoder)
         } catch {
             throw .system(error, during: .createPool)
@@ -180,7 +193,7 @@ public final class StubPool: Sendable {
         defaultNamePrefix = (configuration.name ?? "stubpool:\(configuration.kind)") + "#"
         let token = Self.nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
         layout = PoolLayout(token: token, variant: variant, geometry: geometry, placement: configuration.placement,
-                            payloadSize: configuration.payloadSize, encoder: encoder)
+                            payloadSize: configuration.payloadSize, data: dataPlacement, encoder: encoder)
         var seed: UInt64 = 0
         if case .random(let value) = configuration.placement { seed = value }
         shared = PoolShared(layout: layout, shards: (0..<shardCount).map { PoolShard(index: $0, seed: seed) },
@@ -190,6 +203,20 @@ public final class StubPool: Sendable {
         inlineRetargetToken = configuration.lazyBatches ? .max : UInt64(token)
         slotStride = UInt32(layout.placement.physical(1) - layout.placement.physical(0))
         runStride = UInt(slotStride) * UInt(slotSize)
+    }
+
+    /// Where `configuration` puts the data slots: nil for the data region, or inside the
+    /// payloads after checking that they can hold them there.
+    private static func dataPlacement(_ configuration: Configuration, geometry: ChunkGeometry) throws(StubPoolError) -> DataPlacement? {
+        guard let offset = configuration.payloadDataOffset else { return nil }
+        guard configuration.kind == .context || configuration.kind == .bindFirstArgument else {
+            throw .invalidConfiguration("data slots in payloads need a context or bindFirstArgument pool, not \(configuration.kind)")
+        }
+        guard !configuration.lazyBatches else { throw .invalidConfiguration("data slots in payloads do not go with lazy batches") }
+        guard offset >= 0, offset % 8 == 0, offset + ChunkGeometry.dataSlotSize <= configuration.payloadSize else {
+            throw .invalidConfiguration("payload data offset \(offset) must be a multiple of 8 with 16 bytes after it inside the \(configuration.payloadSize)-byte payload")
+        }
+        return geometry.dataInPayloads(payloadSize: configuration.payloadSize, offset: offset)
     }
 
     deinit {
@@ -214,7 +241,7 @@ public final class StubPool: Sendable {
         var chunkBase: UInt = 0
         let mapping = try ChunkMapper.map(
             template: template, geometry: layout.geometry, payloadBytes: layout.payloadRegionSize,
-            strategy: configuration.strategy, guarded: configuration.landingPads
+            strategy: configuration.strategy, guarded: configuration.landingPads, populateData: !layout.dataInPayloads
         ) { data in
             chunkBase = UInt(bitPattern: data) - UInt(layout.geometry.codeSize)
             layout.initializeData(data, chunkBase: chunkBase)
