@@ -47,6 +47,7 @@ extension StubPool.Configuration {
             shards: c.shards == 0 ? nil : Int(c.shards),
             codeSize: c.code_size == 0 ? ChunkGeometry.defaultCodeSize : Int(c.code_size),
             lazyBatches: c.lazy_batches != 0, payloadSize: Int(c.payload_size),
+            payloadDataOffset: c.payload_data_offset == -1 ? nil : Int(c.payload_data_offset),
             name: c.name.map { String(cString: $0) })
     }
 }
@@ -78,7 +79,7 @@ public func stubpool_config_init_c(_ config: UnsafeMutablePointer<stubpool_confi
     config.pointee = stubpool_config_t(
         struct_size: UInt32(MemoryLayout<stubpool_config_t>.size), kind: STUBPOOL_KIND_FORWARD,
         placement: STUBPOOL_PLACEMENT_PACKED, strategy: STUBPOOL_STRATEGY_SHARED_TEMPLATE, random_seed: 0,
-        landing_pads: 0, lazy_batches: 0, shards: 0, code_size: 0, payload_size: 0, name: nil)
+        landing_pads: 0, lazy_batches: 0, shards: 0, code_size: 0, payload_size: 0, name: nil, payload_data_offset: -1)
 }
 
 @_cdecl("stubpool_pool_create")

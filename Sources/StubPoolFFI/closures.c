@@ -133,6 +133,12 @@ static stubpool_pool_t *pool_of_class(size_t index) {
 #if defined(__x86_64__)
     config.landing_pads = 1;  // as libffi's own trampolines (endbr64): IBT-compatible
 #endif
+#if STUBPOOL_FFI_DATA_IN_CLOSURE
+    // The stub's data slot inside the closure: its context word (the closure itself, which the
+    // stub loads into r10) just before the entry word (its target: the entry libffi chose), so
+    // the stub jumps straight to libffi's entry and a closure costs its 56 bytes, no data slot.
+    if (index == 0) config.payload_data_offset = STUBPOOL_FFI_ENTRY_OFFSET - 8;
+#endif
     stubpool_pool_t *fresh;
     if (core->pool_create(&config, &fresh) != STUBPOOL_OK) {
         fprintf(stderr, "stubpool-ffi: no pool: %s\n", core->last_error());
@@ -197,6 +203,27 @@ static void set_entry(void *closure, const void *entry) {
     memcpy((char *)closure + STUBPOOL_FFI_ENTRY_OFFSET, &entry, sizeof entry);
 }
 
+/// Whether pools of size class `index` keep their stubs' data slots in the closures.
+static int data_in_closure(size_t index) {
+#if STUBPOOL_FFI_DATA_IN_CLOSURE
+    return index == 0;
+#else
+    (void)index;
+    return 0;
+#endif
+}
+
+/// After a preparation wrote libffi's trampoline bytes over it: the stub's context word is the
+/// closure again (harmless in the closures of other classes, whose stubs read their data region:
+/// the trampoline's code bytes are never run, the stub is the code).
+static void restore_context(void *closure) {
+#if STUBPOOL_FFI_DATA_IN_CLOSURE
+    memcpy((char *)closure + STUBPOOL_FFI_ENTRY_OFFSET - 8, &closure, sizeof closure);
+#else
+    (void)closure;
+#endif
+}
+
 static void add_counts(stubpool_ffi_stats_t *into, const stubpool_ffi_stats_t *from) {
     into->allocated += __atomic_load_n(&from->allocated, __ATOMIC_RELAXED);
     into->prepared += __atomic_load_n(&from->prepared, __ATOMIC_RELAXED);
@@ -259,10 +286,10 @@ void *stubpool_ffi_closure_alloc(size_t size, void **code) {
     }
     stubpool_pool_t *pool = pool_of_class(index);
     void *stub, *closure;
-    if (!pool || stubpool_ffi_core()->allocate_closure(pool, (const void *)stubpool_ffi_dispatch, &stub, &closure) !=
-                     STUBPOOL_OK) {
-        return NULL;
-    }
+    // A closure whose data slot it holds is its own target (the entry word, unprepared below);
+    // the others go through the dispatcher, which jumps through the entry word.
+    const void *target = data_in_closure(index) ? (const void *)unprepared_closure : (const void *)stubpool_ffi_dispatch;
+    if (!pool || stubpool_ffi_core()->allocate_closure(pool, target, &stub, &closure) != STUBPOOL_OK) return NULL;
     set_entry(closure, (const void *)unprepared_closure);
     recent = (recent_allocation_t){closure, stub};
     if (code) *code = stub;
@@ -333,6 +360,7 @@ ffi_status stubpool_ffi_prep_closure_loc(ffi_closure *closure, ffi_cif *cif, clo
     }
     // The same bytes libffi would write, once it wrote them for this kind of cif.
     if (stubpool_ffi_learned_trampoline(cif->abi, cif->flags, (unsigned char *)closure->tramp)) {
+        restore_context(closure);
         closure->cif = cif;
         closure->fun = fun;
         closure->user_data = user_data;
@@ -344,6 +372,7 @@ ffi_status stubpool_ffi_prep_closure_loc(ffi_closure *closure, ffi_cif *cif, clo
     if (status != FFI_OK) return status;
     status = check_entry(closure);
     if (status == FFI_OK) stubpool_ffi_learn_trampoline(cif->abi, cif->flags, (const unsigned char *)closure->tramp);
+    restore_context(closure);
     return status;
 }
 
@@ -371,6 +400,7 @@ static ffi_status prep_raw(prep_raw_closure_loc_t system_prep, ffi_raw_closure *
         count(&counters()->stats.forwarded);
         return status;
     }
+    restore_context(closure);
     if (status != FFI_OK) return status;
 #if !FFI_NATIVE_RAW_API
     // libffi's argument translator finds the raw closure through the code address, which in its

@@ -36,7 +36,8 @@ extern "C" {
  * 4: one naming scheme: every function that acts on a pool or its stubs is stubpool_pool_*
  *    (stubpool_pool_allocate, stubpool_pool_release, ...), as the lazy and arena functions are
  *    stubpool_lazy_* and stubpool_arena_*; STUBPOOL_PROFILE_UNWIND; STUBPOOL_ARENA_SPREAD.
- * 5: the statistics structs begin with struct_size, set by the caller, so that they can grow.
+ * 5: the statistics structs begin with struct_size, set by the caller, so that they can grow;
+ *    payload_data_offset (data slots inside the payloads).
  */
 #define STUBPOOL_API_VERSION 5
 
@@ -152,6 +153,15 @@ typedef struct stubpool_config {
      * version 2 is accepted and means NULL.)
      */
     const char *name;
+    /**
+     * Where each stub's data slot (context word, then target word) lives: -1 (the default) in the
+     * chunk's data region; an offset to keep it at `offset..offset+16` inside the stub's own
+     * payload (a multiple of 8; CONTEXT and BIND_FIRST_ARGUMENT pools with a payload and no lazy
+     * batches), so that a stub costs its payload alone. A released or never-allocated stub then
+     * holds target 0 and a call through it faults at address 0 instead of reporting itself.
+     * (API version 5: a struct_size from before means -1.)
+     */
+    int32_t payload_data_offset;
 } stubpool_config_t;
 
 /** Fills `config` with the defaults (forward kind, packed, shared template). */
