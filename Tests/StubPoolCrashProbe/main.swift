@@ -1,5 +1,5 @@
 // Child process for the tests that watch StubPool abort:
-// - `<kind> <strategy> [landing-pads]`: allocates three stubs, releases the middle one, prints
+// - `<kind> <strategy> [landing-pads] [payload-data]`: allocates three stubs, releases the middle one, prints
 //   "<id> <address in hex>" of it on stdout, then calls it. The released-stub trap must abort.
 // - `full-chunk <kind> <placement> [landing-pads]`: fills one chunk (every slot the placement
 //   uses), releases the stub nearest the chunk's anchor, prints "<id> <address in hex>" of it and
@@ -147,12 +147,15 @@ if arguments.count >= 4 && arguments[1] == "full-chunk", let kind = StubKind(raw
 }
 
 guard arguments.count >= 3, let kind = StubKind(rawValue: arguments[1]), let strategy = CodeStrategy(rawValue: arguments[2]) else {
-    writeError("usage: StubPoolCrashProbe <kind> <strategy> [landing-pads]\n")
+    writeError("usage: StubPoolCrashProbe <kind> <strategy> [landing-pads] [payload-data]\n")
     exit(2)
 }
-let landingPads = arguments.count > 3 && arguments[3] == "landing-pads"
+let landingPads = arguments.dropFirst(3).contains("landing-pads")
+// payload-data: the data slots inside 32-byte payloads, at offset 8.
+let payloadData = arguments.dropFirst(3).contains("payload-data")
 do {
-    let pool = try StubPool(.init(kind: kind, landingPads: landingPads, strategy: strategy))
+    let pool = try StubPool(.init(kind: kind, landingPads: landingPads, strategy: strategy,
+                                  payloadSize: payloadData ? 32 : 0, payloadDataOffset: payloadData ? 8 : nil))
     let target = unsafeBitCast(ct_weighted3 as @convention(c) (Int64, Int64, Int64) -> Int64, to: UnsafeRawPointer.self)
     let stubs = try (0..<3).map { _ in try pool.allocate(target: target, context: 7) }
     try pool.release(stubs[1])

@@ -157,8 +157,8 @@ typedef struct stubpool_config {
      * Where each stub's data slot (context word, then target word) lives: -1 (the default) in the
      * chunk's data region; an offset to keep it at `offset..offset+16` inside the stub's own
      * payload (a multiple of 8; CONTEXT and BIND_FIRST_ARGUMENT pools with a payload and no lazy
-     * batches), so that a stub costs its payload alone. A released or never-allocated stub then
-     * holds target 0 and a call through it faults at address 0 instead of reporting itself.
+     * batches), so that a stub costs its payload alone. A slot never handed out then holds
+     * target 0 (a call through it faults at address 0); a released stub reports itself as usual.
      * (API version 5: a struct_size from before means -1.)
      */
     int32_t payload_data_offset;

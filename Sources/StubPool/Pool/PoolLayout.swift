@@ -55,8 +55,7 @@ struct PoolLayout: Sendable {
         let releasedEntryOffset = encoder.releasedEntryOffset(for: variant)
         let releasedTrap = Self.trapEntry(variant.kind.releasedTrapSource)
         self.releasedEntryMask = releasedEntryOffset != nil ? .max : 0
-        // Data slots in payloads: target 0 marks a released stub, as fresh payload memory reads.
-        self.releasedTargetValue = data != nil ? 0 : releasedEntryOffset.map { UInt($0) } ?? releasedTrap
+        self.releasedTargetValue = releasedEntryOffset.map { UInt($0) } ?? releasedTrap
         self.anchorTrap = Self.trapEntry(.returnAddress)
         self.lazyEntryOffset = encoder.lazyEntryOffset(for: variant)
         self.anchorLazy = variant.lazyEntry ? Self.lazyResolverEntry(variant.kind) : anchorTrap
@@ -166,9 +165,12 @@ struct PoolLayout: Sendable {
         ((entry & releasedEntryMask) &+ releasedTargetValue, entry & ~releasedEntryMask)
     }
 
+    /// Whether a stub whose data slot holds `target` is released or was never handed out: the
+    /// released value, or 0 — what a data slot inside a payload reads before its first use (never
+    /// a target: ``accepts(target:entry:lowestTarget:)`` wants one at or above the page size).
     @inlinable @inline(__always)
     func isReleased(target: UInt, entry: UInt) -> Bool {
-        target == (entry & releasedEntryMask) &+ releasedTargetValue
+        target == (entry & releasedEntryMask) &+ releasedTargetValue || target == 0
     }
 
     /// Whether `target` may be published into the stub at `entry`: code (at or above
@@ -182,8 +184,8 @@ struct PoolLayout: Sendable {
     /// placement can hand out, the trap address in the anchor.
     func initializeData(_ data: UnsafeMutableRawPointer, chunkBase base: UInt) {
         if dataInPayloads {
-            // Fresh payload memory reads as released (target 0): touching it would make every
-            // payload page of the chunk resident.
+            // Fresh payload memory reads as never handed out (target 0): touching it would make
+            // every payload page of the chunk resident. A release writes the released state.
         } else if denseSlots {
             // Physical = logical: two stores per slot at running addresses, no per-slot placement
             // switch (bulk allocation of 1M: this loop fell from 17% to ≈5% of the time).

@@ -57,10 +57,10 @@ public final class StubPool: Sendable {
         /// the chunk's data region; a byte offset to keep it inside the stub's own payload, at
         /// `offset..<offset + 16` (a multiple of 8; `context` and `bindFirstArgument` pools with a
         /// payload and no lazy batches). The data region is then never touched: a stub costs its
-        /// payload alone. Such a pool marks a released stub with target 0, which fresh payload
-        /// memory already holds, so a call through a released or never-allocated stub faults at
-        /// address 0 rather than reporting itself; images cannot save it. What the libffi drop-in
-        /// uses: the context word and the entry word of a closure's trampoline.
+        /// payload alone. A slot never handed out holds target 0 there (fresh payload memory:
+        /// nothing is written per chunk), so a call through it faults at address 0; a released
+        /// stub reports itself as in any pool. Images cannot save such a pool. What the libffi
+        /// drop-in uses: the context word and the entry word of a closure's trampoline.
         public var payloadDataOffset: Int?
         /// How long a chunk must stay entirely free, untouched, before ``StubPool/reclaim()``
         /// returns it to the system (``StubPool/trim()`` does not wait). Reclaims may come often;

@@ -6,7 +6,7 @@ import Testing
 @Suite struct PayloadDataSlotTests {
     /// Both kinds that carry a context, every placement, a whole chunk: every stub reaches its
     /// target with its context; its context and target words are at the offset inside its own
-    /// payload; a release writes target 0 there; reclaim hands every slot out again; and the data
+    /// payload; a release writes the released-stub trap there; reclaim hands every slot out again; and the data
     /// region is not touched beyond the anchor's page.
     @Test(arguments: [StubKind.context, .bindFirstArgument])
     func everySlotKeepsItsDataInItsOwnPayload(kind: StubKind) throws {
@@ -29,8 +29,9 @@ import Testing
             #expect(dataResident <= Kernel.pageSize, "\(label): \(dataResident) bytes of the data region resident (the anchor's page)")
             for stub in stubs { try pool.release(stub) }
             #expect(stubs.allSatisfy { pool.stub(containing: $0.address) == nil }, "\(label): every stub released")
-            #expect(try stubs.allSatisfy { stub throws(StubPoolError) in try pool.payload(of: stub).load(fromByteOffset: 24, as: UInt.self) == 0 },
-                    "\(label): a released stub's target word is 0")
+            let released = pool.layout.releasedState(entry: stubs[0].address).target
+            #expect(try stubs.allSatisfy { stub throws(StubPoolError) in try pool.payload(of: stub).load(fromByteOffset: 24, as: UInt.self) == released },
+                    "\(label): a released stub's target word is the released-stub trap")
             #expect(pool.reclaim() == capacity, "\(label)")
             let again = try pool.allocate(count: capacity, target: CTargets.weighted3, context: 7)
             #expect(Set(again.map(\.address)) == Set(stubs.map(\.address)), "\(label): every slot handed out again")
@@ -54,8 +55,21 @@ import Testing
         #expect(record.load(fromByteOffset: 48, as: UInt.self) == UInt(bitPattern: record), "a closure's context is its payload")
         #expect(ct_call3(closure.entry, 1, 2, 3) == ct_weighted3(Int64(Int(bitPattern: UInt(bitPattern: record))), 1, 2))
         try pool.release(stub)
-        #expect(throws: StubPoolError.self) { try pool.release(stub) }
-        #expect(payload.load(fromByteOffset: 56, as: UInt.self) == 0)
+        #expect(throws: StubPoolError.released(id: stub.id)) { try pool.release(stub) }
+        #expect(payload.load(fromByteOffset: 56, as: UInt.self) == pool.layout.releasedState(entry: stub.address).target)
+    }
+
+    /// A slot never handed out reads target 0 in its payload and counts as released: releasing it
+    /// is refused and writes nothing.
+    @Test func aSlotNeverHandedOutIsNotLive() throws {
+        let pool = try StubPool(.init(kind: .context, payloadSize: 32, payloadDataOffset: 0))
+        let stub = try pool.allocate(target: CTargets.weighted3, context: 1)
+        let base = stub.address &- UInt(stub.slot) &* UInt(pool.layout.geometry.slotSize)
+        let other = try #require((0..<2).map { pool.layout.stub(base: base, logical: $0) }.first { $0 != stub })
+        let targetWord = try #require(UnsafeRawPointer(bitPattern: pool.layout.payload(of: other) + 8))
+        #expect(targetWord.load(as: UInt.self) == 0)
+        #expect(throws: StubPoolError.released(id: other.id)) { try pool.release(address: other.address) }
+        #expect(targetWord.load(as: UInt.self) == 0, "nothing written")
     }
 
     /// What cannot keep its data in its payload is refused, naming why; images refuse such pools.

@@ -22,6 +22,18 @@ import Testing
         #expect(!outcome.standardError.contains("returned from a released stub"))
     }
 
+    /// The same for stubs whose data slots are inside their payloads (the released state is
+    /// written there; only a slot never handed out holds 0).
+    @Test(arguments: [StubKind.context, .bindFirstArgument], CodeStrategy.allCases)
+    func callingAReleasedStubWithItsDataInItsPayloadAborts(kind: StubKind, strategy: CodeStrategy) throws {
+        let outcome = try ChildProcess.run("StubPoolCrashProbe", arguments: [kind.rawValue, strategy.rawValue, "landing-pads", "payload-data"])
+        let fields = outcome.standardOutput.split(whereSeparator: \.isWhitespace)
+        try #require(fields.count == 2, "probe output: \(outcome.standardOutput) \(outcome.standardError)")
+        #expect(outcome.terminatedBySignal && outcome.terminationStatus == SIGABRT, "\(outcome.standardError)")
+        #expect(outcome.standardError.contains("call through released stub #\(fields[0]) at 0x\(fields[1])"),
+                "stderr: \(outcome.standardError)")
+    }
+
     /// The same with the chunk full and the released stub the one nearest the chunk's anchor, whose
     /// data slot leads every released stub of the chunk to the trap: no placement may hand the
     /// anchor out (with 64-byte slots the staggered placement once did, and calls through released
