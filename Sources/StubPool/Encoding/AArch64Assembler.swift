@@ -22,12 +22,20 @@ struct AArch64Assembler {
     /// Chunk-relative offset of the first emitted instruction.
     let origin: Int
 
-    init(origin: Int) { self.origin = origin }
+    init(origin: Int) {
+        self.origin = origin
+        words.reserveCapacity(16)  // one allocation per stub: a template encodes thousands
+    }
 
     /// Chunk-relative offset of the next instruction.
     var position: Int { origin + words.count * 4 }
 
-    var bytes: [UInt8] { words.flatMap { word in withUnsafeBytes(of: word.littleEndian, Array.init) } }
+    var bytes: [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(words.count * 4)
+        for word in words { withUnsafeBytes(of: word.littleEndian) { bytes += $0 } }
+        return bytes
+    }
 
     /// PC-relative byte offset from the next instruction to chunk offset `absolute`, checked
     /// against the ±1 MiB reach.

@@ -11,7 +11,10 @@ struct X86_64Assembler {
     /// Chunk-relative offset of the first emitted byte.
     let origin: Int
 
-    init(origin: Int) { self.origin = origin }
+    init(origin: Int) {
+        self.origin = origin
+        bytes.reserveCapacity(64)  // one allocation per stub: a template encodes thousands
+    }
 
     /// Chunk-relative offset of the next byte.
     var position: Int { origin + bytes.count }
