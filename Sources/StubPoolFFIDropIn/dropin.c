@@ -1,7 +1,8 @@
 // The libffi drop-in: libffi's closure functions, served by StubPool (stubpool_ffi.h); every
 // other libffi function stays the system libffi's. Load it with LD_PRELOAD or link it ahead of
 // -lffi. With STUBPOOL_FFI_AUDIT=1 the process reports at exit how many closures were StubPool
-// stubs and lists every writable+executable mapping, exiting with status 97 if there is one.
+// stubs and lists every writable+executable mapping, exiting with status 97 if there is one
+// (STUBPOOL_FFI_AUDIT=counts: the same report, no exit status).
 #include "stubpool_ffi.h"
 
 #include <stdio.h>
@@ -48,6 +49,10 @@ ffi_status ffi_prep_java_raw_closure(ffi_java_raw_closure *closure, ffi_cif *cif
 }
 #pragma GCC diagnostic pop
 
+/// Whether the audit ends the process with status 97 when it finds a writable+executable mapping
+/// (STUBPOOL_FFI_AUDIT=counts reports only: under valgrind, whose own code cache is one).
+static int audit_fails_on_wx;
+
 /// STUBPOOL_FFI_AUDIT=1: at exit, report the counters and every writable+executable mapping of
 /// the process; exit with status 97 if there is one.
 static void audit_at_exit(void) {
@@ -67,11 +72,13 @@ static void audit_at_exit(void) {
     fprintf(stderr, "stubpool-ffi audit: %zu closures allocated as StubPool stubs, %zu prepared, %zu freed, "
                     "%zu forwarded to the system libffi; %zu writable+executable mappings\n",
             s.allocated, s.prepared, s.freed, s.forwarded, wx);
-    if (wx) _exit(97);
+    if (wx && audit_fails_on_wx) _exit(97);
 }
 
 /// Registers the exit audit at load time, so that processes that never make a closure report too.
 __attribute__((constructor)) static void register_audit(void) {
     const char *audit = getenv("STUBPOOL_FFI_AUDIT");
-    if (audit && *audit && strcmp(audit, "0") != 0) atexit(audit_at_exit);
+    if (!audit || !*audit || strcmp(audit, "0") == 0) return;
+    audit_fails_on_wx = strcmp(audit, "counts") != 0;
+    atexit(audit_at_exit);
 }
