@@ -94,7 +94,7 @@ struct HeadlineBenchmark {
         progress("libffi closure life cycle (fresh processes)…")
         try ClosureLifeCycle.run(into: &results)
 
-        progress("preloading the drop-in into processes that make no closure…")
+        progress("preloading the drop-in into processes that make no closure, and one that makes one…")
         PreloadCost.run(into: &results)
 
         progress("two threads…")

@@ -6,7 +6,8 @@ import Glibc
 
 /// What preloading the libffi drop-in costs a process that never makes a closure: start-up time
 /// (wall clock from spawn to exit) and peak resident memory (GNU time's %M), preloaded minus
-/// plain, medians of interleaved runs of `/bin/true` and `python3 -c pass`. The drop-in measured
+/// plain, medians of interleaved runs of `/bin/true` and `python3 -c pass`; and the same for a
+/// Python process that makes one ctypes callback (the first closure loads the core). The drop-in measured
 /// is the one that ships: Examples/CEmbedding/install.sh builds it (plain C, with cc) into a
 /// temporary prefix from this executable's build folder.
 enum PreloadCost {
@@ -53,10 +54,15 @@ enum PreloadCost {
         let prefix = FileManager.default.temporaryDirectory.appendingPathComponent("stubpool-preload-\(getpid())")
         defer { try? FileManager.default.removeItem(at: prefix) }
         guard let library = installedDropIn(prefix: prefix) else { return }
-        let programs: [(name: String, arguments: [String])] = [("true", ["/bin/true"]), ("python", ["/usr/bin/python3", "-c", "pass"])]
+        // The last is the other side: a process whose one closure loads the core (a ctypes
+        // callback made and called), with no target: what the first closure costs.
+        let programs: [(name: String, arguments: [String], runs: Int)] = [
+            ("true", ["/bin/true"], runs), ("python", ["/usr/bin/python3", "-c", "pass"], runs),
+            ("python_closure", ["/usr/bin/python3", "-c", "import ctypes; ctypes.CFUNCTYPE(ctypes.c_int)(lambda: 1)()"], runs / 4),
+        ]
         for program in programs where FileManager.default.isExecutableFile(atPath: program.arguments[0]) {
             var plain: [(Double, Double)] = [], preloaded: [(Double, Double)] = []
-            for _ in 0..<runs {
+            for _ in 0..<program.runs {
                 if let outcome = spawn(program.arguments, extra: [:]) { plain.append(outcome) }
                 if let outcome = spawn(program.arguments, extra: ["LD_PRELOAD": library]) { preloaded.append(outcome) }
             }
