@@ -44,6 +44,9 @@ static inline uint64_t harness_random(uint64_t *state) {
 /// empty file just reports the address of ct_weighted3 (the harness is linked -no-pie, so it is
 /// the same in every run).
 int harness_run_emitted(const char *path);
+/// Backtraces from a trap inside a chunk mapped at `address`, without and with its .eh_frame
+/// section (--unwind TEMPLATE EH_FRAME ADDRESS CODE_SIZE); see unwind.c.
+int harness_run_unwind(const char *template_path, const char *eh_frame_path, uintptr_t address, size_t code_size);
 
 // ---- Signatures (signatures.c) ----------------------------------------------------------------
 

@@ -183,6 +183,9 @@ int main(int argc, char **argv) {
     int landing_pad = 0, bti = 0;
     uint64_t seed = 1;
     if (argc == 3 && !strcmp(argv[1], "--emitted")) return harness_run_emitted(argv[2]);
+    if (argc == 6 && !strcmp(argv[1], "--unwind")) {
+        return harness_run_unwind(argv[2], argv[3], (uintptr_t)strtoull(argv[4], NULL, 0), strtoul(argv[5], NULL, 0));
+    }
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *value = i + 1 < argc ? argv[i + 1] : "";
         if (!strcmp(arg, "--landing-pad")) { landing_pad = 1; continue; }

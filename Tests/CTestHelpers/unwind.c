@@ -24,7 +24,7 @@ static void on_trap(int signal, siginfo_t *info, void *context) {
 }
 
 int ct_backtrace_crosses(const void *code) {
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(__aarch64__)
     struct sigaction action, previous;
     memset(&action, 0, sizeof action);
     action.sa_sigaction = on_trap;
@@ -34,6 +34,7 @@ int ct_backtrace_crosses(const void *code) {
     trap_frame_count = 0;
     expected_return = NULL;
     if (sigsetjmp(trap_return, 1) == 0) {
+#if defined(__x86_64__)
         // Below the red zone, then a call whose return address is label 1.
         __asm__ volatile("sub $128, %%rsp\n\t"
                          "lea 1f(%%rip), %%rax\n\t"
@@ -44,6 +45,17 @@ int ct_backtrace_crosses(const void *code) {
                          : "=m"(expected_return)
                          : "r"(code)
                          : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory", "cc");
+#else
+        // blr leaves label 1 in x30, where a frameless stub keeps its return address.
+        __asm__ volatile("adr x9, 1f\n\t"
+                         "str x9, %0\n\t"
+                         "blr %1\n"
+                         "1:\n\t"
+                         : "=m"(expected_return)
+                         : "r"(code)
+                         : "x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", "x13",
+                           "x14", "x15", "x16", "x17", "x30", "memory", "cc");
+#endif
     }
     sigaction(SIGTRAP, &previous, NULL);
     for (int i = 0; i < trap_frame_count; i++) {

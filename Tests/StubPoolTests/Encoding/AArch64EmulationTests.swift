@@ -29,7 +29,7 @@ import Testing
             }
             let sources = try files("Tests/AArch64Harness", ".c") + files("Sources/CStubPoolShim", ".c")
                 + files("Sources/CStubPoolShim", ".S")
-                + ["Tests/CTestHelpers/closure_recorder.c", "Tests/CTestHelpers/targets.c",
+                + ["Tests/CTestHelpers/closure_recorder.c", "Tests/CTestHelpers/targets.c", "Tests/CTestHelpers/unwind.c",
                    "Tests/CTestHelpers/recorder_aarch64.S"].map { "\(root)/\($0)" }
             try ExternalTools.run(ExternalTools.crossCompiler, [
                 "-O1", "-g", "-Wall", "-Wextra", "-Werror",
@@ -219,5 +219,28 @@ extension AArch64EmulationTests {
         #expect(report.number("emitted") == lines.count)
         #expect(report.number("failures") == 0, "\(report.fields)")
         print("AArch64 arena bodies: \(report.number("emitted")) emitted bodies run under qemu, \(report.number("failures")) failures")
+    }
+
+    /// A chunk's frameless FDE on AArch64 (CFA = sp, return address in x30): a backtrace taken in
+    /// the signal handler of a trap inside the chunk reaches the call into it with the FDE
+    /// registered (libgcc's `__register_frame`, as pools do), and stops in the chunk without it.
+    @Test("AArch64: a backtrace from inside a chunk reaches its caller through the chunk's FDE (qemu)",
+          .enabled(if: enabled, "\(ExternalTools.aarch64EmulationMissing)"))
+    func aarch64BacktraceCrossesAChunk() throws {
+        let variant = StubVariant(kind: .forward)
+        let geometry = try ChunkGeometry(pageSize: 4096, slotSize: AArch64StubEncoder().slotSize(for: variant), codeSize: 64 * 1024)
+        let template = try Self.templateFile(for: variant, geometry: geometry)
+        let address: UInt = 0x40_0000_0000  // where the harness maps the chunk (MAP_FIXED_NOREPLACE)
+        let section = UnwindRegistration.section(frameless: address..<address + UInt(geometry.codeSize), architecture: .arm64).bytes
+        let ehFrame = try Self.harness.get().deletingLastPathComponent().appendingPathComponent("eh-frame-\(UUID().uuidString)")
+        try Data(section).write(to: ehFrame)
+        defer { try? FileManager.default.removeItem(at: ehFrame) }
+        let outcome = try ExternalTools.run(ExternalTools.qemu, ["-L", ExternalTools.aarch64Sysroot, try Self.harness.get().path, "--unwind",
+                                                                 template.path, ehFrame.path, "\(address)", "\(geometry.codeSize)"],
+                                            missing: ExternalTools.aarch64EmulationMissing)
+        let report = try Report(outcome)
+        #expect(report.number("unregistered") == 0, "without unwind information the backtrace stops in the chunk")
+        #expect(report.number("registered") == 1, "with the chunk's FDE the backtrace reaches the caller")
+        print("AArch64 unwinding under qemu: caller reached without the chunk's FDE \(report.number("unregistered")), with it \(report.number("registered"))")
     }
 }
