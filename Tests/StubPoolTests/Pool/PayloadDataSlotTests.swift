@@ -54,7 +54,11 @@ import Testing
         let (closure, record) = try pool.allocateClosure(target: CTargets.weighted3)
         #expect(record.load(fromByteOffset: 48, as: UInt.self) == UInt(bitPattern: record), "a closure's context is its payload")
         #expect(ct_call3(closure.entry, 1, 2, 3) == ct_weighted3(Int64(Int(bitPattern: UInt(bitPattern: record))), 1, 2))
+        let inspected = try #require(pool.inspect().chunks.flatMap(\.stubs).first { $0.address == CodeAddress(stub.address) })
+        #expect(inspected.target == CodeAddress(UInt(bitPattern: CTargets.weighted3)) && inspected.context == CodeAddress(4),
+                "inspection reads the payload's words")
         try pool.release(stub)
+        #expect(!pool.inspect().chunks.flatMap(\.stubs).contains { $0.address == CodeAddress(stub.address) }, "a released stub is not live")
         #expect(throws: StubPoolError.released(id: stub.id)) { try pool.release(stub) }
         #expect(payload.load(fromByteOffset: 56, as: UInt.self) == pool.layout.releasedState(entry: stub.address).target)
     }
