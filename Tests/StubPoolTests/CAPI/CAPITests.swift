@@ -84,6 +84,51 @@ final class CAPITests: XCTestCase {
         XCTAssertNil(bad)
     }
 
+    /// payload_data_offset: the stub's context and target words inside its payload; offsets that
+    /// do not fit are a status and a message, no pool; a version-4 struct keeps the data region.
+    func testPayloadDataSlotsFromC() throws {
+        let pool = try makePool { $0.kind = STUBPOOL_KIND_CONTEXT; $0.payload_size = 32; $0.payload_data_offset = 8 }
+        defer { stubpool_pool_destroy(pool) }
+        var stub: UnsafeMutableRawPointer?, payload: UnsafeMutableRawPointer?
+        XCTAssertEqual(stubpool_pool_allocate_with_payload(pool, target, 9, &stub, &payload), STUBPOOL_OK)
+        let entry = try XCTUnwrap(stub), bytes = try XCTUnwrap(payload)
+        XCTAssertEqual(ct_call0(entry), 9)
+        XCTAssertEqual(bytes.load(fromByteOffset: 8, as: UInt.self), 9)
+        XCTAssertEqual(bytes.load(fromByteOffset: 16, as: UInt.self), UInt(bitPattern: target))
+        bytes.storeBytes(of: 11, toByteOffset: 8, as: UInt.self)
+        XCTAssertEqual(ct_call0(entry), 11, "the payload's context word is the stub's")
+        for (offset, size) in [(Int32(4), UInt32(32)), (24, 32), (-8, 32), (0, 0)] {
+            var bad: OpaquePointer?
+            let status = try makeConfig(payloadDataOffset: offset, payloadSize: size) { stubpool_pool_create(&$0, &bad) }
+            expect(status, STUBPOOL_E_INVALID_CONFIGURATION, mentioning: "payload")
+            XCTAssertNil(bad)
+        }
+        // A caller built against version 4 passes a struct that ends before payload_data_offset.
+        var old = stubpool_config_t()
+        stubpool_config_init(&old)
+        old.kind = STUBPOOL_KIND_CONTEXT
+        old.payload_size = 32
+        old.payload_data_offset = 8
+        old.struct_size = UInt32(MemoryLayout<stubpool_config_t>.offset(of: \stubpool_config_t.payload_data_offset)!)
+        var legacy: OpaquePointer?
+        XCTAssertEqual(stubpool_pool_create(&old, &legacy), STUBPOOL_OK)
+        let created = try XCTUnwrap(legacy)
+        defer { stubpool_pool_destroy(created) }
+        XCTAssertEqual(stubpool_pool_allocate_with_payload(created, target, 5, &stub, &payload), STUBPOOL_OK)
+        XCTAssertEqual(ct_call0(try XCTUnwrap(stub)), 5)
+        XCTAssertEqual(try XCTUnwrap(payload).load(fromByteOffset: 8, as: UInt.self), 0, "the data region, not the payload")
+    }
+
+    private func makeConfig(payloadDataOffset: Int32, payloadSize: UInt32,
+                            _ create: (inout stubpool_config_t) -> stubpool_status_t) throws -> stubpool_status_t {
+        var config = stubpool_config_t()
+        stubpool_config_init(&config)
+        config.kind = STUBPOOL_KIND_CONTEXT
+        config.payload_size = payloadSize
+        config.payload_data_offset = payloadDataOffset
+        return create(&config)
+    }
+
     func testBadInputIsAStatusAndAMessageAndChangesNothing() throws {
         let pool = try makePool { $0.kind = STUBPOOL_KIND_CONTEXT }
         defer { stubpool_pool_destroy(pool) }
