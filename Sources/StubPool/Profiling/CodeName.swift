@@ -40,15 +40,69 @@ extension [UInt8] {
     /// largest cost of a gdb symbol file for a chunk's 16,383 numbered stubs).
     @inline(__always)
     mutating func appendDigits(_ value: UInt64, radix: UInt64) {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
-            var position = 20, rest = value
-            repeat {
-                let digit = UInt8(truncatingIfNeeded: rest % radix)
-                position -= 1
-                digits[position] = digit < 10 ? 0x30 + digit : 0x57 + digit  // '0'…'9', 'a'…'f'
-                rest /= radix
-            } while rest != 0
-            append(contentsOf: UnsafeBufferPointer(rebasing: digits[position..<20]))
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: CodeName.longestNumber) { digits in
+            let length = CodeName.writeDigits(value, radix: radix, to: digits.baseAddress!)
+            append(contentsOf: UnsafeBufferPointer(start: digits.baseAddress!, count: length))
         }
+    }
+}
+
+// Names written straight into a buffer sized beforehand (the gdb symbol file of a chunk's
+// thousands of stubs).
+extension CodeName {
+    /// Digits of the longest UInt64 in base 10.
+    static let longestNumber = 20
+
+    /// The most bytes ``write(to:)`` writes.
+    var longestLength: Int {
+        switch self {
+        case .text(let text): text.utf8.count
+        case .numbered(let prefix, _): prefix.utf8.count + Self.longestNumber
+        case .numberedRange(let prefix, _, _): prefix.utf8.count + 2 * Self.longestNumber + 1
+        }
+    }
+
+    /// Writes the name (no NUL) at `destination`, which has room for ``longestLength`` bytes;
+    /// returns how many bytes.
+    func write(to destination: UnsafeMutablePointer<UInt8>) -> Int {
+        switch self {
+        case .text(let text):
+            return Self.write(text, to: destination)
+        case .numbered(let prefix, let number):
+            let length = Self.write(prefix, to: destination)
+            return length + Self.writeDigits(number, radix: 10, to: destination + length)
+        case .numberedRange(let prefix, let first, let last):
+            var length = Self.write(prefix, to: destination)
+            length += Self.writeDigits(first, radix: 10, to: destination + length)
+            destination[length] = 0x2D
+            return length + 1 + Self.writeDigits(last, radix: 10, to: destination + length + 1)
+        }
+    }
+
+    /// Writes `text`'s UTF-8 bytes at `destination`; returns how many.
+    static func write(_ text: String, to destination: UnsafeMutablePointer<UInt8>) -> Int {
+        var text = text
+        return text.withUTF8 { bytes in
+            if let source = bytes.baseAddress { destination.update(from: source, count: bytes.count) }
+            return bytes.count
+        }
+    }
+
+    /// Writes `value` in base `radix` (10 or 16, lowercase) at `destination`, which has room for
+    /// ``longestNumber`` bytes; returns how many.
+    @inline(__always)
+    static func writeDigits(_ value: UInt64, radix: UInt64, to destination: UnsafeMutablePointer<UInt8>) -> Int {
+        var length = 0, rest = value
+        repeat {
+            rest /= radix
+            length += 1
+        } while rest != 0
+        rest = value
+        for position in stride(from: length - 1, through: 0, by: -1) {
+            let digit = UInt8(truncatingIfNeeded: rest % radix)
+            destination[position] = digit < 10 ? 0x30 + digit : 0x57 + digit  // '0'…'9', 'a'…'f'
+            rest /= radix
+        }
+        return length
     }
 }

@@ -109,13 +109,13 @@ final class DebuggerRegistry {
 
     private static func entry(owner: DebugOwner, chunk: ChunkSlots, names: [UInt: String]) -> Entry {
         let sorted = chunk.slots
-        let bytes = SymbolFile.build(count: sorted.count, address: { sorted[$0].address }, size: { _ in chunk.slotSize },
-                                     extent: { _ in chunk.slotSize }) { index, strings in
-            if !names.isEmpty, let name = names[sorted[index].address] {
-                strings.append(contentsOf: name.utf8)
-            } else {
-                strings.append(contentsOf: chunk.prefix)
-                strings.appendDigits(sorted[index].id, radix: 10)
+        let longestName = names.values.reduce(chunk.prefix.count + CodeName.longestNumber) { max($0, $1.utf8.count) }
+        let bytes = chunk.prefix.withUnsafeBufferPointer { prefix in
+            SymbolFile.build(count: sorted.count, longestName: longestName, address: { sorted[$0].address },
+                             size: { _ in chunk.slotSize }, extent: { _ in chunk.slotSize }) { index, destination in
+                if !names.isEmpty, let name = names[sorted[index].address] { return CodeName.write(name, to: destination) }
+                if let start = prefix.baseAddress { destination.update(from: start, count: prefix.count) }
+                return prefix.count + CodeName.writeDigits(sorted[index].id, radix: 10, to: destination + prefix.count)
             }
         }
         return Entry(owner: owner, bytes: bytes)
