@@ -2,8 +2,9 @@
 /// (and the stubs' payloads, if any).
 enum ChunkMapper {
     /// Maps one chunk. `initializeData` fills the data region (given its first byte) before any
-    /// code is executable; `populateData` faults all of it in first, for one that writes it all. With `guarded`, code pages are BTI-guarded where the host supports it
-    /// (templates with landing pads). On failure nothing stays mapped.
+    /// code is executable; `populateData` faults all of it in first, for one that writes it all.
+    /// With `guarded`, code pages are BTI-guarded where the host supports it (templates with
+    /// landing pads). On failure nothing stays mapped.
     static func map(
         template: CodeTemplate,
         geometry: ChunkGeometry,

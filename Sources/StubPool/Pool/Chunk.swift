@@ -59,7 +59,7 @@ final class Chunk: Sendable {
         let slotShift = layout.slotShift
         guard entry < dataStart, entry >= base, offset & ((1 << slotShift) - 1) == 0, entry != anchorEntry else { return nil }
         let physical = offset >> slotShift
-        let data = base &+ layout.dataStart &+ physical &* layout.dataStride
+        let data = layout.dataSlot(physical: physical, chunkBase: base)
         if layout.denseSlots { return (Int(physical), data) }
         guard let logical = layout.placement.logical(Int(physical)) else { return nil }
         return (logical, data)

@@ -111,7 +111,13 @@ struct PoolLayout: Sendable {
     @inlinable @inline(__always)
     func dataSlot(of stub: Stub) -> UInt {
         let physical = UInt(stub.slot)
-        return stub.address &- (physical &<< slotShift) &+ dataStart &+ physical &* dataStride
+        return dataSlot(physical: physical, chunkBase: stub.address &- (physical &<< slotShift))
+    }
+
+    /// The data slot of physical slot `physical` of the chunk at `chunkBase`: the one rule.
+    @inlinable @inline(__always)
+    func dataSlot(physical: UInt, chunkBase: UInt) -> UInt {
+        chunkBase &+ dataStart &+ physical &* dataStride
     }
 
     /// The physical slot whose payload starts `offset` bytes into a chunk's payload region, or nil

@@ -230,15 +230,24 @@ extension AArch64EmulationTests {
         let variant = StubVariant(kind: .forward)
         let geometry = try ChunkGeometry(pageSize: 4096, slotSize: AArch64StubEncoder().slotSize(for: variant), codeSize: 64 * 1024)
         let template = try Self.templateFile(for: variant, geometry: geometry)
-        let address: UInt = 0x40_0000_0000  // where the harness maps the chunk (MAP_FIXED_NOREPLACE)
-        let section = UnwindRegistration.section(frameless: address..<address + UInt(geometry.codeSize), architecture: .arm64).bytes
-        let ehFrame = try Self.harness.get().deletingLastPathComponent().appendingPathComponent("eh-frame-\(UUID().uuidString)")
-        try Data(section).write(to: ehFrame)
-        defer { try? FileManager.default.removeItem(at: ehFrame) }
-        let outcome = try ExternalTools.run(ExternalTools.qemu, ["-L", ExternalTools.aarch64Sysroot, try Self.harness.get().path, "--unwind",
-                                                                 template.path, ehFrame.path, "\(address)", "\(geometry.codeSize)"],
-                                            missing: ExternalTools.aarch64EmulationMissing)
-        let report = try Report(outcome)
+        let directory = try Self.harness.get().deletingLastPathComponent()
+        // Where the harness maps the chunk (MAP_FIXED_NOREPLACE): the next candidate if something
+        // already lies there (the harness then exits 2 before any backtrace).
+        var outcome: ChildProcess.Outcome?
+        for address: UInt in [0x40_0000_0000, 0x51_0000_0000, 0x62_0000_0000] {
+            let section = UnwindRegistration.section(frameless: address..<address + UInt(geometry.codeSize), architecture: .arm64).bytes
+            let ehFrame = directory.appendingPathComponent("eh-frame-\(UUID().uuidString)")
+            try Data(section).write(to: ehFrame)
+            defer { try? FileManager.default.removeItem(at: ehFrame) }
+            let qemu = try #require(ExternalTools.qemu, "\(ExternalTools.aarch64EmulationMissing)")
+            let run = try ChildProcess.run(qemu, arguments: ["-L", ExternalTools.aarch64Sysroot, try Self.harness.get().path, "--unwind",
+                                                             template.path, ehFrame.path, "\(address)", "\(geometry.codeSize)"], timeout: 180)
+            outcome = run
+            if run.terminatedBySignal || run.terminationStatus != 2 { break }
+        }
+        let finished = try #require(outcome)
+        #expect(!finished.terminatedBySignal && finished.terminationStatus == 0, "\(finished.standardError)\(finished.standardOutput)")
+        let report = try Report(finished)
         #expect(report.number("unregistered") == 0, "without unwind information the backtrace stops in the chunk")
         #expect(report.number("registered") == 1, "with the chunk's FDE the backtrace reaches the caller")
         print("AArch64 unwinding under qemu: caller reached without the chunk's FDE \(report.number("unregistered")), with it \(report.number("registered"))")
