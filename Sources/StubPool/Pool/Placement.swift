@@ -44,16 +44,16 @@ struct SlotPlacement: Sendable, Hashable {
     private var slotsPerLine: Int { max(1, Placement.cacheLineSize / geometry.slotSize) }
     private var linesPerPage: Int { max(1, geometry.pageSize / max(Placement.cacheLineSize, geometry.slotSize)) }
 
-    func physical(_ logical: Int) -> Int {
+    /// The placement's rule as numbers.
+    var spacing: SlotSpacing {
         switch placement {
-        case .packed, .random:
-            return logical
-        case .pageStart:
-            return logical * geometry.slotsPerPage
-        case .staggered:
-            return logical * geometry.slotsPerPage + (logical % linesPerPage) * slotsPerLine
+        case .packed, .random: .dense
+        case .pageStart: SlotSpacing(stride: geometry.slotsPerPage, cycle: 1, step: 0)
+        case .staggered: SlotSpacing(stride: geometry.slotsPerPage, cycle: linesPerPage, step: slotsPerLine)
         }
     }
+
+    func physical(_ logical: Int) -> Int { spacing.physical(logical) }
 
     /// The logical slot of physical slot `physical`, or `nil` if this placement never uses it.
     func logical(_ physical: Int) -> Int? {

@@ -72,9 +72,11 @@ extension StubPool {
 
     /// Names every slot of a new chunk for gdb under its default name (see ``ProfilingOutputs/gdb``):
     /// one registration per chunk, for its lifetime, whatever its slots are used for.
+    /// Logical slots are in address order (``SlotSpacing``), so the file's index is the logical slot.
     func describeForDebugger(_ chunk: Chunk) {
-        let capacity = layout.capacity, firstID = UInt64(chunk.serial) * UInt64(capacity)
-        let slots = (0..<capacity).map { (address: chunk.stub(ofLogical: $0).address, id: firstID + UInt64($0)) }
-        Profiling.describeChunk(slots, slotSize: layout.geometry.slotSize, prefix: defaultNamePrefix, owner: .chunk(chunk.base))
+        Profiling.describeChunk(
+            .init(count: layout.capacity, slotSize: layout.geometry.slotSize, prefix: Array(defaultNamePrefix.utf8),
+                  firstID: UInt64(chunk.serial) * UInt64(layout.capacity), base: chunk.base, spacing: layout.placement.spacing),
+            owner: .chunk(chunk.base))
     }
 }

@@ -92,17 +92,72 @@ extension CodeName {
     /// ``longestNumber`` bytes; returns how many.
     @inline(__always)
     static func writeDigits(_ value: UInt64, radix: UInt64, to destination: UnsafeMutablePointer<UInt8>) -> Int {
-        var length = 0, rest = value
-        repeat {
-            rest /= radix
-            length += 1
-        } while rest != 0
-        rest = value
+        let length = digitCount(value, radix: radix)
+        var rest = value
         for position in stride(from: length - 1, through: 0, by: -1) {
             let digit = UInt8(truncatingIfNeeded: rest % radix)
             destination[position] = digit < 10 ? 0x30 + digit : 0x57 + digit  // '0'…'9', 'a'…'f'
             rest /= radix
         }
+        return length
+    }
+
+    /// How many digits ``writeDigits(_:radix:to:)`` writes for `value`.
+    @inline(__always)
+    static func digitCount(_ value: UInt64, radix: UInt64) -> Int {
+        var length = 0, rest = value
+        repeat {
+            rest /= radix
+            length += 1
+        } while rest != 0
+        return length
+    }
+}
+
+/// Names `prefix` + a decimal number written for consecutive numbers (a chunk's stubs, in
+/// address order): each name is the last one with its digits incremented, not a division per
+/// digit. Any other number is written from scratch.
+struct ConsecutiveNames {
+    /// The prefix and the digits of `next`.
+    private var name: [UInt8]
+    private let prefixLength: Int
+    private var next: UInt64
+
+    init(prefix: [UInt8], first: UInt64) {
+        prefixLength = prefix.count
+        name = prefix
+        next = first
+        setDigits(first)
+    }
+
+    private mutating func setDigits(_ number: UInt64) {
+        name.removeSubrange(prefixLength...)
+        let count = CodeName.digitCount(number, radix: 10)
+        name.append(contentsOf: repeatElement(0, count: count))
+        name.withUnsafeMutableBufferPointer { _ = CodeName.writeDigits(number, radix: 10, to: $0.baseAddress! + prefixLength) }
+        next = number
+    }
+
+    /// Writes `prefix` + `number` (no NUL) at `destination`; returns its length.
+    mutating func write(_ number: UInt64, to destination: UnsafeMutablePointer<UInt8>) -> Int {
+        if number != next { setDigits(number) }
+        next &+= 1
+        let length = name.count, prefixLength = self.prefixLength
+        // Then the next number's digits: carry through the nines, or one digit more. One
+        // mutable access for the whole name (an array subscript per digit checked uniqueness
+        // every time).
+        let carriedOut = name.withUnsafeMutableBufferPointer { name -> Bool in
+            destination.update(from: name.baseAddress!, count: length)
+            var position = length - 1
+            while position >= prefixLength && name[position] == 0x39 {  // '9'
+                name[position] = 0x30
+                position -= 1
+            }
+            guard position >= prefixLength else { return true }
+            name[position] += 1
+            return false
+        }
+        if next == 0 { setDigits(0) } else if carriedOut { name.insert(0x31, at: prefixLength) }  // past UInt64.max: 0
         return length
     }
 }

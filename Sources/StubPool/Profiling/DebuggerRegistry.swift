@@ -23,25 +23,21 @@ final class DebuggerRegistry {
         let owner: DebugOwner
         var pieces: [SymbolFile.Piece]
         let node: UnsafeMutablePointer<stubpool_jit_code_entry>
-        let file: UnsafeMutableRawBufferPointer
+        let file: SymbolFile.Bytes
 
-        /// `pieces`: what `bytes` names, kept for entries rebuilt after frees (arena blobs).
-        init(owner: DebugOwner, bytes: [UInt8], pieces: [SymbolFile.Piece] = []) {
+        /// `pieces`: what `file` names, kept for entries rebuilt after frees (arena blobs).
+        init(owner: DebugOwner, file: SymbolFile.Bytes, pieces: [SymbolFile.Piece] = []) {
             self.owner = owner
             self.pieces = pieces
-            file = .allocate(byteCount: bytes.count, alignment: 8)
-            file.copyBytes(from: bytes)
+            self.file = file
             node = .allocate(capacity: 1)
             node.initialize(to: stubpool_jit_code_entry(
                 next_entry: nil, prev_entry: nil,
-                symfile_addr: UnsafePointer(file.baseAddress!.assumingMemoryBound(to: CChar.self)),
-                symfile_size: UInt64(bytes.count)))
+                symfile_addr: UnsafePointer(file.base.assumingMemoryBound(to: CChar.self)),
+                symfile_size: UInt64(file.size)))
         }
 
-        deinit {
-            node.deallocate()
-            file.deallocate()
-        }
+        deinit { node.deallocate() }
     }
 
     private var entries: [ObjectIdentifier: Entry] = [:]
@@ -74,51 +70,59 @@ final class DebuggerRegistry {
     }
 
     private static func entry(owner: DebugOwner, pieces: [SymbolFile.Piece]) -> Entry {
-        Entry(owner: owner, bytes: SymbolFile.build(pieces), pieces: pieces)
+        Entry(owner: owner, file: SymbolFile.build(pieces), pieces: pieces)
     }
 
-    /// What a chunk's entry was built from, to rebuild it when a stub is renamed.
-    private struct ChunkSlots {
-        let slots: [(address: UInt, id: UInt64)]
+    /// A chunk's stubs as a symbol file's source: slot `index` (in address order) is at `base` +
+    /// its physical slot (by `spacing`) × `slotSize` and named `prefix` + `firstID + index`, or by
+    /// `names` (entry address to name: the stubs renamed with ``StubPool/setName(_:for:)``).
+    /// Kept to rebuild the entry when a stub is renamed: a rule, not a list (a list of the
+    /// chunk's 16,383 slots was a quarter of the pages gdb-on allocation touched).
+    struct ChunkSymbols: SymbolFile.Source {
+        let count: Int
         let slotSize: Int
         let prefix: [UInt8]
-    }
-    private var chunkSlots: [DebugOwner: ChunkSlots] = [:]
+        let firstID: UInt64
+        let base: UInt
+        let spacing: SlotSpacing
+        var names: [UInt: String] = [:]
+        /// The numbered names' writer, made by the first name written.
+        var numbered: ConsecutiveNames? = nil
 
-    /// Names a chunk's stubs `prefix` + id for gdb, or the name in `names` (by entry address), in
-    /// one entry that lives as long as the chunk; ``renameInChunk(owner:names:)`` rebuilds it.
-    /// `slots`: entry address and id of each slot.
-    func registerChunk(_ slots: [(address: UInt, id: UInt64)], slotSize: Int, prefix: String, owner: DebugOwner,
-                       names: [UInt: String] = [:]) {
-        guard !slots.isEmpty else { return }
+        var longestName: Int {
+            let numbered = prefix.count + CodeName.digitCount(firstID + UInt64(max(count, 1) - 1), radix: 10)
+            return names.values.reduce(numbered) { max($0, $1.utf8.count) }
+        }
+        func address(_ index: Int) -> UInt { base + UInt(spacing.physical(index) * slotSize) }
+        func size(_ index: Int) -> Int { slotSize }
+        func extent(_ index: Int) -> Int { slotSize }
+        mutating func writeName(_ index: Int, to destination: UnsafeMutablePointer<UInt8>) -> Int {
+            if !names.isEmpty, let name = names[address(index)] { return CodeName.write(name, to: destination) }
+            if numbered == nil { numbered = ConsecutiveNames(prefix: prefix, first: firstID) }
+            return numbered!.write(firstID + UInt64(index), to: destination)
+        }
+    }
+    private var chunkSymbols: [DebugOwner: ChunkSymbols] = [:]
+
+    /// Names a chunk's stubs (see ``ChunkSymbols``) for gdb, in one entry that lives as long as
+    /// the chunk; ``renameInChunk(owner:names:)`` rebuilds it.
+    func registerChunk(_ chunk: ChunkSymbols, owner: DebugOwner) {
+        guard chunk.count > 0 else { return }
         settle()
-        let chunk = ChunkSlots(slots: Self.byAddress(slots) { $0.address }, slotSize: slotSize, prefix: Array(prefix.utf8))
-        chunkSlots[owner] = chunk
-        link(Self.entry(owner: owner, chunk: chunk, names: names))
+        chunkSymbols[owner] = chunk
+        link(Entry(owner: owner, file: SymbolFile.build(chunk)))
     }
 
-    /// Rebuilds the entry of a chunk registered with ``registerChunk(_:slotSize:prefix:owner:names:)``
-    /// with `names` (the chunk's stubs named with ``StubPool/setName(_:for:)``, by entry address):
-    /// one symbol file for the whole chunk, so a rename costs building it again.
+    /// Rebuilds the entry of a chunk registered with ``registerChunk(_:owner:)`` with `names`
+    /// (the chunk's stubs named with ``StubPool/setName(_:for:)``, by entry address): one symbol
+    /// file for the whole chunk, so a rename costs building it again.
     func renameInChunk(owner: DebugOwner, names: [UInt: String]) {
-        guard let chunk = chunkSlots[owner], let ids = entriesOfOwner[owner] else { return }
+        guard var chunk = chunkSymbols[owner], let ids = entriesOfOwner[owner] else { return }
         for id in ids { if let entry = entries[id] { unlink(entry) } }
         entriesOfOwner[owner] = nil
-        link(Self.entry(owner: owner, chunk: chunk, names: names))
-    }
-
-    private static func entry(owner: DebugOwner, chunk: ChunkSlots, names: [UInt: String]) -> Entry {
-        let sorted = chunk.slots
-        let longestName = names.values.reduce(chunk.prefix.count + CodeName.longestNumber) { max($0, $1.utf8.count) }
-        let bytes = chunk.prefix.withUnsafeBufferPointer { prefix in
-            SymbolFile.build(count: sorted.count, longestName: longestName, address: { sorted[$0].address },
-                             size: { _ in chunk.slotSize }, extent: { _ in chunk.slotSize }) { index, destination in
-                if !names.isEmpty, let name = names[sorted[index].address] { return CodeName.write(name, to: destination) }
-                if let start = prefix.baseAddress { destination.update(from: start, count: prefix.count) }
-                return prefix.count + CodeName.writeDigits(sorted[index].id, radix: 10, to: destination + prefix.count)
-            }
-        }
-        return Entry(owner: owner, bytes: bytes)
+        chunk.names = names
+        chunkSymbols[owner] = chunk
+        link(Entry(owner: owner, file: SymbolFile.build(chunk)))
     }
 
     /// The blob at `address` was freed: its name goes at the next registration or flush.
@@ -129,7 +133,7 @@ final class DebuggerRegistry {
 
     /// Everything `owner` registered goes now (its code is being unmapped).
     func forget(owner: DebugOwner) {
-        chunkSlots[owner] = nil
+        chunkSymbols[owner] = nil
         guard let ids = entriesOfOwner.removeValue(forKey: owner) else { return }
         for id in ids {
             guard let entry = entries[id] else { continue }
@@ -159,7 +163,7 @@ final class DebuggerRegistry {
     /// Takes every entry out of gdb's list (profiling stops).
     func removeAll() {
         for entry in Array(entries.values) { unlink(entry) }
-        chunkSlots.removeAll()
+        chunkSymbols.removeAll()
         entriesOfOwner.removeAll()
         entryOfBlob.removeAll()
         withFreedBlobs.removeAll()

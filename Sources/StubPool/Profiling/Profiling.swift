@@ -186,9 +186,9 @@ public enum Profiling {
         }
     }
 
-    /// Names a chunk's stubs for gdb (see ``DebuggerRegistry/registerChunk(_:slotSize:prefix:owner:)``).
-    static func describeChunk(_ slots: [(address: UInt, id: UInt64)], slotSize: Int, prefix: String, owner: DebugOwner) {
-        recorder.withLock { $0?.debugger?.registerChunk(slots, slotSize: slotSize, prefix: prefix, owner: owner) }
+    /// Names a chunk's stubs for gdb (see ``DebuggerRegistry/registerChunk(_:owner:)``).
+    static func describeChunk(_ chunk: DebuggerRegistry.ChunkSymbols, owner: DebugOwner) {
+        recorder.withLock { $0?.debugger?.registerChunk(chunk, owner: owner) }
     }
 
     /// Stubs of the chunk `owner` were named: gdb's entry for the chunk is rebuilt with `names`.

@@ -31,29 +31,81 @@ enum SymbolFile {
     /// The host's ELF machine number (also in perf's jitdump header).
     static let elfMachine: UInt16 = Architecture.host == .x86_64 ? 62 : 183
 
-    /// The file for `pieces`, sorted by address and not overlapping.
-    static func build(_ pieces: some Collection<Piece>) -> [UInt8] {
-        let pieces = Array(pieces)
-        return build(count: pieces.count, longestName: pieces.reduce(0) { max($0, $1.name.longestLength) },
-                     address: { pieces[$0].address }, size: { pieces[$0].size }, extent: { pieces[$0].extent },
-                     writeName: { pieces[$0].name.write(to: $1) })
+    /// A built file: its first `size` bytes at `base`, in memory it owns.
+    final class Bytes {
+        let base: UnsafeMutableRawPointer
+        private(set) var size = 0
+        /// Bytes mapped for it; 0 for a heap buffer.
+        private let mapped: Int
+
+        /// Files of this size or more get a mapping of their own, populated at once: a chunk's
+        /// file (≈800 KB for 16,383 stubs) written into fresh heap pages took a page fault per
+        /// 4 KiB, a third of gdb-on bulk allocation.
+        static let mappedFrom = 64 << 10
+
+        /// Room for `capacity` bytes.
+        init(capacity: Int) {
+            let rounded = (capacity + Kernel.pageSize - 1) / Kernel.pageSize * Kernel.pageSize
+            if capacity >= Self.mappedFrom, let address = try? Kernel.mapAnonymous(size: rounded, protection: Kernel.readWrite) {
+                // Populating is only a head start: where the kernel refuses it, pages fault in.
+                try? Kernel.populate(address, size: rounded)
+                base = UnsafeMutableRawPointer(bitPattern: address)!
+                mapped = rounded
+            } else {
+                base = .allocate(byteCount: max(capacity, 1), alignment: 8)
+                mapped = 0
+            }
+        }
+
+        fileprivate func finish(size: Int) { self.size = size }
+
+        deinit {
+            if mapped > 0 { try? Kernel.unmap(UInt(bitPattern: base), size: mapped) } else { base.deallocate() }
+        }
     }
 
-    /// The file for `count` pieces given by index, sorted by address and not overlapping:
-    /// `writeName` writes piece `index`'s name (without NUL, at most `longestName` bytes) at the
-    /// pointer it is given and returns its length. Used directly for a chunk's thousands of
-    /// numbered stubs, with no name value per stub.
+    /// What a file names, by index in address order: piece `index` starts at `address(index)`,
+    /// its symbol covers `size(index)` bytes and it owns `extent(index)` (pieces whose extents
+    /// touch share a section); `writeName` writes its name (no NUL, at most `longestName` bytes)
+    /// and returns the length. A generic parameter, so that each kind of source is specialized:
+    /// a chunk's thousands of numbered stubs cost no call per field.
+    protocol Source {
+        var count: Int { get }
+        var longestName: Int { get }
+        func address(_ index: Int) -> UInt
+        func size(_ index: Int) -> Int
+        func extent(_ index: Int) -> Int
+        mutating func writeName(_ index: Int, to destination: UnsafeMutablePointer<UInt8>) -> Int
+    }
+
+    /// Pieces listed one by one (arena blobs).
+    struct PieceList: Source {
+        let pieces: [Piece]
+        var count: Int { pieces.count }
+        var longestName: Int { pieces.reduce(0) { max($0, $1.name.longestLength) } }
+        func address(_ index: Int) -> UInt { pieces[index].address }
+        func size(_ index: Int) -> Int { pieces[index].size }
+        func extent(_ index: Int) -> Int { pieces[index].extent }
+        func writeName(_ index: Int, to destination: UnsafeMutablePointer<UInt8>) -> Int { pieces[index].name.write(to: destination) }
+    }
+
+    /// The file for `pieces`, sorted by address and not overlapping.
+    static func build(_ pieces: [Piece]) -> Bytes { build(PieceList(pieces: pieces)) }
+
+    /// The file for `source`, whose pieces are sorted by address and do not overlap.
     // One buffer of the largest size the file can have, written in file order through a pointer:
     // the header, the symbol table (Elf64_Sym records, this struct's layout, little-endian hosts),
     // the string table, the section names and headers. Appending to an array per symbol and per
     // name was ≈570 instructions per stub of a chunk's file (gdb-on bulk allocation ≈6× off).
-    static func build(count: Int, longestName: Int, address: (Int) -> UInt, size: (Int) -> Int, extent: (Int) -> Int,
-                      writeName: (Int, UnsafeMutablePointer<UInt8>) -> Int) -> [UInt8] {
+    static func build<Pieces: Source>(_ source: Pieces) -> Bytes {
+        var source = source
+        let count = source.count, longestName = source.longestName
         assert(MemoryLayout<ElfSymbol>.stride == symbolSize)
         // Sections first: one `.text` per run of pieces whose extents touch.
         var sections: [Range<UInt>] = []
         for index in 0..<count {
-            let start = address(index), end = start + UInt(extent(index))
+            let start = source.address(index), end = start + UInt(source.extent(index))
+            precondition(sections.last.map { start >= $0.upperBound } ?? true, "pieces out of address order, or overlapping")
             if let last = sections.last, last.upperBound == start {
                 sections[sections.count - 1] = last.lowerBound..<end
             } else {
@@ -66,28 +118,31 @@ enum SymbolFile {
         let stringsOffset = symbolsOffset + (count + 1) * symbolSize
         let sectionCount = sections.count + 4  // null, texts, symtab, strtab, shstrtab
         let capacity = stringsOffset + 1 + count * (longestName + 1) + sectionNames.count + 7 + sectionCount * sectionHeaderSize
-        return [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized in
-            let file = UnsafeMutableRawPointer(buffer.baseAddress!)
-            // The header's place, the null symbol and the string table's leading NUL.
-            file.initializeMemory(as: UInt8.self, repeating: 0, count: stringsOffset + 1)
+        let result = Bytes(capacity: capacity)
+        let file = result.base, bytes = file.assumingMemoryBound(to: UInt8.self)
+        do {
+            // The header's place, the null symbol and the string table's leading NUL (every other
+            // byte is written below).
+            file.initializeMemory(as: UInt8.self, repeating: 0, count: symbolsOffset + symbolSize)
+            bytes[stringsOffset] = 0
             var cursor = stringsOffset + 1
             var sectionIndex = 0
             for index in 0..<count {
-                let start = address(index)
+                let start = source.address(index)
                 while start >= sections[sectionIndex].upperBound { sectionIndex += 1 }
                 let symbol = ElfSymbol(name: UInt32(cursor - stringsOffset), info: 0x12 /* STB_GLOBAL, STT_FUNC */,
                                        section: UInt16(sectionIndex + 1) /* section 0 is null */,
-                                       value: UInt64(start), size: UInt64(size(index)))
+                                       value: UInt64(start), size: UInt64(source.size(index)))
                 file.storeBytes(of: symbol, toByteOffset: symbolsOffset + (index + 1) * symbolSize, as: ElfSymbol.self)
-                let length = writeName(index, buffer.baseAddress! + cursor)
+                let length = source.writeName(index, to: bytes + cursor)
                 precondition(length <= longestName, "a symbol name is longer than its bound")
-                buffer[cursor + length] = 0
+                bytes[cursor + length] = 0
                 cursor += length + 1
             }
             let stringsSize = cursor - stringsOffset
             let sectionNamesOffset = cursor
-            for byte in sectionNames { buffer[cursor] = byte; cursor += 1 }
-            while cursor % 8 != 0 { buffer[cursor] = 0; cursor += 1 }
+            for byte in sectionNames { bytes[cursor] = byte; cursor += 1 }
+            while cursor % 8 != 0 { bytes[cursor] = 0; cursor += 1 }
 
             func put<Value: FixedWidthInteger>(_ value: Value) {
                 file.storeBytes(of: value.littleEndian, toByteOffset: cursor, as: Value.self)
@@ -117,7 +172,7 @@ enum SymbolFile {
                     link: symtabIndex + 1, info: 1 /* first global symbol */, alignment: 8, entrySize: UInt64(symbolSize))
             section(name: strtabName, type: 3 /* SHT_STRTAB */, offset: stringsOffset, size: stringsSize)
             section(name: shstrtabName, type: 3, offset: sectionNamesOffset, size: sectionNames.count)
-            initialized = cursor
+            result.finish(size: cursor)
 
             cursor = 0
             for byte: UInt8 in [0x7F, 0x45, 0x4C, 0x46, 2 /* 64-bit */, 1 /* little-endian */, 1 /* version */] { put(byte) }
@@ -136,5 +191,6 @@ enum SymbolFile {
             put(UInt16(sectionCount))
             put(UInt16(symtabIndex + 2))
         }
+        return result
     }
 }

@@ -104,6 +104,7 @@ struct HeadlineBenchmark {
         progress("bulk allocation while profiling…")
         results.record("alloc_bulk_profiled_ns_per_stub", "stubpool", try profiledBulk(count: bulk, target: target))
         results.record("alloc_bulk_unwind_ns_per_stub", "stubpool", try profiledBulk(count: bulk, target: target, outputs: .unwind))
+        results.record("alloc_bulk_gdb_ns_per_stub", "stubpool", try profiledBulk(count: bulk, target: target, outputs: .gdb))
         return results
     }
 
@@ -415,7 +416,8 @@ struct HeadlineBenchmark {
     /// Bulk allocation of `count` stubs into a fresh pool (as `alloc_bulk_ns_per_stub`) with
     /// profiling on: by default every stub gets a jitdump code-load record under its default name
     /// (written to a temporary directory, removed afterwards); with `.unwind`, every chunk is
-    /// registered with the unwinder. Last, so that no other figure is recorded.
+    /// registered with the unwinder; with `.gdb`, every chunk's stubs are named in a symbol file
+    /// for gdb. Last, so that no other figure is recorded.
     func profiledBulk(count: Int, target: UnsafeRawPointer, outputs: ProfilingOutputs = .jitdump) throws -> Double {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("stubpool-bench-jit-\(getpid())")
         try Profiling.start(outputs, directory: directory.path)

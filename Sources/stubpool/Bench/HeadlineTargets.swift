@@ -18,6 +18,8 @@ struct HeadlineTarget {
         case floorRatioAtMost(Double)
         /// StubPool's value over the floor's must be at least this (a share of the ceiling).
         case floorRatioAtLeast(Double)
+        /// StubPool's value over its value in another row must be at most this (a switch's cost).
+        case rowRatioAtMost(String, Double)
     }
 
     let metric: String
@@ -29,6 +31,7 @@ struct HeadlineTarget {
         .init(metric: "retarget_ns", bound: .floorRatioAtMost(1.5)),
         .init(metric: "retarget_ns", bound: .atMost(2, unit: "ns")),
         .init(metric: "alloc_bulk_ns_per_stub", bound: .floorRatioAtMost(1.3)),
+        .init(metric: "alloc_bulk_gdb_ns_per_stub", bound: .rowRatioAtMost("alloc_bulk_ns_per_stub", 3)),
         .init(metric: "alloc_two_thread_speedup", bound: .floorRatioAtLeast(0.9)),
         .init(metric: "image_restore_speedup", bound: .atLeast(5, unit: "×")),
         .init(metric: "image_snapshot_100k_10k_ms", bound: .atMost(20, unit: "ms")),
@@ -64,6 +67,10 @@ struct HeadlineTarget {
         case .floorRatioAtLeast(let least):
             guard let ratio = results.floorRatio(metric) else { return nil }
             return (format(ratio, decimals: 2) + "× ceiling", ratio >= least)
+        case .rowRatioAtMost(let row, let most):
+            guard let other = results.value(row, "stubpool"), other > 0 else { return nil }
+            let ratio = mine / other
+            return (format(ratio, decimals: 2) + "×", ratio <= most)
         }
     }
 
@@ -74,6 +81,7 @@ struct HeadlineTarget {
         case .atLeast(let least, let unit): "≥ " + format(least, decimals: least < 10 ? 1 : 0) + " " + unit
         case .floorRatioAtMost(let most): "stubpool ÷ floor ≤ " + format(most, decimals: 1) + "×"
         case .floorRatioAtLeast(let least): "≥ " + format(least, decimals: 1) + "× the two-thread ceiling"
+        case .rowRatioAtMost(let row, let most): "≤ " + format(most, decimals: 1) + "× " + row
         }
     }
 

@@ -51,6 +51,8 @@ import Testing
     /// lazy entry for the whole chunk) belongs to no stub, and no slot to two, whatever the page
     /// size, slot size, code size and placement. (With slots of 64 bytes or more the staggered
     /// placement once put the last page's stub on the anchor.)
+    /// Also: logical order is address order (a chunk's gdb symbol file is written in logical
+    /// order and needs its symbols sorted).
     @Test func noPlacementHandsOutTheAnchorOrASlotTwice() throws {
         var checked = 0, failures: [String] = []
         for pageSize in ChunkGeometry.supportedPageSizes {
@@ -59,10 +61,12 @@ import Testing
                     guard let geometry = try? ChunkGeometry(pageSize: pageSize, slotSize: slotSize, codeSize: codeSize) else { continue }
                     for placement in [Placement.packed, .pageStart, .staggered, .random(seed: 1)] {
                         let slots = SlotPlacement(placement: placement, geometry: geometry)
-                        var seen = Set<Int>()
+                        var seen = Set<Int>(), previous = -1
                         for logical in 0..<slots.capacity {
                             let physical = slots.physical(logical)
+                            defer { previous = physical }
                             let problem: String? = if !(0..<geometry.physicalSlots).contains(physical) { "outside the chunk" }
+                                else if physical <= previous { "not past the previous slot" }
                                 else if physical == geometry.anchorSlot { "the anchor" }
                                 else if !seen.insert(physical).inserted { "taken twice" }
                                 else if slots.logical(physical) != logical { "not mapped back" } else { nil }
