@@ -14,6 +14,7 @@ struct SlotSpacing: Sendable, Hashable {
 
     @inline(__always)
     func physical(_ logical: Int) -> Int {
-        logical * stride + (cycle == 1 ? 0 : (logical % cycle) * step)
+        // Wrapping: logical slots and their physical ones are bounded by a chunk's slot count.
+        logical &* stride &+ (cycle == 1 ? 0 : (logical % cycle) &* step)
     }
 }

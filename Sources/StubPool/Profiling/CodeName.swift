@@ -116,48 +116,53 @@ extension CodeName {
 
 /// Names `prefix` + a decimal number written for consecutive numbers (a chunk's stubs, in
 /// address order): each name is the last one with its digits incremented, not a division per
-/// digit. Any other number is written from scratch.
-struct ConsecutiveNames {
-    /// The prefix and the digits of `next`.
-    private var name: [UInt8]
+/// digit. Any other number is written from scratch. A class owning its buffer: an array's
+/// copy-on-write check per digit, and Swift's overflow checks, were most of a chunk's symbol
+/// file (159 instructions per stub for the whole file loop).
+final class ConsecutiveNames {
+    /// The prefix, then the digits of `next`.
+    private let name: UnsafeMutablePointer<UInt8>
     private let prefixLength: Int
+    private var length: Int
     private var next: UInt64
 
     init(prefix: [UInt8], first: UInt64) {
         prefixLength = prefix.count
-        name = prefix
+        name = .allocate(capacity: prefix.count + CodeName.longestNumber)
+        name.initialize(from: prefix, count: prefix.count)
+        length = prefix.count
         next = first
         setDigits(first)
     }
 
-    private mutating func setDigits(_ number: UInt64) {
-        name.removeSubrange(prefixLength...)
-        let count = CodeName.digitCount(number, radix: 10)
-        name.append(contentsOf: repeatElement(0, count: count))
-        name.withUnsafeMutableBufferPointer { _ = CodeName.writeDigits(number, radix: 10, to: $0.baseAddress! + prefixLength) }
+    deinit { name.deallocate() }
+
+    private func setDigits(_ number: UInt64) {
+        length = prefixLength + CodeName.writeDigits(number, radix: 10, to: name + prefixLength)
         next = number
     }
 
     /// Writes `prefix` + `number` (no NUL) at `destination`; returns its length.
-    mutating func write(_ number: UInt64, to destination: UnsafeMutablePointer<UInt8>) -> Int {
+    func write(_ number: UInt64, to destination: UnsafeMutablePointer<UInt8>) -> Int {
         if number != next { setDigits(number) }
+        let written = length
+        destination.update(from: name, count: written)
+        // The next number's digits: carry through the nines, or one digit more.
         next &+= 1
-        let length = name.count, prefixLength = self.prefixLength
-        // Then the next number's digits: carry through the nines, or one digit more. One
-        // mutable access for the whole name (an array subscript per digit checked uniqueness
-        // every time).
-        let carriedOut = name.withUnsafeMutableBufferPointer { name -> Bool in
-            destination.update(from: name.baseAddress!, count: length)
-            var position = length - 1
-            while position >= prefixLength && name[position] == 0x39 {  // '9'
-                name[position] = 0x30
-                position -= 1
-            }
-            guard position >= prefixLength else { return true }
-            name[position] += 1
-            return false
+        var position = written &- 1
+        while position >= prefixLength && name[position] == 0x39 {  // '9'
+            name[position] = 0x30
+            position &-= 1
         }
-        if next == 0 { setDigits(0) } else if carriedOut { name.insert(0x31, at: prefixLength) }  // past UInt64.max: 0
-        return length
+        if next == 0 {
+            setDigits(0)  // past UInt64.max
+        } else if position >= prefixLength {
+            name[position] &+= 1
+        } else {
+            (name + prefixLength + 1).update(from: name + prefixLength, count: length &- prefixLength)
+            name[prefixLength] = 0x31  // '1'
+            length &+= 1
+        }
+        return written
     }
 }

@@ -93,13 +93,13 @@ final class DebuggerRegistry {
             let numbered = prefix.count + CodeName.digitCount(firstID + UInt64(max(count, 1) - 1), radix: 10)
             return names.values.reduce(numbered) { max($0, $1.utf8.count) }
         }
-        func address(_ index: Int) -> UInt { base + UInt(spacing.physical(index) * slotSize) }
+        func address(_ index: Int) -> UInt { base &+ UInt(bitPattern: spacing.physical(index) &* slotSize) }
         func size(_ index: Int) -> Int { slotSize }
         func extent(_ index: Int) -> Int { slotSize }
         mutating func writeName(_ index: Int, to destination: UnsafeMutablePointer<UInt8>) -> Int {
             if !names.isEmpty, let name = names[address(index)] { return CodeName.write(name, to: destination) }
             if numbered == nil { numbered = ConsecutiveNames(prefix: prefix, first: firstID) }
-            return numbered!.write(firstID + UInt64(index), to: destination)
+            return numbered!.write(firstID &+ UInt64(truncatingIfNeeded: index), to: destination)
         }
     }
     private var chunkSymbols: [DebugOwner: ChunkSymbols] = [:]

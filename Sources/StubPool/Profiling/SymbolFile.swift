@@ -101,17 +101,21 @@ enum SymbolFile {
         var source = source
         let count = source.count, longestName = source.longestName
         assert(MemoryLayout<ElfSymbol>.stride == symbolSize)
-        // Sections first: one `.text` per run of pieces whose extents touch.
+        // Sections first: one `.text` per run of pieces whose extents touch (the run being
+        // extended kept aside, not rewritten into the array per piece).
         var sections: [Range<UInt>] = []
+        var run: Range<UInt>?
         for index in 0..<count {
-            let start = source.address(index), end = start + UInt(source.extent(index))
-            precondition(sections.last.map { start >= $0.upperBound } ?? true, "pieces out of address order, or overlapping")
-            if let last = sections.last, last.upperBound == start {
-                sections[sections.count - 1] = last.lowerBound..<end
+            let start = source.address(index), end = start &+ UInt(source.extent(index))
+            precondition(run.map { start >= $0.upperBound } ?? true, "pieces out of address order, or overlapping")
+            if let current = run, current.upperBound == start {
+                run = current.lowerBound..<end
             } else {
-                sections.append(start..<end)
+                if let current = run { sections.append(current) }
+                run = start..<end
             }
         }
+        if let current = run { sections.append(current) }
         let sectionNames: [UInt8] = Array("\0.text\0.symtab\0.strtab\0.shstrtab\0".utf8)
         let (textName, symtabName, strtabName, shstrtabName): (UInt32, UInt32, UInt32, UInt32) = (1, 7, 15, 23)
         let symbolsOffset = headerSize
@@ -133,11 +137,11 @@ enum SymbolFile {
                 let symbol = ElfSymbol(name: UInt32(cursor - stringsOffset), info: 0x12 /* STB_GLOBAL, STT_FUNC */,
                                        section: UInt16(sectionIndex + 1) /* section 0 is null */,
                                        value: UInt64(start), size: UInt64(source.size(index)))
-                file.storeBytes(of: symbol, toByteOffset: symbolsOffset + (index + 1) * symbolSize, as: ElfSymbol.self)
+                file.storeBytes(of: symbol, toByteOffset: symbolsOffset &+ (index &+ 1) &* symbolSize, as: ElfSymbol.self)
                 let length = source.writeName(index, to: bytes + cursor)
                 precondition(length <= longestName, "a symbol name is longer than its bound")
-                bytes[cursor + length] = 0
-                cursor += length + 1
+                bytes[cursor &+ length] = 0
+                cursor &+= length &+ 1
             }
             let stringsSize = cursor - stringsOffset
             let sectionNamesOffset = cursor
