@@ -95,14 +95,15 @@ extension StubPool {
     }
 
     /// The data slot of a live handle of this pool, or nil (then the out-of-line path says why);
-    /// also nil for lazy pools, whose retargets must drop pending requests. The slot bound of
+    /// also nil for lazy pools, whose retargets must drop pending requests, and for pools with
+    /// data slots in their payloads (see ``inlineRetargetToken``). The slot bound of
     /// ``PoolLayout/owns(_:)`` is left to the out-of-line checks: handles are made only by the
     /// pool, so one carrying this pool's token has a stub slot.
     @inlinable @inline(__always)
     func inlinedLiveDataSlot(of stub: Stub) -> DataSlot? {
         guard UInt64(stub.poolToken) == inlineRetargetToken else { return nil }
         let slot = DataSlot(address: layout.dataSlot(of: stub))
-        return layout.isReleased(target: slot.target, entry: stub.address) ? nil : slot
+        return layout.holdsReleasedValue(target: slot.target, entry: stub.address) ? nil : slot
     }
 
     /// Retarget with every check spelled out as an error, and lazy requests dropped.

@@ -128,7 +128,9 @@ public final class StubPool: Sendable {
     @usableFromInline let lowestTarget: UInt
     /// The token the inlined retarget accepts: the pool's own, widened, or a value no 32-bit
     /// token can equal for lazy pools (whose retargets must take the out-of-line path to drop
-    /// pending requests). One compare serves both tests.
+    /// pending requests) and pools with data slots in their payloads (where a slot never handed
+    /// out reads 0, which the inlined path, testing only the released value, does not check).
+    /// One compare serves every test.
     @usableFromInline let inlineRetargetToken: UInt64
 
     private static let nextToken = Atomic<UInt32>(1)
@@ -200,7 +202,7 @@ public final class StubPool: Sendable {
                             idleDelay: configuration.idleChunkDelay)
         usesCaches = configuration.placement == .packed
         lowestTarget = UInt(pageSize)
-        inlineRetargetToken = configuration.lazyBatches ? .max : UInt64(token)
+        inlineRetargetToken = configuration.lazyBatches || layout.dataInPayloads ? .max : UInt64(token)
         slotStride = UInt32(layout.placement.physical(1) - layout.placement.physical(0))
         runStride = UInt(slotStride) * UInt(slotSize)
     }
