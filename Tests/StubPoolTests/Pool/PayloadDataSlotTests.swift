@@ -63,8 +63,9 @@ import Testing
         #expect(payload.load(fromByteOffset: 56, as: UInt.self) == pool.layout.releasedState(entry: stub.address).target)
     }
 
-    /// A slot never handed out reads target 0 in its payload and counts as released: releasing it
-    /// is refused and writes nothing.
+    /// A slot never handed out reads target 0 in its payload and counts as released: releasing or
+    /// retargeting it (both forms: the context one is inlined for other pools) is refused and
+    /// writes nothing.
     @Test func aSlotNeverHandedOutIsNotLive() throws {
         let pool = try StubPool(.init(kind: .context, payloadSize: 32, payloadDataOffset: 0))
         let stub = try pool.allocate(target: CTargets.weighted3, context: 1)
@@ -73,6 +74,8 @@ import Testing
         let targetWord = try #require(UnsafeRawPointer(bitPattern: pool.layout.payload(of: other) + 8))
         #expect(targetWord.load(as: UInt.self) == 0)
         #expect(throws: StubPoolError.released(id: other.id)) { try pool.release(address: other.address) }
+        #expect(throws: StubPoolError.released(id: other.id)) { try pool.retarget(other, to: CTargets.weighted3, context: 2) }
+        #expect(throws: StubPoolError.released(id: other.id)) { try pool.retarget(other, to: CTargets.weighted3) }
         #expect(targetWord.load(as: UInt.self) == 0, "nothing written")
     }
 
