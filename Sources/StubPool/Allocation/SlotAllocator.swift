@@ -2,6 +2,25 @@
 struct SlotAddress: Sendable, Hashable {
     var chunk: Int
     var slot: Int
+
+    /// Chunks below 2^24 and slots below 2^32 pack into the low 56 bits of a word, `chunk << 32 |
+    /// slot` (the bits above are the packer's: the pool keeps a shard there).
+    static let packedBits = 56
+
+    init(chunk: Int, slot: Int) {
+        self.chunk = chunk
+        self.slot = slot
+    }
+
+    /// The address packed in `word`'s low 56 bits.
+    @inline(__always)
+    init(packed word: UInt) {
+        chunk = Int(truncatingIfNeeded: (word >> 32) & 0xFF_FFFF)
+        slot = Int(truncatingIfNeeded: word & 0xFFFF_FFFF)
+    }
+
+    @inline(__always)
+    var packed: UInt { UInt(bitPattern: chunk) &<< 32 | UInt(bitPattern: slot) }
 }
 
 /// One size class: the occupancy bitmaps of its chunks plus a summary bitmap of the chunks that
@@ -155,6 +174,43 @@ struct SlotAllocator: Sendable {
         chunks[address.chunk].put(address.slot)
         freeSlots += 1
         setRoom(address.chunk, true)
+    }
+
+    /// Returns every slot of `addresses` (packed, see ``SlotAddress/init(packed:)``) that is not
+    /// free yet; returns how many. Consecutive addresses of one chunk (release order keeps a
+    /// chunk's slots together) go back together, through a buffer on the stack: a growing array
+    /// per group, decoded through `SlotAddress` values, was half of a reclaim.
+    mutating func free(packed addresses: UnsafeBufferPointer<UInt>) -> Int {
+        let groupLimit = 1_024
+        return withUnsafeTemporaryAllocation(of: Int32.self, capacity: groupLimit) { group in
+            var freed = 0, chunk = -1, count = 0
+            for word in addresses {
+                let address = SlotAddress(packed: word)
+                if address.chunk != chunk || count == groupLimit {
+                    if count > 0 { freed &+= free(chunk: chunk, slots: UnsafeBufferPointer(rebasing: group[..<count])) }
+                    chunk = address.chunk
+                    count = 0
+                }
+                group[count] = Int32(truncatingIfNeeded: address.slot)
+                count &+= 1
+            }
+            if count > 0 { freed &+= free(chunk: chunk, slots: UnsafeBufferPointer(rebasing: group[..<count])) }
+            return freed
+        }
+    }
+
+    /// Returns slots `slots` of `chunk` that are not free yet; returns how many.
+    mutating func free(chunk: Int, slots range: Range<Int>) -> Int {
+        var freed = 0, start = range.lowerBound
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: 1_024) { group in
+            while start < range.upperBound {
+                let count = min(group.count, range.upperBound - start)
+                for index in 0..<count { group[index] = Int32(truncatingIfNeeded: start + index) }
+                freed += free(chunk: chunk, slots: UnsafeBufferPointer(rebasing: group[..<count]))
+                start += count
+            }
+        }
+        return freed
     }
 
     /// Returns every slot of `slots` in `chunk` that is not free yet; returns how many.

@@ -55,14 +55,16 @@ final class PoolShared: Sendable {
     struct SlotKey: Sendable {
         let raw: UInt
 
+        /// Fields within their bounds (a shard below 256, a chunk below 2^24, a logical slot below
+        /// 2^32): taken as bit patterns, no checks. The shard above the packed ``SlotAddress``.
         init(shard: Int, chunk: Int, logical: Int) {
-            raw = UInt(shard) << 56 | UInt(chunk) << 32 | UInt(logical)
+            raw = UInt(bitPattern: shard) &<< SlotAddress.packedBits | SlotAddress(chunk: chunk, slot: logical).packed
         }
 
         init(raw: UInt) { self.raw = raw }
 
-        var shard: Int { Int(raw >> 56) }
-        var address: SlotAddress { SlotAddress(chunk: Int((raw >> 32) & 0xFF_FFFF), slot: Int(raw & 0xFFFF_FFFF)) }
+        var shard: Int { Int(raw >> SlotAddress.packedBits) }
+        var address: SlotAddress { SlotAddress(packed: raw) }
     }
 
     /// Released slots awaiting reclaim: `count` consecutive logical slots from `first`.
@@ -111,13 +113,17 @@ final class PoolShared: Sendable {
         /// allocation). Valid until the quarantine changes.
         mutating func keysByShard() -> [Range<Int>] {
             guard shards > 1 else { return [0..<keys.count] }
+            // All from one shard (one thread's releases, usually): already grouped, found with a
+            // compare per key before any counting.
+            if let first = keys.first {
+                let only = SlotKey(raw: first).shard
+                if keys.withUnsafeBufferPointer({ $0.allSatisfy { $0 >> SlotAddress.packedBits == UInt(only) } }) {
+                    return (0..<shards).map { $0 == only ? 0..<keys.count : 0..<0 }
+                }
+            }
             var starts = [Int](repeating: 0, count: shards + 1)
             for key in keys { starts[SlotKey(raw: key).shard + 1] += 1 }
             for shard in 0..<shards { starts[shard + 1] += starts[shard] }
-            // All from one shard (one thread's releases, usually): already grouped.
-            if let only = (0..<shards).first(where: { starts[$0 + 1] - starts[$0] == keys.count }) {
-                return (0..<shards).map { $0 == only ? 0..<keys.count : 0..<0 }
-            }
             var next = starts
             byShard.removeAll(keepingCapacity: true)
             byShard.append(contentsOf: repeatElement(0, count: keys.count))
@@ -239,21 +245,16 @@ final class PoolShared: Sendable {
                 // Slots go back chunk by chunk, in groups of consecutive keys of one chunk (release
                 // order usually keeps a chunk's slots together). A slot released twice by racing
                 // threads is queued twice: freed once.
-                var group = SlotGroup()
                 quarantine.keys.withUnsafeBufferPointer { keys in
                     for shard in shards {
                         shard.state.withLock { state in
-                            for key in keys[ranges[shard.index]] {
-                                let address = SlotKey(raw: key).address
-                                freed += group.add(address.slot, of: address.chunk, to: &state.allocator)
-                            }
+                            // A key is its shard above its packed slot address, which is all
+                            // the allocator reads.
+                            freed += state.allocator.free(packed: UnsafeBufferPointer(rebasing: keys[ranges[shard.index]]))
                             for run in runs where run.first.shard == shard.index {
                                 let first = run.first.address
-                                for slot in first.slot..<(first.slot + run.count) {
-                                    freed += group.add(slot, of: first.chunk, to: &state.allocator)
-                                }
+                                freed += state.allocator.free(chunk: first.chunk, slots: first.slot..<(first.slot + run.count))
                             }
-                            freed += group.flush(to: &state.allocator)
                             giveBack(&state, onlyIdle: true)
                         }
                     }
@@ -265,34 +266,6 @@ final class PoolShared: Sendable {
                 quarantine.count = 0
                 return freed
             }
-        }
-    }
-
-    /// Consecutive slots of one chunk on their way back to the allocator, freed together.
-    struct SlotGroup {
-        private var chunk = -1
-        private var slots: [Int32] = []
-
-        init() { slots.reserveCapacity(Self.limit) }
-
-        static let limit = 1_024
-
-        /// Adds `slot` of `chunk`; frees the group first if it holds another chunk's slots or is
-        /// full. Returns how many slots that freed.
-        mutating func add(_ slot: Int, of chunk: Int, to allocator: inout SlotAllocator) -> Int {
-            let freed = chunk != self.chunk || slots.count == Self.limit ? flush(to: &allocator) : 0
-            self.chunk = chunk
-            slots.append(Int32(truncatingIfNeeded: slot))
-            return freed
-        }
-
-        /// Frees the group's slots (those not free yet); returns how many.
-        mutating func flush(to allocator: inout SlotAllocator) -> Int {
-            guard !slots.isEmpty else { return 0 }
-            let chunk = self.chunk
-            let freed = slots.withUnsafeBufferPointer { allocator.free(chunk: chunk, slots: $0) }
-            slots.removeAll(keepingCapacity: true)
-            return freed
         }
     }
 

@@ -29,17 +29,17 @@ extension StubPool {
         let token = layout.token, slotShift = layout.slotShift
         return ChunkRegistry.withChunk(containing: address, in: region) { chunk in
             guard chunk.layout.token == token else { return nil }
-            let found: (entry: UInt, logical: Int, dataSlot: UInt)
+            let found: (entry: UInt, physical: UInt, logical: Int, dataSlot: UInt)
             switch region {
             case .code:
                 guard let slot = chunk.slot(ofEntry: address) else { return nil }
-                found = (address, slot.logical, slot.dataSlot)
+                found = (address, (address &- chunk.base) >> slotShift, slot.logical, slot.dataSlot)
             case .payload:
                 guard let slot = chunk.slot(ofPayload: address) else { return nil }
                 found = slot
             }
-            let physical = UInt32(truncatingIfNeeded: (found.entry &- chunk.base) >> slotShift)
-            return (Stub(address: found.entry, poolToken: token, slot: physical), DataSlot(address: found.dataSlot),
+            return (Stub(address: found.entry, poolToken: token, slot: UInt32(truncatingIfNeeded: found.physical)),
+                    DataSlot(address: found.dataSlot),
                     PoolShared.SlotKey(shard: chunk.shard, chunk: chunk.index, logical: found.logical))
         }
     }

@@ -68,4 +68,28 @@ import Testing
         _ = allocator.allocateLowest(count: allocator.freeSlots) { _ in rest += 1 }
         #expect(rest == 48 && allocator.allocateLowest() == nil && allocator.allocate(near: 5) == nil)
     }
+
+    /// Reclaim's batch forms: packed addresses (the bits above the packed 56 ignored, chunks
+    /// interleaved, groups longer than the stack buffer, a slot listed twice or already free
+    /// counted once) and a range of one chunk; the allocator ends with exactly the freed slots.
+    @Test func batchFreesCountEachSlotOnce() {
+        var allocator = SlotAllocator()
+        for _ in 0..<3 { _ = allocator.addChunk(capacity: 3_000) }
+        var taken: [SlotAddress] = []
+        #expect(allocator.allocateLowest(count: 9_000) { taken.append($0) })
+        // 2,500 slots of chunk 1 in a row (beyond the 1,024-slot group), then chunks alternating,
+        // a repeat, and a tag in the high byte as the pool's shard would be.
+        var words = (0..<2_500).map { SlotAddress(chunk: 1, slot: $0).packed | (3 << 56) }
+        for slot in 0..<100 { words += [SlotAddress(chunk: 0, slot: slot).packed, SlotAddress(chunk: 2, slot: slot).packed] }
+        words.append(SlotAddress(chunk: 1, slot: 5).packed)
+        let freed = words.withUnsafeBufferPointer { allocator.free(packed: $0) }
+        #expect(freed == 2_700 && allocator.freeSlots == 2_700)
+        #expect(allocator.free(chunk: 2, slots: 50..<2_950) == 2_850, "50 of them were free already")
+        #expect(allocator.freeSlots == 5_550)
+        var again: [SlotAddress] = []
+        _ = allocator.allocateLowest(count: allocator.freeSlots) { again.append($0) }
+        let expected = Set((0..<100).map { SlotAddress(chunk: 0, slot: $0) } + (0..<2_500).map { SlotAddress(chunk: 1, slot: $0) }
+                           + (0..<2_950).map { SlotAddress(chunk: 2, slot: $0) })
+        #expect(Set(again) == expected && again.count == expected.count)
+    }
 }
