@@ -32,21 +32,21 @@ static unsigned slot_of(ffi_abi abi, unsigned flags) { return ((unsigned)abi * 0
 /// closures of one or two kinds, so the hash and probe are usually skipped.
 static unsigned last_found;
 
-/// Copies slot `index`'s bytes into `tramp` if it holds what was learned for (abi, flags).
-static int copy_if_learned(unsigned index, ffi_abi abi, unsigned flags, unsigned char tramp[FFI_TRAMPOLINE_SIZE]) {
-    if (__atomic_load_n(&learned[index].state, __ATOMIC_ACQUIRE) != ready || learned[index].abi != abi ||
-        learned[index].flags != flags) {
-        return 0;
-    }
+/// Copies slot `index`'s bytes into `tramp` if, in `state`, it holds what was learned for
+/// (abi, flags).
+static int copy_if_learned(unsigned index, int state, ffi_abi abi, unsigned flags, unsigned char tramp[FFI_TRAMPOLINE_SIZE]) {
+    if (state != ready || learned[index].abi != abi || learned[index].flags != flags) return 0;
     memcpy(tramp, learned[index].tramp, FFI_TRAMPOLINE_SIZE);
     return 1;
 }
 
 int stubpool_ffi_learned_trampoline(ffi_abi abi, unsigned flags, unsigned char tramp[FFI_TRAMPOLINE_SIZE]) {
-    if (copy_if_learned(__atomic_load_n(&last_found, __ATOMIC_RELAXED), abi, flags, tramp)) return 1;
+    unsigned last = __atomic_load_n(&last_found, __ATOMIC_RELAXED);
+    if (copy_if_learned(last, __atomic_load_n(&learned[last].state, __ATOMIC_ACQUIRE), abi, flags, tramp)) return 1;
     for (unsigned probe = 0, index = slot_of(abi, flags); probe < slot_count; probe++, index = (index + 1) % slot_count) {
-        if (__atomic_load_n(&learned[index].state, __ATOMIC_ACQUIRE) == empty) return 0;
-        if (copy_if_learned(index, abi, flags, tramp)) {
+        int state = __atomic_load_n(&learned[index].state, __ATOMIC_ACQUIRE);
+        if (state == empty) return 0;
+        if (copy_if_learned(index, state, abi, flags, tramp)) {
             __atomic_store_n(&last_found, index, __ATOMIC_RELAXED);
             return 1;
         }

@@ -176,17 +176,19 @@ struct SlotAllocator: Sendable {
         setRoom(address.chunk, true)
     }
 
+    /// Slots the batch frees hand to a chunk's bitmap at once, from a buffer on the stack (4 KiB).
+    private static let groupLimit = 1_024
+
     /// Returns every slot of `addresses` (packed, see ``SlotAddress/init(packed:)``) that is not
     /// free yet; returns how many. Consecutive addresses of one chunk (release order keeps a
     /// chunk's slots together) go back together, through a buffer on the stack: a growing array
     /// per group, decoded through `SlotAddress` values, was half of a reclaim.
     mutating func free(packed addresses: UnsafeBufferPointer<UInt>) -> Int {
-        let groupLimit = 1_024
-        return withUnsafeTemporaryAllocation(of: Int32.self, capacity: groupLimit) { group in
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: Self.groupLimit) { group in
             var freed = 0, chunk = -1, count = 0
             for word in addresses {
                 let address = SlotAddress(packed: word)
-                if address.chunk != chunk || count == groupLimit {
+                if address.chunk != chunk || count == group.count {
                     if count > 0 { freed &+= free(chunk: chunk, slots: UnsafeBufferPointer(rebasing: group[..<count])) }
                     chunk = address.chunk
                     count = 0
@@ -202,7 +204,7 @@ struct SlotAllocator: Sendable {
     /// Returns slots `slots` of `chunk` that are not free yet; returns how many.
     mutating func free(chunk: Int, slots range: Range<Int>) -> Int {
         var freed = 0, start = range.lowerBound
-        withUnsafeTemporaryAllocation(of: Int32.self, capacity: 1_024) { group in
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: Self.groupLimit) { group in
             while start < range.upperBound {
                 let count = min(group.count, range.upperBound - start)
                 for index in 0..<count { group[index] = Int32(truncatingIfNeeded: start + index) }

@@ -124,77 +124,75 @@ enum SymbolFile {
         let capacity = stringsOffset + 1 + count * (longestName + 1) + sectionNames.count + 7 + sectionCount * sectionHeaderSize
         let result = Bytes(capacity: capacity)
         let file = result.base, bytes = file.assumingMemoryBound(to: UInt8.self)
-        do {
-            // The header's place, the null symbol and the string table's leading NUL (every other
-            // byte is written below).
-            file.initializeMemory(as: UInt8.self, repeating: 0, count: symbolsOffset + symbolSize)
-            bytes[stringsOffset] = 0
-            var cursor = stringsOffset + 1
-            var sectionIndex = 0
-            for index in 0..<count {
-                let start = source.address(index)
-                while start >= sections[sectionIndex].upperBound { sectionIndex += 1 }
-                let symbol = ElfSymbol(name: UInt32(cursor - stringsOffset), info: 0x12 /* STB_GLOBAL, STT_FUNC */,
-                                       section: UInt16(sectionIndex + 1) /* section 0 is null */,
-                                       value: UInt64(start), size: UInt64(source.size(index)))
-                file.storeBytes(of: symbol, toByteOffset: symbolsOffset &+ (index &+ 1) &* symbolSize, as: ElfSymbol.self)
-                let length = source.writeName(index, to: bytes + cursor)
-                precondition(length <= longestName, "a symbol name is longer than its bound")
-                bytes[cursor &+ length] = 0
-                cursor &+= length &+ 1
-            }
-            let stringsSize = cursor - stringsOffset
-            let sectionNamesOffset = cursor
-            for byte in sectionNames { bytes[cursor] = byte; cursor += 1 }
-            while cursor % 8 != 0 { bytes[cursor] = 0; cursor += 1 }
-
-            func put<Value: FixedWidthInteger>(_ value: Value) {
-                file.storeBytes(of: value.littleEndian, toByteOffset: cursor, as: Value.self)
-                cursor += MemoryLayout<Value>.size
-            }
-            let sectionHeadersOffset = cursor
-            let symtabIndex = sections.count + 1
-            func section(name: UInt32, type: UInt32, flags: UInt64 = 0, address: UInt = 0, offset: Int = 0, size: Int,
-                         link: Int = 0, info: UInt32 = 0, alignment: UInt64 = 1, entrySize: UInt64 = 0) {
-                put(name)
-                put(type)
-                put(flags)
-                put(UInt64(address))
-                put(UInt64(offset))
-                put(UInt64(size))
-                put(UInt32(link))
-                put(info)
-                put(alignment)
-                put(entrySize)
-            }
-            section(name: 0, type: 0, size: 0, alignment: 0)
-            for range in sections {
-                section(name: textName, type: 8 /* SHT_NOBITS */, flags: 0x6 /* SHF_ALLOC | SHF_EXECINSTR */,
-                        address: range.lowerBound, size: Int(range.upperBound - range.lowerBound))
-            }
-            section(name: symtabName, type: 2 /* SHT_SYMTAB */, offset: symbolsOffset, size: (count + 1) * symbolSize,
-                    link: symtabIndex + 1, info: 1 /* first global symbol */, alignment: 8, entrySize: UInt64(symbolSize))
-            section(name: strtabName, type: 3 /* SHT_STRTAB */, offset: stringsOffset, size: stringsSize)
-            section(name: shstrtabName, type: 3, offset: sectionNamesOffset, size: sectionNames.count)
-            result.finish(size: cursor)
-
-            cursor = 0
-            for byte: UInt8 in [0x7F, 0x45, 0x4C, 0x46, 2 /* 64-bit */, 1 /* little-endian */, 1 /* version */] { put(byte) }
-            cursor = 16  // the rest of e_ident: zero
-            put(UInt16(2))  // ET_EXEC: symbol values are addresses
-            put(elfMachine)
-            put(UInt32(1))
-            put(UInt64(0))  // entry
-            put(UInt64(0))  // program headers: none
-            put(UInt64(sectionHeadersOffset))
-            put(UInt32(0))  // flags
-            put(UInt16(headerSize))
-            put(UInt16(0))
-            put(UInt16(0))
-            put(UInt16(sectionHeaderSize))
-            put(UInt16(sectionCount))
-            put(UInt16(symtabIndex + 2))
+        // The header's place, the null symbol and the string table's leading NUL (every other
+        // byte is written below).
+        file.initializeMemory(as: UInt8.self, repeating: 0, count: symbolsOffset + symbolSize)
+        bytes[stringsOffset] = 0
+        var cursor = stringsOffset + 1
+        var sectionIndex = 0
+        for index in 0..<count {
+            let start = source.address(index)
+            while start >= sections[sectionIndex].upperBound { sectionIndex += 1 }
+            let symbol = ElfSymbol(name: UInt32(cursor - stringsOffset), info: 0x12 /* STB_GLOBAL, STT_FUNC */,
+                                   section: UInt16(sectionIndex + 1) /* section 0 is null */,
+                                   value: UInt64(start), size: UInt64(source.size(index)))
+            file.storeBytes(of: symbol, toByteOffset: symbolsOffset &+ (index &+ 1) &* symbolSize, as: ElfSymbol.self)
+            let length = source.writeName(index, to: bytes + cursor)
+            precondition(length <= longestName, "a symbol name is longer than its bound")
+            bytes[cursor &+ length] = 0
+            cursor &+= length &+ 1
         }
+        let stringsSize = cursor - stringsOffset
+        let sectionNamesOffset = cursor
+        for byte in sectionNames { bytes[cursor] = byte; cursor += 1 }
+        while cursor % 8 != 0 { bytes[cursor] = 0; cursor += 1 }
+
+        func put<Value: FixedWidthInteger>(_ value: Value) {
+            file.storeBytes(of: value.littleEndian, toByteOffset: cursor, as: Value.self)
+            cursor += MemoryLayout<Value>.size
+        }
+        let sectionHeadersOffset = cursor
+        let symtabIndex = sections.count + 1
+        func section(name: UInt32, type: UInt32, flags: UInt64 = 0, address: UInt = 0, offset: Int = 0, size: Int,
+                     link: Int = 0, info: UInt32 = 0, alignment: UInt64 = 1, entrySize: UInt64 = 0) {
+            put(name)
+            put(type)
+            put(flags)
+            put(UInt64(address))
+            put(UInt64(offset))
+            put(UInt64(size))
+            put(UInt32(link))
+            put(info)
+            put(alignment)
+            put(entrySize)
+        }
+        section(name: 0, type: 0, size: 0, alignment: 0)
+        for range in sections {
+            section(name: textName, type: 8 /* SHT_NOBITS */, flags: 0x6 /* SHF_ALLOC | SHF_EXECINSTR */,
+                    address: range.lowerBound, size: Int(range.upperBound - range.lowerBound))
+        }
+        section(name: symtabName, type: 2 /* SHT_SYMTAB */, offset: symbolsOffset, size: (count + 1) * symbolSize,
+                link: symtabIndex + 1, info: 1 /* first global symbol */, alignment: 8, entrySize: UInt64(symbolSize))
+        section(name: strtabName, type: 3 /* SHT_STRTAB */, offset: stringsOffset, size: stringsSize)
+        section(name: shstrtabName, type: 3, offset: sectionNamesOffset, size: sectionNames.count)
+        result.finish(size: cursor)
+
+        cursor = 0
+        for byte: UInt8 in [0x7F, 0x45, 0x4C, 0x46, 2 /* 64-bit */, 1 /* little-endian */, 1 /* version */] { put(byte) }
+        cursor = 16  // the rest of e_ident: zero
+        put(UInt16(2))  // ET_EXEC: symbol values are addresses
+        put(elfMachine)
+        put(UInt32(1))
+        put(UInt64(0))  // entry
+        put(UInt64(0))  // program headers: none
+        put(UInt64(sectionHeadersOffset))
+        put(UInt32(0))  // flags
+        put(UInt16(headerSize))
+        put(UInt16(0))
+        put(UInt16(0))
+        put(UInt16(sectionHeaderSize))
+        put(UInt16(sectionCount))
+        put(UInt16(symtabIndex + 2))
         return result
     }
 }
