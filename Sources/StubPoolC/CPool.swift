@@ -177,6 +177,25 @@ public func stubpool_allocate_closure_c(
     }
 }
 
+@_cdecl("stubpool_pool_allocate_closures")
+public func stubpool_allocate_closures_c(
+    _ handle: OpaquePointer?, _ count: Int, _ target: UnsafeRawPointer?,
+    _ outStubs: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ outPayloads: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> stubpool_status_t {
+    guard let handle else { return CStatus.null("pool", in: "stubpool_pool_allocate_closures") }
+    guard let outStubs else { return CStatus.null("out_stubs", in: "stubpool_pool_allocate_closures") }
+    guard let outPayloads else { return CStatus.null("out_payloads", in: "stubpool_pool_allocate_closures") }
+    guard let target else { return CStatus.fail(.invalidTarget(0)) }
+    return CPool.withPool(handle) { pool in
+        CStatus.run { () throws(StubPoolError) in
+            // First: a size_t beyond Int.max reads negative, which no buffer may be made with.
+            try StubPool.checkBulkCount(count)
+            try pool.allocateClosures(target: target, stubs: .init(start: outStubs, count: count),
+                                      payloads: .init(start: outPayloads, count: count))
+        }
+    }
+}
+
 @_cdecl("stubpool_pool_payload")
 public func stubpool_payload_c(
     _ handle: OpaquePointer?, _ stub: UnsafeMutableRawPointer?, _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>?

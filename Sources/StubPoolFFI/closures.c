@@ -9,6 +9,11 @@
 // size classes (the smallest holds exactly an ffi_closure); a closure larger than the largest
 // class is the system libffi's.
 //
+// Each thread keeps a reserve of ready closures of the first size class, allocated by one core
+// call (stubpool_pool_allocate_closures) per 64: most allocations then never leave this file.
+// A thread that exits gives its reserve back, and its releases join a process-wide count, so
+// short-lived threads lead to reclaims too.
+//
 // ffi_prep_closure_loc writes the closure as libffi would: for the first closure of each kind of
 // cif the system libffi writes it (its trampoline names the entry it chose for the signature:
 // plain, SSE, ...), later ones get the same bytes from learned_trampolines.c. The stub itself is
@@ -19,7 +24,7 @@
 // before anything is read: a closure made by somebody else (the system libffi, cffi's own
 // executable memory, a first byte of a mapping) is passed to the system libffi untouched.
 //
-// fork(): this file owns one lock (the per-thread counters' list), held only around list
+// fork(): this file owns one lock (the list of per-thread blocks), held only around list
 // updates and taken by its fork handlers; set-up is lock-free (compare-and-swap publication), so
 // a fork during another thread's set-up leaves nothing half-held. The pools' own locks are the
 // core's (ForkLocks).
@@ -66,26 +71,40 @@ static int system_found;
 /// One pool per size class, created on first use and published with a compare-and-swap.
 static stubpool_pool_t *pools[class_count];
 static size_t quarantine_limit = 1024;
+/// Releases by threads that exited since the last reclaim (each thread counts its own until then).
+static size_t exited_since_reclaim;
 
-// Counters per thread, written by their thread with plain (relaxed) stores: a locked increment of
-// shared counters measured ≈8 ns of every free. A thread's block joins a list on its first use
-// and is folded into `retired` when the thread exits.
-typedef struct thread_counters {
+/// Closures of the first size class a thread allocates ahead with one core call.
+enum { reserve_capacity = 64 };
+
+// A block per thread: its counters, written by their thread with plain (relaxed) stores (a locked
+// increment of shared counters measured ≈8 ns of every free), and its reserve of ready closures.
+// A thread's block joins a list on its first use; when the thread exits, its counts are folded
+// into `retired` and its reserve goes back to the pool.
+typedef struct thread_state {
     stubpool_ffi_stats_t stats;
     /// Frees by this thread since it last reclaimed.
     size_t since_reclaim;
-    struct thread_counters *next, *previous;
-} thread_counters_t;
+    /// Closures of size class 0 allocated (each stub's target already set) and not yet handed
+    /// out: reserve_stubs[reserve_next..reserve_count), lowest addresses first. One core call
+    /// per reserve_capacity closures instead of one per closure: ≈130 instructions of each
+    /// allocation were the call into the core and its layers.
+    size_t reserve_next, reserve_count;
+    void *reserve_stubs[reserve_capacity], *reserve_closures[reserve_capacity];
+    /// Set in the static block threads share when theirs cannot be allocated: no reserve there.
+    int shared;
+    struct thread_state *next, *previous;
+} thread_state_t;
 
-static pthread_mutex_t counters_lock = PTHREAD_MUTEX_INITIALIZER;
-static thread_counters_t *counters_list;
+static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;
+static thread_state_t *threads_list;
 static stubpool_ffi_stats_t retired;
 /// 0 until the thread-exit key exists (+1 so that key 0 is distinguishable).
-static uintptr_t counters_key_plus_one;
-static __thread thread_counters_t *thread_counters __attribute__((tls_model("initial-exec")));
+static uintptr_t threads_key_plus_one;
+static __thread thread_state_t *thread_block __attribute__((tls_model("initial-exec")));
 
-static void lock_counters_for_fork(void) { pthread_mutex_lock(&counters_lock); }
-static void unlock_counters_after_fork(void) { pthread_mutex_unlock(&counters_lock); }
+static void lock_threads_for_fork(void) { pthread_mutex_lock(&threads_lock); }
+static void unlock_threads_after_fork(void) { pthread_mutex_unlock(&threads_lock); }
 
 /// Where an allocated but unprepared closure's entry word points.
 static void unprepared_closure(void) {
@@ -153,11 +172,11 @@ static stubpool_pool_t *pool_of_class(size_t index) {
     }
     stubpool_pool_t *expected = NULL;
     if (__atomic_compare_exchange_n(&pools[index], &expected, fresh, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        // From the first pool on, the counters' lock joins fork() (it is never held while
+        // From the first pool on, the threads' lock joins fork() (it is never held while
         // another lock is taken, so its place among the handlers does not matter).
         static int registered;
         if (!__atomic_exchange_n(&registered, 1, __ATOMIC_ACQ_REL)) {
-            pthread_atfork(lock_counters_for_fork, unlock_counters_after_fork, unlock_counters_after_fork);
+            pthread_atfork(lock_threads_for_fork, unlock_threads_after_fork, unlock_threads_after_fork);
         }
         return fresh;
     }
@@ -238,27 +257,61 @@ static void add_counts(stubpool_ffi_stats_t *into, const stubpool_ffi_stats_t *f
     into->forwarded += __atomic_load_n(&from->forwarded, __ATOMIC_RELAXED);
 }
 
-static void retire_counters(void *block) {
-    thread_counters_t *counters = block;
-    pthread_mutex_lock(&counters_lock);
-    add_counts(&retired, &counters->stats);
-    if (counters->previous) counters->previous->next = counters->next; else counters_list = counters->next;
-    if (counters->next) counters->next->previous = counters->previous;
-    pthread_mutex_unlock(&counters_lock);
-    free(counters);
+/// Makes every pool's quarantined closures allocatable again.
+static void reclaim_all(void) {
+    for (size_t index = 0; index < class_count; index++) {
+        stubpool_pool_t *pool = __atomic_load_n(&pools[index], __ATOMIC_ACQUIRE);
+        if (pool) stubpool_ffi_core()->reclaim(pool);
+    }
 }
 
-/// The calling thread's first use of its counters: its block made and listed (a static fallback
-/// if it cannot be allocated: counts from such threads may then race, nothing else).
-__attribute__((noinline)) static thread_counters_t *make_counters(void) {
-    thread_counters_t *mine;
-    static thread_counters_t fallback;
-    uintptr_t key = __atomic_load_n(&counters_key_plus_one, __ATOMIC_ACQUIRE);
+/// Counts `released` more releases by the calling thread; reclaims once they reach the limit.
+static void count_releases(thread_state_t *mine, size_t released) {
+    size_t total = mine->since_reclaim + released;
+    if (total < quarantine_limit) {
+        mine->since_reclaim = total;
+        return;
+    }
+    mine->since_reclaim = 0;
+    reclaim_all();
+}
+
+static void retire_thread_state(void *block) {
+    thread_state_t *state = block;
+    // The reserve's closures were never handed out: released (their stubs trap) and reclaimed
+    // like freed ones. A thread's releases since its last reclaim join the exited threads' count,
+    // so that programs whose threads each free a few closures reclaim too.
+    size_t released = state->since_reclaim;
+    if (state->reserve_next < state->reserve_count) {
+        stubpool_pool_t *pool = __atomic_load_n(&pools[0], __ATOMIC_ACQUIRE);
+        const stubpool_ffi_core_t *core = stubpool_ffi_core();
+        for (size_t i = state->reserve_next; i < state->reserve_count; i++) core->payload_release(pool, state->reserve_closures[i]);
+        released += state->reserve_count - state->reserve_next;
+        state->reserve_next = state->reserve_count = 0;
+    }
+    if (released && __atomic_add_fetch(&exited_since_reclaim, released, __ATOMIC_RELAXED) >= quarantine_limit) {
+        __atomic_store_n(&exited_since_reclaim, 0, __ATOMIC_RELAXED);
+        reclaim_all();
+    }
+    pthread_mutex_lock(&threads_lock);
+    add_counts(&retired, &state->stats);
+    if (state->previous) state->previous->next = state->next; else threads_list = state->next;
+    if (state->next) state->next->previous = state->previous;
+    pthread_mutex_unlock(&threads_lock);
+    free(state);
+}
+
+/// The calling thread's first use of its block: made and listed (a static fallback if it cannot
+/// be allocated: counts from such threads may then race, and they keep no reserve).
+__attribute__((noinline)) static thread_state_t *make_thread_state(void) {
+    thread_state_t *mine;
+    static thread_state_t fallback = {.shared = 1};
+    uintptr_t key = __atomic_load_n(&threads_key_plus_one, __ATOMIC_ACQUIRE);
     if (!key) {
         pthread_key_t fresh;
-        if (pthread_key_create(&fresh, retire_counters) != 0) return thread_counters = &fallback;
+        if (pthread_key_create(&fresh, retire_thread_state) != 0) return thread_block = &fallback;
         uintptr_t expected = 0;
-        if (__atomic_compare_exchange_n(&counters_key_plus_one, &expected, (uintptr_t)fresh + 1, 0, __ATOMIC_ACQ_REL,
+        if (__atomic_compare_exchange_n(&threads_key_plus_one, &expected, (uintptr_t)fresh + 1, 0, __ATOMIC_ACQ_REL,
                                         __ATOMIC_ACQUIRE)) {
             key = (uintptr_t)fresh + 1;
         } else {
@@ -267,23 +320,36 @@ __attribute__((noinline)) static thread_counters_t *make_counters(void) {
         }
     }
     mine = calloc(1, sizeof *mine);
-    if (!mine) return thread_counters = &fallback;
-    pthread_mutex_lock(&counters_lock);
-    mine->next = counters_list;
-    if (counters_list) counters_list->previous = mine;
-    counters_list = mine;
-    pthread_mutex_unlock(&counters_lock);
+    if (!mine) return thread_block = &fallback;
+    pthread_mutex_lock(&threads_lock);
+    mine->next = threads_list;
+    if (threads_list) threads_list->previous = mine;
+    threads_list = mine;
+    pthread_mutex_unlock(&threads_lock);
     pthread_setspecific((pthread_key_t)(key - 1), mine);
-    return thread_counters = mine;
+    return thread_block = mine;
 }
 
-/// The calling thread's counters, inlined: one thread-local load after the first use.
-static inline thread_counters_t *counters(void) {
-    thread_counters_t *mine = thread_counters;
-    return __builtin_expect(mine != NULL, 1) ? mine : make_counters();
+/// The calling thread's block, inlined: one thread-local load after the first use.
+static inline thread_state_t *thread_state(void) {
+    thread_state_t *mine = thread_block;
+    return __builtin_expect(mine != NULL, 1) ? mine : make_thread_state();
 }
 
 static void count(size_t *counter) { __atomic_store_n(counter, *counter + 1, __ATOMIC_RELAXED); }
+
+/// Fills the thread's empty reserve with one core call; 0 if it cannot (a shared block, or the
+/// batch failed: the caller then allocates the one closure it needs on its own).
+__attribute__((noinline)) static int refill_reserve(thread_state_t *mine, stubpool_pool_t *pool, const void *target) {
+    if (mine->shared) return 0;
+    if (stubpool_ffi_core()->allocate_closures(pool, reserve_capacity, target, mine->reserve_stubs, mine->reserve_closures) !=
+        STUBPOOL_OK) {
+        return 0;
+    }
+    mine->reserve_next = 0;
+    mine->reserve_count = reserve_capacity;
+    return 1;
+}
 
 void *stubpool_ffi_closure_alloc(size_t size, void **code) {
     size_t index = 0;
@@ -293,19 +359,26 @@ void *stubpool_ffi_closure_alloc(size_t size, void **code) {
         // library never sees it again).
         const system_libffi_t *system = system_ffi();
         if (!system->closure_alloc) return NULL;
-        count(&counters()->stats.forwarded);
+        count(&thread_state()->stats.forwarded);
         return system->closure_alloc(size, code);
     }
     stubpool_pool_t *pool = pool_of_class(index);
+    if (!pool) return NULL;
     void *stub, *closure;
     // A closure whose data slot it holds is its own target (the entry word, unprepared below);
     // the others go through the dispatcher, which jumps through the entry word.
     const void *target = data_in_closure(index) ? (const void *)unprepared_closure : (const void *)stubpool_ffi_dispatch;
-    if (!pool || stubpool_ffi_core()->allocate_closure(pool, target, &stub, &closure) != STUBPOOL_OK) return NULL;
+    thread_state_t *mine = thread_state();
+    if (index == 0 && (mine->reserve_next < mine->reserve_count || refill_reserve(mine, pool, target))) {
+        stub = mine->reserve_stubs[mine->reserve_next];
+        closure = mine->reserve_closures[mine->reserve_next++];
+    } else if (stubpool_ffi_core()->allocate_closure(pool, target, &stub, &closure) != STUBPOOL_OK) {
+        return NULL;
+    }
     set_entry(closure, (const void *)unprepared_closure);
     recent = (recent_allocation_t){closure, stub};
     if (code) *code = stub;
-    count(&counters()->stats.allocated);
+    count(&mine->stats.allocated);
     return closure;
 }
 
@@ -356,7 +429,7 @@ static ffi_status check_entry(void *closure) {
         set_entry(closure, (const void *)unprepared_closure);
         return FFI_BAD_ABI;
     }
-    count_prep(&counters()->stats.prepared);
+    count_prep(&thread_state()->stats.prepared);
     return FFI_OK;
 }
 
@@ -367,7 +440,7 @@ ffi_status stubpool_ffi_prep_closure_loc(ffi_closure *closure, ffi_cif *cif, clo
     void *stub = owned_stub(closure);
     if (!stub || stub != codeloc) {
         // Somebody else's closure, or the caller names other code for it: libffi's business.
-        count_prep(&counters()->stats.forwarded);
+        count_prep(&thread_state()->stats.forwarded);
         return system->prep_closure_loc(closure, cif, fun, user_data, codeloc);
     }
     // The same bytes libffi would write, once it wrote them for this kind of cif.
@@ -376,7 +449,7 @@ ffi_status stubpool_ffi_prep_closure_loc(ffi_closure *closure, ffi_cif *cif, clo
         closure->cif = cif;
         closure->fun = fun;
         closure->user_data = user_data;
-        count_prep(&counters()->stats.prepared);
+        count_prep(&thread_state()->stats.prepared);
         return FFI_OK;
     }
     // The first closure of its kind: libffi prepares it; its trampoline is learned.
@@ -409,7 +482,7 @@ static ffi_status prep_raw(prep_raw_closure_loc_t system_prep, ffi_raw_closure *
     ffi_status status = system_prep(closure, cif, fun, user_data, codeloc);
     inside_raw_prep--;
     if (!stub || stub != codeloc) {
-        count(&counters()->stats.forwarded);
+        count(&thread_state()->stats.forwarded);
         return status;
     }
     restore_context(closure);
@@ -450,7 +523,7 @@ ffi_status stubpool_ffi_prep_java_raw_closure(ffi_java_raw_closure *closure, ffi
 void stubpool_ffi_closure_free(void *closure) {
     if (!closure) return;
     if (closure == recent.closure) recent = (recent_allocation_t){NULL, NULL};
-    thread_counters_t *mine = counters();
+    thread_state_t *mine = thread_state();
     const stubpool_ffi_core_t *core = NULL;
     for (size_t index = 0; index < class_count; index++) {
         stubpool_pool_t *pool = __atomic_load_n(&pools[index], __ATOMIC_ACQUIRE);
@@ -466,11 +539,7 @@ void stubpool_ffi_closure_free(void *closure) {
             return;
         }
         count(&mine->stats.freed);
-        count(&mine->since_reclaim);
-        if (mine->since_reclaim >= quarantine_limit) {
-            mine->since_reclaim = 0;
-            core->reclaim(pool);
-        }
+        count_releases(mine, 1);
         return;
     }
     count(&mine->stats.forwarded);
@@ -480,8 +549,8 @@ void stubpool_ffi_closure_free(void *closure) {
 
 void stubpool_ffi_statistics(stubpool_ffi_stats_t *out) {
     if (!out) return;
-    pthread_mutex_lock(&counters_lock);
+    pthread_mutex_lock(&threads_lock);
     *out = retired;
-    for (thread_counters_t *counters = counters_list; counters; counters = counters->next) add_counts(out, &counters->stats);
-    pthread_mutex_unlock(&counters_lock);
+    for (thread_state_t *state = threads_list; state; state = state->next) add_counts(out, &state->stats);
+    pthread_mutex_unlock(&threads_lock);
 }

@@ -18,6 +18,7 @@
 #pragma weak stubpool_pool_create
 #pragma weak stubpool_pool_destroy
 #pragma weak stubpool_pool_allocate_closure
+#pragma weak stubpool_pool_allocate_closures
 #pragma weak stubpool_pool_payload_owner
 #pragma weak stubpool_pool_payload_release
 #pragma weak stubpool_pool_reclaim
@@ -46,7 +47,8 @@ static int core_path(char *path, size_t size) {
 static int load(stubpool_ffi_core_t *found) {
     if (stubpool_pool_create) {
         *found = (stubpool_ffi_core_t){stubpool_config_init, stubpool_pool_create,
-                                       stubpool_pool_destroy, stubpool_pool_allocate_closure, stubpool_pool_payload_owner,
+                                       stubpool_pool_destroy, stubpool_pool_allocate_closure, stubpool_pool_allocate_closures,
+                                       stubpool_pool_payload_owner,
                                        stubpool_pool_payload_release, stubpool_pool_reclaim, stubpool_last_error};
         return 1;
     }
@@ -69,6 +71,7 @@ static int load(stubpool_ffi_core_t *found) {
     FIND(pool_create, "stubpool_pool_create")
     FIND(pool_destroy, "stubpool_pool_destroy")
     FIND(allocate_closure, "stubpool_pool_allocate_closure")
+    FIND(allocate_closures, "stubpool_pool_allocate_closures")
     FIND(payload_owner, "stubpool_pool_payload_owner")
     FIND(payload_release, "stubpool_pool_payload_release")
     FIND(reclaim, "stubpool_pool_reclaim")

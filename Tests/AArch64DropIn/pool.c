@@ -135,6 +135,29 @@ stubpool_status_t stubpool_pool_allocate_closure(stubpool_pool_t *pool, const vo
     return status == STUBPOOL_OK ? stubpool_pool_retarget(pool, *out_stub, target, (uintptr_t)*out_payload) : status;
 }
 
+stubpool_status_t stubpool_pool_allocate_closures(stubpool_pool_t *pool, size_t count, const void *target, void **out_stubs,
+                                                  void **out_payloads) {
+    if (!pool || !target || !out_stubs || !out_payloads) return fail(STUBPOOL_E_INVALID_ARGUMENT, "%s", "NULL argument");
+    if (count == 0 || count > pool->slots) return fail(STUBPOOL_E_INVALID_COUNT, "%s", "invalid count");
+    pthread_mutex_lock(&pool->lock);
+    if (pool->free_count < count) {
+        pthread_mutex_unlock(&pool->lock);
+        return fail(STUBPOOL_E_SYSTEM, "%s", "the stand-in's single chunk is full");
+    }
+    size_t slots[count];
+    for (size_t i = 0; i < count; i++) {
+        slots[i] = pool->free_slots[--pool->free_count];
+        pool->live[slots[i]] = 1;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    for (size_t i = 0; i < count; i++) {
+        out_stubs[i] = (void *)(pool->base + slots[i] * pool->slot_size);
+        out_payloads[i] = (void *)(pool->base + pool->code_size + pool->data_size + slots[i] * pool->payload_size);
+        publish(pool, slots[i], (uintptr_t)target, (uintptr_t)out_payloads[i]);
+    }
+    return STUBPOOL_OK;
+}
+
 stubpool_status_t stubpool_pool_allocate(stubpool_pool_t *pool, const void *target, uintptr_t context, void **out_stub) {
     return stubpool_pool_allocate_with_payload(pool, target, context, out_stub, NULL);
 }

@@ -206,6 +206,15 @@ stubpool_status_t stubpool_pool_allocate_closure(stubpool_pool_t *pool, const vo
                                             void **out_payload);
 
 /**
+ * `count` closures at once, each as stubpool_pool_allocate_closure: `out_stubs[i]` and
+ * `out_payloads[i]` receive closure i's stub and payload, lowest addresses first. All of them or
+ * none; one lock for the batch (the libffi drop-in keeps a few ready per thread this way).
+ * Errors: as stubpool_pool_allocate_closure; INVALID_COUNT (outside 1...stubpool_max_bulk_count()).
+ */
+stubpool_status_t stubpool_pool_allocate_closures(stubpool_pool_t *pool, size_t count, const void *target,
+                                                  void **out_stubs, void **out_payloads);
+
+/**
  * The payload of `stub`: the pool's `payload_size` writable bytes that belong to the stub
  * (aligned as `payload_size` says), found in O(1). It stays valid while the stub is live; after release and
  * stubpool_pool_reclaim it belongs to the slot's next stub. Thread-safe; the payload's contents are the

@@ -173,6 +173,42 @@ extension StubPool {
         return (stub, UnsafeMutableRawPointer(bitPattern: payload)!)
     }
 
+    /// Allocates `stubs.count` closures at once, each as ``allocateClosure(target:)`` (its context is
+    /// its own payload's address), writing closure i's stub entry to `stubs[i]` and its payload to
+    /// `payloads[i]`, lowest addresses first: all of them or none. One shard lock for the batch,
+    /// where single allocations make one call each: the libffi drop-in keeps a few ready per
+    /// thread this way. Throws ``StubPoolError/invalidCount(_:)`` unless both buffers hold
+    /// `1...maximumBulkCount` elements alike, and as ``allocate(count:target:context:)`` and
+    /// ``allocateClosure(target:)`` otherwise.
+    public func allocateClosures(
+        target: UnsafeRawPointer, stubs: UnsafeMutableBufferPointer<UnsafeMutableRawPointer?>,
+        payloads: UnsafeMutableBufferPointer<UnsafeMutableRawPointer?>
+    ) throws(StubPoolError) {
+        try checkPayloads()
+        guard payloads.count == stubs.count else { throw .invalidCount(payloads.count) }
+        try Self.checkBulkCount(stubs.count)
+        try checkTarget(target)
+        let range = try reserveRange(count: stubs.count)
+        let address = UInt(bitPattern: target)
+        // A run is one chunk's, evenly spaced: entries, data slots and payloads by strides (a
+        // handle per stub made this loop ≈40 instructions per closure, against ≈10).
+        let dataStride = UInt(range.slotStride) &* layout.dataStride
+        let payloadStride = UInt(range.slotStride) &* layout.payloadSize
+        for run in range.runs {
+            let head = range.stub(0, of: run)
+            var entry = run.first, data = layout.dataSlot(of: head), payload = layout.payload(of: head)
+            for position in run.offset..<(run.offset &+ run.count) {
+                // Nobody else knows the stub yet: the two words need no ordering across stubs.
+                DataSlot(address: data).publish(target: address, context: payload)
+                stubs[position] = UnsafeMutableRawPointer(bitPattern: entry)
+                payloads[position] = UnsafeMutableRawPointer(bitPattern: payload)
+                entry &+= range.stride
+                data &+= dataStride
+                payload &+= payloadStride
+            }
+        }
+    }
+
     private func checkPayloads() throws(StubPoolError) {
         guard layout.payloadSize > 0 else { throw .invalidConfiguration("this pool has no payloads (payloadSize is 0)") }
     }

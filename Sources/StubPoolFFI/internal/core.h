@@ -9,6 +9,7 @@ typedef struct {
     stubpool_status_t (*pool_create)(const stubpool_config_t *, stubpool_pool_t **);
     void (*pool_destroy)(stubpool_pool_t *);
     stubpool_status_t (*allocate_closure)(stubpool_pool_t *, const void *, void **, void **);
+    stubpool_status_t (*allocate_closures)(stubpool_pool_t *, size_t, const void *, void **, void **);
     stubpool_status_t (*payload_owner)(stubpool_pool_t *, const void *, void **);
     stubpool_status_t (*payload_release)(stubpool_pool_t *, const void *);
     size_t (*reclaim)(stubpool_pool_t *);

@@ -52,6 +52,41 @@ final class CAPITests: XCTestCase {
         XCTAssertEqual(stats.mappings, stats.chunks * 2)
     }
 
+    func testClosuresInABatchAreEachTheirOwnPayloadsStubs() throws {
+        let pool = try makePool { $0.kind = STUBPOOL_KIND_CONTEXT; $0.payload_size = 56 }
+        defer { stubpool_pool_destroy(pool) }
+        let target = CTargets.returnContextRegister
+        let count = 300
+        var stubs = [UnsafeMutableRawPointer?](repeating: nil, count: count), payloads = stubs
+        XCTAssertEqual(stubpool_pool_allocate_closures(pool, count, target, &stubs, &payloads), STUBPOOL_OK)
+        XCTAssertEqual(Set(stubs).count, count)
+        for (stub, payload) in zip(stubs, payloads) {
+            XCTAssertEqual(ct_call0(try XCTUnwrap(stub)), UInt64(UInt(bitPattern: payload)), "a closure's context is its payload")
+            var owner: UnsafeMutableRawPointer?
+            XCTAssertEqual(stubpool_pool_payload_owner(pool, payload, &owner), STUBPOOL_OK)
+            XCTAssertEqual(owner, stub)
+        }
+        XCTAssertEqual(stubpool_pool_payload_release(pool, payloads[17]), STUBPOOL_OK)
+        var stats = sizedStats(stubpool_pool_stats_t.self)
+        XCTAssertEqual(stubpool_pool_statistics(pool, &stats), STUBPOOL_OK)
+        XCTAssertEqual(Int(stats.live_stubs), count - 1)
+        // Refused batches allocate nothing and write nothing.
+        let sentinel = UnsafeMutableRawPointer(bitPattern: 0x5EED)!
+        var few = [UnsafeMutableRawPointer?](repeating: sentinel, count: 2), fewPayloads = few
+        expect(stubpool_pool_allocate_closures(pool, 0, target, &few, &fewPayloads), STUBPOOL_E_INVALID_COUNT, mentioning: "invalid count 0")
+        expect(stubpool_pool_allocate_closures(pool, 2, nil, &few, &fewPayloads), STUBPOOL_E_INVALID_TARGET, mentioning: "target")
+        expect(stubpool_pool_allocate_closures(pool, 2, target, nil, &fewPayloads), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "out_stubs")
+        expect(stubpool_pool_allocate_closures(pool, 2, target, &few, nil), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "out_payloads")
+        let plain = try makePool { $0.kind = STUBPOOL_KIND_CONTEXT }
+        defer { stubpool_pool_destroy(plain) }
+        expect(stubpool_pool_allocate_closures(plain, 2, target, &few, &fewPayloads), STUBPOOL_E_INVALID_CONFIGURATION, mentioning: "payload")
+        XCTAssertTrue((few + fewPayloads).allSatisfy { $0 == sentinel })
+        XCTAssertEqual(stubpool_pool_statistics(pool, &stats), STUBPOOL_OK)
+        XCTAssertEqual(Int(stats.live_stubs), count - 1)
+        XCTAssertEqual(stubpool_pool_statistics(plain, &stats), STUBPOOL_OK)
+        XCTAssertEqual(stats.live_stubs, 0)
+    }
+
     func testPayloadsAreWritableBytesBesideEachStub() throws {
         let pool = try makePool { $0.kind = STUBPOOL_KIND_CONTEXT; $0.payload_size = 48 }
         defer { stubpool_pool_destroy(pool) }

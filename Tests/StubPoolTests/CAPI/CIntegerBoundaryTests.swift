@@ -105,6 +105,11 @@ import Testing
                 let status = stubpool_pool_allocate_n(f.pool, count, CTargets.returnContextRegister, 0, &out)
                 return out.allSatisfy { $0 == sentinel } ? status : STUBPOOL_OK
             })
+            rows.append(Row(function: "stubpool_pool_allocate_closures", parameter: "count", value: name(count), expected: STUBPOOL_E_INVALID_COUNT) { f in
+                var stubs = [UnsafeMutableRawPointer?](repeating: sentinel, count: 4), payloads = stubs
+                let status = stubpool_pool_allocate_closures(f.pool, count, CTargets.returnContextRegister, &stubs, &payloads)
+                return (stubs + payloads).allSatisfy { $0 == sentinel } ? status : STUBPOOL_OK
+            })
             rows.append(Row(function: "stubpool_lazy_request_n", parameter: "count", value: name(count), expected: STUBPOOL_E_INVALID_COUNT) { f in
                 var out = [UnsafeMutableRawPointer?](repeating: sentinel, count: 4)
                 let specs: [UInt] = [1, 2, 3, 4]

@@ -82,6 +82,41 @@ import Testing
         #expect(try pool.payload(of: closure) == record)
     }
 
+    @Test func closuresInABatchMatchSingleClosures() throws {
+        // Payload data slots (the drop-in's first class) and data slots beside the code.
+        for dataOffset in [nil, 40] as [Int?] {
+            let pool = try StubPool(.init(kind: .context, shards: 1, payloadSize: 56, payloadDataOffset: dataOffset))
+            let count = pool.layout.capacity + 100  // two chunks: two runs
+            var stubs = [UnsafeMutableRawPointer?](repeating: nil, count: count), payloads = stubs
+            try stubs.withUnsafeMutableBufferPointer { stubs in
+                try payloads.withUnsafeMutableBufferPointer { payloads in
+                    try pool.allocateClosures(target: CTargets.returnContextRegister, stubs: stubs, payloads: payloads)
+                }
+            }
+            #expect(Set(stubs).count == count)
+            for (stub, payload) in zip(stubs, payloads) {
+                let found = try pool.stub(entry: UInt(bitPattern: stub))
+                #expect(try pool.payload(of: found) == payload)
+                #expect(ct_call0(found.entry) == UInt64(UInt(bitPattern: payload)), "a closure's context is its payload")
+            }
+            #expect(pool.statistics().liveStubs == count)
+            // Mismatched or empty buffers: a typed error, nothing allocated.
+            var one: [UnsafeMutableRawPointer?] = [nil], two: [UnsafeMutableRawPointer?] = [nil, nil]
+            #expect(throws: StubPoolError.self) {
+                try one.withUnsafeMutableBufferPointer { one in
+                    try two.withUnsafeMutableBufferPointer { two in
+                        try pool.allocateClosures(target: CTargets.returnContextRegister, stubs: one, payloads: two)
+                    }
+                }
+            }
+            #expect(throws: StubPoolError.invalidCount(0)) {
+                try pool.allocateClosures(target: CTargets.returnContextRegister, stubs: .init(start: nil, count: 0),
+                                          payloads: .init(start: nil, count: 0))
+            }
+            #expect(pool.statistics().liveStubs == count)
+        }
+    }
+
     @Test func badPayloadUseIsATypedError() throws {
         for size in [-16, 4, 12, 20, PoolLayout.maximumPayloadSize + 8] {
             #expect(throws: StubPoolError.self) { try StubPool(.init(payloadSize: size)) }
