@@ -225,6 +225,40 @@ public func stubpool_payload_release_c(_ handle: OpaquePointer?, _ payload: Unsa
     }
 }
 
+@_cdecl("stubpool_pool_payload_release_each")
+public func stubpool_payload_release_each_c(
+    _ handle: OpaquePointer?, _ count: Int, _ payloads: UnsafePointer<UnsafeRawPointer?>?,
+    _ outStatuses: UnsafeMutablePointer<stubpool_status_t>?
+) -> stubpool_status_t {
+    guard let handle else { return CStatus.null("pool", in: "stubpool_pool_payload_release_each") }
+    guard let payloads else { return CStatus.null("payloads", in: "stubpool_pool_payload_release_each") }
+    guard let outStatuses else { return CStatus.null("out_statuses", in: "stubpool_pool_payload_release_each") }
+    return CPool.withPool(handle) { pool in
+        CStatus.run { () throws(StubPoolError) in
+            try StubPool.checkBulkCount(count)  // first: a size_t beyond Int.max reads negative
+            // A pointer's bits are its address: the array is read as addresses, in place.
+            let addresses = UnsafeRawPointer(payloads).assumingMemoryBound(to: UInt.self)
+            let failure = withUnsafeTemporaryAllocation(of: StubPool.PayloadReleaseOutcome.self, capacity: count) {
+                outcomes -> StubPoolError? in
+                do throws(StubPoolError) {
+                    try pool.releaseEach(payloads: UnsafeBufferPointer(start: addresses, count: count), outcomes: outcomes)
+                } catch {
+                    return error
+                }
+                for index in 0..<count {
+                    outStatuses[index] = switch outcomes[index] {
+                    case .released: STUBPOOL_OK
+                    case .foreign: STUBPOOL_E_FOREIGN_STUB
+                    case .alreadyReleased: STUBPOOL_E_RELEASED
+                    }
+                }
+                return nil
+            }
+            if let failure { throw failure }
+        }
+    }
+}
+
 /// A lookup's answer: the stub `find` returns written to `out` (its id to `outID`), or
 /// NOT_FOUND with `notFound`.
 private func answerLookup(

@@ -20,7 +20,7 @@
 #pragma weak stubpool_pool_allocate_closure
 #pragma weak stubpool_pool_allocate_closures
 #pragma weak stubpool_pool_payload_owner
-#pragma weak stubpool_pool_payload_release
+#pragma weak stubpool_pool_payload_release_each
 #pragma weak stubpool_pool_reclaim
 #pragma weak stubpool_last_error
 
@@ -49,7 +49,7 @@ static int load(stubpool_ffi_core_t *found) {
         *found = (stubpool_ffi_core_t){stubpool_config_init, stubpool_pool_create,
                                        stubpool_pool_destroy, stubpool_pool_allocate_closure, stubpool_pool_allocate_closures,
                                        stubpool_pool_payload_owner,
-                                       stubpool_pool_payload_release, stubpool_pool_reclaim, stubpool_last_error};
+                                       stubpool_pool_payload_release_each, stubpool_pool_reclaim, stubpool_last_error};
         return 1;
     }
     char path[PATH_MAX];
@@ -73,7 +73,7 @@ static int load(stubpool_ffi_core_t *found) {
     FIND(allocate_closure, "stubpool_pool_allocate_closure")
     FIND(allocate_closures, "stubpool_pool_allocate_closures")
     FIND(payload_owner, "stubpool_pool_payload_owner")
-    FIND(payload_release, "stubpool_pool_payload_release")
+    FIND(payload_release_each, "stubpool_pool_payload_release_each")
     FIND(reclaim, "stubpool_pool_reclaim")
     FIND(last_error, "stubpool_last_error")
 #undef FIND

@@ -216,6 +216,14 @@ stubpool_status_t stubpool_pool_payload_release(stubpool_pool_t *pool, const voi
     return status == STUBPOOL_OK ? stubpool_pool_release(pool, stub) : status;
 }
 
+stubpool_status_t stubpool_pool_payload_release_each(stubpool_pool_t *pool, size_t count, const void *const *payloads,
+                                                     stubpool_status_t *out_statuses) {
+    if (!pool || !payloads || !out_statuses) return fail(STUBPOOL_E_INVALID_ARGUMENT, "%s", "NULL argument");
+    if (count == 0) return fail(STUBPOOL_E_INVALID_COUNT, "%s", "invalid count");
+    for (size_t i = 0; i < count; i++) out_statuses[i] = stubpool_pool_payload_release(pool, payloads[i]);
+    return STUBPOOL_OK;
+}
+
 void stubpool_pool_destroy(stubpool_pool_t *pool) {
     if (!pool) return;
     munmap((void *)pool->base, pool->code_size + pool->data_size + pool->slots * pool->payload_size);

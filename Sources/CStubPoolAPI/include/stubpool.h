@@ -239,6 +239,18 @@ stubpool_status_t stubpool_pool_payload_owner(stubpool_pool_t *pool, const void 
 stubpool_status_t stubpool_pool_payload_release(stubpool_pool_t *pool, const void *payload);
 
 /**
+ * stubpool_pool_payload_release for each of `payloads[0..count)`, one by one: `out_statuses[i]`
+ * receives OK (released), FOREIGN_STUB (not the payload of one of this pool's stubs; nothing
+ * changes) or RELEASED (already released; nothing changes), and one payload's status does not stop
+ * the others. Nothing at a payload is read. The slots join the quarantine under one lock (the
+ * libffi drop-in frees closures in batches this way). Returns OK once every payload has its
+ * status. Errors: INVALID_ARGUMENT, INVALID_COUNT (outside 1...stubpool_max_bulk_count(); then no
+ * status is written and nothing changes).
+ */
+stubpool_status_t stubpool_pool_payload_release_each(stubpool_pool_t *pool, size_t count, const void *const *payloads,
+                                                     stubpool_status_t *out_statuses);
+
+/**
  * Allocates `count` stubs, all jumping to `target` with `context`, into `out_stubs[0..count)`:
  * all of them or none. Errors: INVALID_ARGUMENT, INVALID_COUNT, INVALID_TARGET, SYSTEM.
  */

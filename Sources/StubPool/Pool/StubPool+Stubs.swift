@@ -275,14 +275,22 @@ extension StubPool {
 
     @inline(__always)
     private func release(_ stub: Stub, slot: DataSlot, key: PoolShared.SlotKey) throws(StubPoolError) {
-        guard !layout.isReleased(target: slot.target, entry: stub.address) else { throw .released(id: stub.id) }
+        guard markReleased(stub, slot: slot) else { throw .released(id: stub.id) }
+        shared.quarantine(key)
+    }
+
+    /// Writes the released state into `stub`'s data slot `slot` unless it is released already
+    /// (then false, nothing changed); the caller quarantines the slot.
+    @inline(__always)
+    private func markReleased(_ stub: Stub, slot: DataSlot) -> Bool {
+        guard !layout.isReleased(target: slot.target, entry: stub.address) else { return false }
         forgetLazy(stub)
         forgetName(stub)
         // Plain stores, no compare-and-swap: a locked instruction right after the context store
         // drains the store buffer and measured ≈12 ns of a 30 ns release.
         let released = layout.releasedState(entry: stub.address)
         slot.publish(target: released.target, context: released.context)
-        shared.quarantine(key)
+        return true
     }
 
     /// Releases the stub whose entry is `address`.
@@ -299,6 +307,51 @@ extension StubPool {
     public func release(payload: UInt) throws(StubPoolError) {
         guard let found = slot(at: payload, in: .payload) else { throw .foreignAddress(payload) }
         try release(found.stub, slot: found.data, key: found.key)
+    }
+
+    /// What ``releaseEach(payloads:outcomes:)`` did with one payload.
+    public enum PayloadReleaseOutcome: UInt8, Sendable {
+        /// Its stub is released, as by ``release(payload:)``.
+        case released
+        /// Not the payload of one of this pool's stubs: nothing changed.
+        case foreign
+        /// Its stub was released already: nothing changed.
+        case alreadyReleased
+    }
+
+    /// Releases, one by one, each stub whose payload begins exactly at one of `payloads` (as
+    /// ``release(payload:)``), and writes what happened to payload i into `outcomes[i]`: a foreign
+    /// or already released payload changes nothing and does not stop the others. Nothing at a
+    /// payload is read. The slots join the quarantine together, under one lock: the libffi
+    /// drop-in frees closures in batches this way (one call and one lock per batch instead of
+    /// per closure). Throws ``StubPoolError/invalidCount(_:)`` unless both buffers hold
+    /// `1...maximumBulkCount` elements alike.
+    public func releaseEach(
+        payloads: UnsafeBufferPointer<UInt>, outcomes: UnsafeMutableBufferPointer<PayloadReleaseOutcome>
+    ) throws(StubPoolError) {
+        guard outcomes.count == payloads.count else { throw .invalidCount(outcomes.count) }
+        try Self.checkBulkCount(payloads.count)
+        withUnsafeTemporaryAllocation(of: UInt.self, capacity: payloads.count) { keys in
+            var queued = 0
+            for index in payloads.indices {
+                guard let found = slot(at: payloads[index], in: .payload) else {
+                    outcomes[index] = .foreign
+                    continue
+                }
+                guard markReleased(found.stub, slot: found.data) else {
+                    outcomes[index] = .alreadyReleased
+                    continue
+                }
+                keys[queued] = found.key.raw
+                queued &+= 1
+                outcomes[index] = .released
+            }
+            guard queued > 0 else { return }
+            shared.quarantine.withLock { quarantine in
+                quarantine.add(contentsOf: UnsafeBufferPointer(rebasing: keys[..<queued]))
+                quarantine.releasedInBulk += queued
+            }
+        }
     }
 
     /// Releases every stub of `stubs`: all of them, or none if any is foreign or already released.

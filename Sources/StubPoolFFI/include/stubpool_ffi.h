@@ -7,9 +7,10 @@
 // - The code address is a StubPool `context` stub (its context is the closure, its target the
 //   entry the system libffi chose for the signature): never in a writable mapping, and nothing
 //   written to the file system, so they work under PR_SET_MDWE.
-// - After stubpool_ffi_closure_free a call through the freed code address reports
-//   "call through released stub" and aborts, until the slot is reused: slots are reclaimed in
-//   batches, after STUBPOOL_FFI_QUARANTINE (default 1024) further frees.
+// - A thread's frees are released 64 at a time (STUBPOOL_FFI_FREE_BATCH=1: each at once), and
+//   when it exits or calls stubpool_ffi_statistics. Once released, a call through the freed code
+//   address reports "call through released stub" and aborts, until the slot is reused: slots are
+//   reclaimed in batches, after STUBPOOL_FFI_QUARANTINE (default 1024) further releases.
 // - Closures not made by stubpool_ffi_closure_alloc (by the system libffi, or user memory used with
 //   ffi_prep_closure_loc) are passed on to the system libffi unchanged. Which closures are this
 //   library's is decided from their address alone (its pools' chunk index), without reading them.
@@ -28,7 +29,8 @@ extern "C" {
 /// As ffi_closure_alloc: writable closure memory of `size` bytes; `*code` receives the stub.
 /// NULL when out of memory (or when no pool could be created; the reason goes to stderr).
 void *stubpool_ffi_closure_alloc(size_t size, void **code);
-/// As ffi_closure_free: releases the closure's stub and frees its memory. NULL is ignored.
+/// As ffi_closure_free: the closure's stub is released and its memory freed with the thread's
+/// batch of frees (see above). NULL is ignored.
 void stubpool_ffi_closure_free(void *closure);
 /// As ffi_prep_closure_loc; `codeloc` must be the code address stubpool_ffi_closure_alloc gave.
 ffi_status stubpool_ffi_prep_closure_loc(ffi_closure *closure, ffi_cif *cif,
@@ -57,13 +59,14 @@ typedef struct stubpool_ffi_stats {
     size_t allocated;
     /// Preparations that pointed a StubPool stub at libffi's entry.
     size_t prepared;
-    /// Closures freed.
+    /// Closures freed and released (a thread's unreleased frees count once released; the
+    /// calling thread's are released first).
     size_t freed;
     /// Preparations and frees passed on to the system libffi (not this library's closures).
     size_t forwarded;
 } stubpool_ffi_stats_t;
 
-/// Fills `*out` with the counters.
+/// Fills `*out` with the counters, after releasing the calling thread's pending frees.
 void stubpool_ffi_statistics(stubpool_ffi_stats_t *out);
 
 #ifdef __cplusplus

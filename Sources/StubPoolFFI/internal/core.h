@@ -11,7 +11,7 @@ typedef struct {
     stubpool_status_t (*allocate_closure)(stubpool_pool_t *, const void *, void **, void **);
     stubpool_status_t (*allocate_closures)(stubpool_pool_t *, size_t, const void *, void **, void **);
     stubpool_status_t (*payload_owner)(stubpool_pool_t *, const void *, void **);
-    stubpool_status_t (*payload_release)(stubpool_pool_t *, const void *);
+    stubpool_status_t (*payload_release_each)(stubpool_pool_t *, size_t, const void *const *, stubpool_status_t *);
     size_t (*reclaim)(stubpool_pool_t *);
     const char *(*last_error)(void);
 } stubpool_ffi_core_t;

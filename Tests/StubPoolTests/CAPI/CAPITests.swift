@@ -87,6 +87,33 @@ final class CAPITests: XCTestCase {
         XCTAssertEqual(stats.live_stubs, 0)
     }
 
+    func testPayloadsReleasedInABatchEachGetTheirStatus() throws {
+        let pool = try makePool { $0.kind = STUBPOOL_KIND_CONTEXT; $0.payload_size = 56 }
+        defer { stubpool_pool_destroy(pool) }
+        let target = CTargets.returnContextRegister
+        var stubs = [UnsafeMutableRawPointer?](repeating: nil, count: 3), payloads = stubs
+        XCTAssertEqual(stubpool_pool_allocate_closures(pool, 3, target, &stubs, &payloads), STUBPOOL_OK)
+        let batch: [UnsafeRawPointer?] = [UnsafeRawPointer(payloads[0]), UnsafeRawPointer(bitPattern: 64), UnsafeRawPointer(payloads[1]),
+                                          UnsafeRawPointer(payloads[0])]
+        var statuses = [stubpool_status_t](repeating: STUBPOOL_E_INVALID_ARGUMENT, count: batch.count)
+        XCTAssertEqual(stubpool_pool_payload_release_each(pool, batch.count, batch, &statuses), STUBPOOL_OK)
+        XCTAssertEqual(statuses, [STUBPOOL_OK, STUBPOOL_E_FOREIGN_STUB, STUBPOOL_OK, STUBPOOL_E_RELEASED])
+        var stats = sizedStats(stubpool_pool_stats_t.self)
+        XCTAssertEqual(stubpool_pool_statistics(pool, &stats), STUBPOOL_OK)
+        XCTAssertEqual(stats.live_stubs, 1)
+        XCTAssertEqual(stubpool_pool_reclaim(pool), 2)
+        // Refused calls write no status and release nothing.
+        var untouched = [stubpool_status_t](repeating: STUBPOOL_E_INVALID_ARGUMENT, count: 1)
+        let last: [UnsafeRawPointer?] = [UnsafeRawPointer(payloads[2])]
+        expect(stubpool_pool_payload_release_each(pool, 0, last, &untouched), STUBPOOL_E_INVALID_COUNT, mentioning: "invalid count 0")
+        expect(stubpool_pool_payload_release_each(pool, 1, nil, &untouched), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "payloads")
+        expect(stubpool_pool_payload_release_each(pool, 1, last, nil), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "out_statuses")
+        expect(stubpool_pool_payload_release_each(nil, 1, last, &untouched), STUBPOOL_E_INVALID_ARGUMENT, mentioning: "pool")
+        XCTAssertEqual(untouched, [STUBPOOL_E_INVALID_ARGUMENT])
+        XCTAssertEqual(stubpool_pool_statistics(pool, &stats), STUBPOOL_OK)
+        XCTAssertEqual(stats.live_stubs, 1)
+    }
+
     func testPayloadsAreWritableBytesBesideEachStub() throws {
         let pool = try makePool { $0.kind = STUBPOOL_KIND_CONTEXT; $0.payload_size = 48 }
         defer { stubpool_pool_destroy(pool) }

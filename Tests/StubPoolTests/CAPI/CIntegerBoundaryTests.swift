@@ -110,6 +110,12 @@ import Testing
                 let status = stubpool_pool_allocate_closures(f.pool, count, CTargets.returnContextRegister, &stubs, &payloads)
                 return (stubs + payloads).allSatisfy { $0 == sentinel } ? status : STUBPOOL_OK
             })
+            rows.append(Row(function: "stubpool_pool_payload_release_each", parameter: "count", value: name(count), expected: STUBPOOL_E_INVALID_COUNT) { f in
+                let payloads = [UnsafeRawPointer?](repeating: UnsafeRawPointer(sentinel), count: 4)
+                var statuses = [stubpool_status_t](repeating: STUBPOOL_E_SYSTEM, count: 4)
+                let status = stubpool_pool_payload_release_each(f.pool, count, payloads, &statuses)
+                return statuses.allSatisfy { $0 == STUBPOOL_E_SYSTEM } ? status : STUBPOOL_OK
+            })
             rows.append(Row(function: "stubpool_lazy_request_n", parameter: "count", value: name(count), expected: STUBPOOL_E_INVALID_COUNT) { f in
                 var out = [UnsafeMutableRawPointer?](repeating: sentinel, count: 4)
                 let specs: [UInt] = [1, 2, 3, 4]

@@ -64,8 +64,9 @@ import Glibc
         return binary
     }
 
-    static func run(_ binary: URL, _ arguments: [String] = [], preload: Bool, expectDropIn: Bool) throws -> ChildProcess.Outcome {
-        var environment = ["SWIFT_BACKTRACE": "enable=no"]
+    static func run(_ binary: URL, _ arguments: [String] = [], preload: Bool, expectDropIn: Bool,
+                    environment extra: [String: String] = [:]) throws -> ChildProcess.Outcome {
+        var environment = extra.merging(["SWIFT_BACKTRACE": "enable=no"]) { $1 }
         if preload { environment["LD_PRELOAD"] = dropIn.path }
         if expectDropIn { environment["EXPECT_DROP_IN"] = "1" }
         if sanitizer == "address" {
@@ -136,6 +137,21 @@ import Glibc
         print("DropInTests thread exit (preload \(preload)): \(outcome.standardOutput)", terminator: "")
         #expect(!outcome.terminatedBySignal && outcome.terminationStatus == 0, "\(outcome.standardError)")
         #expect(Self.fields(outcome.standardOutput)["closures"] == "8000", "\(outcome.standardOutput)")
+    }
+
+    /// The release rule: a call through a freed closure's code address reports itself and aborts,
+    /// never runs the closure. With STUBPOOL_FFI_FREE_BATCH=1 right after the free; with the
+    /// default batch once the thread freed 64 more closures.
+    @Test(arguments: [("at-once", "1"), ("after-batch", nil)] as [(String, String?)])
+    func aCallThroughAFreedClosureAborts(mode: String, batch: String?) throws {
+        let binary = try Self.compile("freed_closure_call.c", .plain)
+        defer { try? FileManager.default.removeItem(at: binary) }
+        let outcome = try Self.run(binary, [mode], preload: true, expectDropIn: true,
+                                   environment: batch.map { ["STUBPOOL_FFI_FREE_BATCH": $0] } ?? [:])
+        #expect(outcome.standardOutput.contains("calling"), "\(outcome.standardOutput)\(outcome.standardError)")
+        #expect(!outcome.standardOutput.contains("ran a freed closure"), "\(outcome.standardOutput)")
+        #expect(outcome.terminatedBySignal && outcome.terminationStatus == SIGABRT, "\(outcome.terminationStatus) \(outcome.standardError)")
+        #expect(outcome.standardError.contains("call through released stub"), "\(outcome.standardError)")
     }
 
     /// fork() at any instant: 1,000 forks while three threads allocate, prepare, call and free

@@ -117,6 +117,41 @@ import Testing
         }
     }
 
+    @Test func releaseEachReleasesItsOwnPayloadsAndSaysWhatItDidWithTheRest() throws {
+        let pool = try StubPool(.init(kind: .context, shards: 1, payloadSize: 56, payloadDataOffset: 40))
+        let other = try StubPool(.init(kind: .context, shards: 1, payloadSize: 56))
+        var closures: [UInt] = []
+        for _ in 0..<6 { closures.append(UInt(bitPattern: try pool.allocateClosure(target: CTargets.returnContextRegister).payload)) }
+        let foreign = UInt(bitPattern: try other.allocateClosure(target: CTargets.returnContextRegister).payload)
+        try pool.release(payload: closures[5])
+        // Own, foreign (another pool's payload, a misaligned one, 1), released: each said apart.
+        let payloads = [closures[0], foreign, closures[1], closures[2] + 8, 1, closures[5], closures[3], closures[1]]
+        var outcomes = [StubPool.PayloadReleaseOutcome](repeating: .foreign, count: payloads.count)
+        try payloads.withUnsafeBufferPointer { payloads in
+            try outcomes.withUnsafeMutableBufferPointer { try pool.releaseEach(payloads: payloads, outcomes: $0) }
+        }
+        #expect(outcomes == [.released, .foreign, .released, .foreign, .foreign, .alreadyReleased, .released, .alreadyReleased])
+        for payload in [closures[0], closures[1], closures[3], closures[5]] {
+            #expect(throws: StubPoolError.self) { try pool.release(payload: payload) }
+        }
+        try pool.release(payload: closures[2])  // untouched by its misaligned neighbour
+        try pool.release(payload: closures[4])
+        #expect(pool.statistics().liveStubs == 0)
+        #expect(other.statistics().liveStubs == 1, "another pool's payload changes nothing")
+        #expect(pool.reclaim() == 6, "each slot quarantined once")
+        // Mismatched or empty buffers: a typed error, nothing released.
+        var one: [StubPool.PayloadReleaseOutcome] = [.foreign]
+        #expect(throws: StubPoolError.self) {
+            try [foreign, foreign].withUnsafeBufferPointer { payloads in
+                try one.withUnsafeMutableBufferPointer { try other.releaseEach(payloads: payloads, outcomes: $0) }
+            }
+        }
+        #expect(throws: StubPoolError.invalidCount(0)) {
+            try other.releaseEach(payloads: .init(start: nil, count: 0), outcomes: .init(start: nil, count: 0))
+        }
+        #expect(other.statistics().liveStubs == 1)
+    }
+
     @Test func badPayloadUseIsATypedError() throws {
         for size in [-16, 4, 12, 20, PoolLayout.maximumPayloadSize + 8] {
             #expect(throws: StubPoolError.self) { try StubPool(.init(payloadSize: size)) }
