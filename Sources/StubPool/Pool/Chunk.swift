@@ -58,28 +58,14 @@ final class Chunk: Sendable {
         let offset = entry &- base
         let slotShift = layout.slotShift
         guard entry < dataStart, entry >= base, offset & ((1 << slotShift) - 1) == 0, entry != anchorEntry else { return nil }
-        return handedOut(physical: offset >> slotShift).map { ($0.logical, $0.dataSlot) }
+        return layout.handedOut(physical: offset >> slotShift, chunkBase: base).map { ($0.logical, $0.dataSlot) }
     }
 
     /// The slot whose payload begins exactly at `address` (its entry, physical and logical slot
     /// and data slot), if this placement hands that slot out; computed from the address alone.
     @inline(__always)
     func slot(ofPayload address: UInt) -> (entry: UInt, physical: UInt, logical: Int, dataSlot: UInt)? {
-        // The payload offset's check rejects the anchor's payload and anything past the last.
-        guard payloadRange.contains(address),
-              let physical = layout.slot(ofPayloadOffset: address &- payloadRange.lowerBound),
-              let slot = handedOut(physical: physical) else { return nil }
-        return (base &+ (physical &<< layout.slotShift), physical, slot.logical, slot.dataSlot)
-    }
-
-    /// Logical slot and data slot of physical slot `physical` (below the anchor), if this
-    /// placement hands it out.
-    @inline(__always)
-    private func handedOut(physical: UInt) -> (logical: Int, dataSlot: UInt)? {
-        let data = layout.dataSlot(physical: physical, chunkBase: base)
-        if layout.denseSlots { return (Int(truncatingIfNeeded: physical), data) }
-        guard let logical = layout.placement.logical(Int(physical)) else { return nil }
-        return (logical, data)
+        layout.slot(ofPayload: address, chunkBase: base, payloadRange: payloadRange)
     }
 
     /// The logical slot whose code contains `address`, if this placement uses that slot.

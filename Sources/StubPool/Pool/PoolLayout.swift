@@ -131,6 +131,29 @@ struct PoolLayout: Sendable {
         return physical < UInt(anchorSlotIndex) ? physical : nil  // the anchor has no stub
     }
 
+    /// Logical slot and data slot of physical slot `physical` (below the anchor) of the chunk at
+    /// `chunkBase`, if this placement hands it out.
+    @inline(__always)
+    func handedOut(physical: UInt, chunkBase: UInt) -> (logical: Int, dataSlot: UInt)? {
+        let data = dataSlot(physical: physical, chunkBase: chunkBase)
+        if denseSlots { return (Int(truncatingIfNeeded: physical), data) }
+        guard let logical = placement.logical(Int(physical)) else { return nil }
+        return (logical, data)
+    }
+
+    /// The slot of the chunk at `chunkBase`, whose payloads span `payloadRange`, whose payload
+    /// begins exactly at `address` (its entry, physical and logical slot and data slot), if this
+    /// placement hands that slot out; computed from the address alone. A loop over many payloads
+    /// calls it on its own copy of the layout, whose fields then stay in registers.
+    @inline(__always)
+    func slot(ofPayload address: UInt, chunkBase: UInt, payloadRange: Range<UInt>) -> (entry: UInt, physical: UInt, logical: Int, dataSlot: UInt)? {
+        // The payload offset's check rejects the anchor's payload and anything past the last.
+        guard payloadRange.contains(address),
+              let physical = slot(ofPayloadOffset: address &- payloadRange.lowerBound),
+              let slot = handedOut(physical: physical, chunkBase: chunkBase) else { return nil }
+        return (chunkBase &+ (physical &<< slotShift), physical, slot.logical, slot.dataSlot)
+    }
+
     /// The inverse of odd `value` modulo 2^64 (Newton's iteration: each step doubles the
     /// correct low bits, from 3 bits for `value` itself).
     static func inverse(ofOdd value: UInt) -> UInt {

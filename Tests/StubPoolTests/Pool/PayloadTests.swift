@@ -152,6 +152,33 @@ import Testing
         #expect(other.statistics().liveStubs == 1)
     }
 
+    @Test func releaseEachFollowsPayloadsAcrossChunks() throws {
+        let pool = try StubPool(.init(kind: .context, shards: 1, payloadSize: 56, payloadDataOffset: 16))
+        let count = pool.layout.capacity + 10  // two chunks
+        var stubs = [UnsafeMutableRawPointer?](repeating: nil, count: count), closures = stubs
+        try stubs.withUnsafeMutableBufferPointer { stubs in
+            try closures.withUnsafeMutableBufferPointer { try pool.allocateClosures(target: CTargets.returnContextRegister, stubs: stubs, payloads: $0) }
+        }
+        let first = closures.prefix(count - 10).map { UInt(bitPattern: $0) }, second = closures.suffix(10).map { UInt(bitPattern: $0) }
+        // Alternating chunks, runs of one chunk, a neighbour's bytes, and everything twice.
+        var batch: [UInt] = []
+        for index in 0..<10 { batch += [first[index], second[index]] }
+        batch += first[10...] + [first[11] + 56 / 2] + first + second
+        var outcomes = [StubPool.PayloadReleaseOutcome](repeating: .foreign, count: batch.count)
+        try batch.withUnsafeBufferPointer { batch in
+            try outcomes.withUnsafeMutableBufferPointer { try pool.releaseEach(payloads: batch, outcomes: $0) }
+        }
+        let distinct = count + 1
+        #expect(outcomes[..<count].allSatisfy { $0 == .released })
+        #expect(outcomes[count] == .foreign)
+        #expect(outcomes[distinct...].allSatisfy { $0 == .alreadyReleased })
+        #expect(pool.statistics().liveStubs == 0)
+        for stub in stubs.prefix(3) + stubs.suffix(3) {
+            #expect(throws: StubPoolError.self) { try pool.release(address: UInt(bitPattern: stub)) }
+        }
+        #expect(pool.reclaim() == count)
+    }
+
     @Test func badPayloadUseIsATypedError() throws {
         for size in [-16, 4, 12, 20, PoolLayout.maximumPayloadSize + 8] {
             #expect(throws: StubPoolError.self) { try StubPool(.init(payloadSize: size)) }
