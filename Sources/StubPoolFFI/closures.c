@@ -504,8 +504,10 @@ static ffi_status check_entry(void *closure) {
     return FFI_OK;
 }
 
-ffi_status stubpool_ffi_prep_closure_loc(ffi_closure *closure, ffi_cif *cif, closure_fun_t fun, void *user_data,
-                                         void *codeloc) {
+/// Everything but the fast path of stubpool_ffi_prep_closure_loc: somebody else's closure, the
+/// first closure of its kind of cif, a closure this thread did not just allocate.
+__attribute__((noinline)) static ffi_status prep_closure_slowly(ffi_closure *closure, ffi_cif *cif, closure_fun_t fun,
+                                                                void *user_data, void *codeloc) {
     const system_libffi_t *system = system_ffi();
     if (!system->prep_closure_loc) return FFI_BAD_ABI;
     void *stub = owned_stub(closure);
@@ -530,6 +532,28 @@ ffi_status stubpool_ffi_prep_closure_loc(ffi_closure *closure, ffi_cif *cif, clo
     if (status == FFI_OK) stubpool_ffi_learn_trampoline(cif->abi, cif->flags, (const unsigned char *)closure->tramp);
     restore_context(closure);
     return status;
+}
+
+ffi_status stubpool_ffi_prep_closure_loc(ffi_closure *closure, ffi_cif *cif, closure_fun_t fun, void *user_data,
+                                         void *codeloc) {
+    // The usual case, with no call and no register saved: the closure this thread allocated last,
+    // at the code address it was given, for a kind of cif the last lookup found (a raw form's
+    // nested call never gets here: the raw form took the closure out of `recent` first). The
+    // whole preparation measured 89 instructions through one function with the slow paths in it.
+    const unsigned char *learned;
+    thread_state_t *mine = thread_block;
+    if (closure && closure == recent.closure && codeloc == recent.stub && mine &&
+        (learned = stubpool_ffi_learned_hint(cif->abi, cif->flags))) {
+        recent = (recent_allocation_t){NULL, NULL};
+        memcpy(closure->tramp, learned, FFI_TRAMPOLINE_SIZE);
+        restore_context(closure);
+        closure->cif = cif;
+        closure->fun = fun;
+        closure->user_data = user_data;
+        count(&mine->stats.prepared);
+        return FFI_OK;
+    }
+    return prep_closure_slowly(closure, cif, fun, user_data, codeloc);
 }
 
 ffi_status stubpool_ffi_prep_closure(ffi_closure *closure, ffi_cif *cif, closure_fun_t fun, void *user_data) {

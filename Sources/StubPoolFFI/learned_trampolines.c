@@ -15,39 +15,35 @@
 
 #include <string.h>
 
-enum { slot_count = 64, empty = 0, writing = 1, ready = 2 };
+enum { slot_count = 64, empty = STUBPOOL_FFI_LEARNED_EMPTY, writing = 1, ready = STUBPOOL_FFI_LEARNED_READY };
 
-typedef struct {
-    int state;
-    ffi_abi abi;
-    unsigned flags;
-    unsigned char tramp[FFI_TRAMPOLINE_SIZE];
-} learned_t;
-
-static learned_t learned[slot_count];
+stubpool_ffi_learned_t stubpool_ffi_learned[slot_count];
 
 static unsigned slot_of(ffi_abi abi, unsigned flags) { return ((unsigned)abi * 0x9E3779B1u ^ flags * 0x85EBCA6Bu) % slot_count; }
 
 /// The slot the last lookup found (any thread's: a hint, checked like any slot). Programs make
 /// closures of one or two kinds, so the hash and probe are usually skipped.
-static unsigned last_found;
+unsigned stubpool_ffi_last_found;
 
 /// Copies slot `index`'s bytes into `tramp` if, in `state`, it holds what was learned for
 /// (abi, flags).
 static int copy_if_learned(unsigned index, int state, ffi_abi abi, unsigned flags, unsigned char tramp[FFI_TRAMPOLINE_SIZE]) {
-    if (state != ready || learned[index].abi != abi || learned[index].flags != flags) return 0;
-    memcpy(tramp, learned[index].tramp, FFI_TRAMPOLINE_SIZE);
+    if (state != ready || stubpool_ffi_learned[index].abi != abi || stubpool_ffi_learned[index].flags != flags) return 0;
+    memcpy(tramp, stubpool_ffi_learned[index].tramp, FFI_TRAMPOLINE_SIZE);
     return 1;
 }
 
 int stubpool_ffi_learned_trampoline(ffi_abi abi, unsigned flags, unsigned char tramp[FFI_TRAMPOLINE_SIZE]) {
-    unsigned last = __atomic_load_n(&last_found, __ATOMIC_RELAXED);
-    if (copy_if_learned(last, __atomic_load_n(&learned[last].state, __ATOMIC_ACQUIRE), abi, flags, tramp)) return 1;
+    const unsigned char *hint = stubpool_ffi_learned_hint(abi, flags);
+    if (hint) {
+        memcpy(tramp, hint, FFI_TRAMPOLINE_SIZE);
+        return 1;
+    }
     for (unsigned probe = 0, index = slot_of(abi, flags); probe < slot_count; probe++, index = (index + 1) % slot_count) {
-        int state = __atomic_load_n(&learned[index].state, __ATOMIC_ACQUIRE);
+        int state = __atomic_load_n(&stubpool_ffi_learned[index].state, __ATOMIC_ACQUIRE);
         if (state == empty) return 0;
         if (copy_if_learned(index, state, abi, flags, tramp)) {
-            __atomic_store_n(&last_found, index, __ATOMIC_RELAXED);
+            __atomic_store_n(&stubpool_ffi_last_found, index, __ATOMIC_RELAXED);
             return 1;
         }
     }
@@ -56,7 +52,7 @@ int stubpool_ffi_learned_trampoline(ffi_abi abi, unsigned flags, unsigned char t
 
 void stubpool_ffi_learn_trampoline(ffi_abi abi, unsigned flags, const unsigned char tramp[FFI_TRAMPOLINE_SIZE]) {
     for (unsigned probe = 0, index = slot_of(abi, flags); probe < slot_count; probe++, index = (index + 1) % slot_count) {
-        learned_t *slot = &learned[index];
+        stubpool_ffi_learned_t *slot = &stubpool_ffi_learned[index];
         int state = __atomic_load_n(&slot->state, __ATOMIC_ACQUIRE);
         if (state == ready && slot->abi == abi && slot->flags == flags) return;  // learned by another thread
         if (state != empty) continue;
