@@ -28,7 +28,8 @@
 // fork(): this file owns one lock (the list of per-thread blocks), held only around list
 // updates and taken by its fork handlers; set-up is lock-free (compare-and-swap publication), so
 // a fork during another thread's set-up leaves nothing half-held. The pools' own locks are the
-// core's (ForkLocks).
+// core's (ForkLocks). In the child, the threads that did not fork are gone with their reserves
+// and pending frees: those closures stay allocated, never released (at most 64 + 64 per thread).
 #define _GNU_SOURCE
 #include "stubpool_ffi.h"
 
