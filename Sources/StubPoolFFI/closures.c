@@ -370,6 +370,9 @@ static void retire_thread_state(void *block) {
     if (state->previous) state->previous->next = state->next; else threads_list = state->next;
     if (state->next) state->next->previous = state->previous;
     pthread_mutex_unlock(&threads_lock);
+    // The key's destructors run on the exiting thread: a later destructor that makes or frees a
+    // closure gets a new block (and this destructor again), never the freed one.
+    if (thread_block == state) thread_block = NULL;
     free(state);
 }
 
@@ -423,7 +426,18 @@ __attribute__((noinline)) static int refill_reserve(thread_state_t *mine, stubpo
     return 1;
 }
 
-void *stubpool_ffi_closure_alloc(size_t size, void **code) {
+/// A closure made ready for the caller: unprepared, remembered as this thread's last, counted.
+static inline void *hand_out(thread_state_t *mine, void *closure, void *stub, void **code) {
+    set_entry(closure, (const void *)unprepared_closure);
+    recent = (recent_allocation_t){closure, stub};
+    if (code) *code = stub;
+    count(&mine->stats.allocated);
+    return closure;
+}
+
+/// Everything but the fast path of stubpool_ffi_closure_alloc: a larger class, an empty
+/// reserve, the first closure of the process or of the thread.
+__attribute__((noinline)) static void *closure_alloc_slowly(size_t size, void **code) {
     size_t index = 0;
     while (index < class_count && class_sizes[index] < size) index++;
     if (index == class_count || !stubpool_ffi_core()) {
@@ -447,11 +461,18 @@ void *stubpool_ffi_closure_alloc(size_t size, void **code) {
     } else if (stubpool_ffi_core()->allocate_closure(pool, target, &stub, &closure) != STUBPOOL_OK) {
         return NULL;
     }
-    set_entry(closure, (const void *)unprepared_closure);
-    recent = (recent_allocation_t){closure, stub};
-    if (code) *code = stub;
-    count(&mine->stats.allocated);
-    return closure;
+    return hand_out(mine, closure, stub, code);
+}
+
+void *stubpool_ffi_closure_alloc(size_t size, void **code) {
+    // The usual case, with no call and no register saved: a closure of the first class from the
+    // thread's reserve (which exists only once the core and the class's pool do).
+    thread_state_t *mine = thread_block;
+    if (size <= class_sizes[0] && mine && mine->reserve_next < mine->reserve_count) {
+        size_t next = mine->reserve_next++;
+        return hand_out(mine, mine->reserve_closures[next], mine->reserve_stubs[next], code);
+    }
+    return closure_alloc_slowly(size, code);
 }
 
 /// Entries already found inside the system libffi (it has a handful: plain, SSE, Go, ...):
