@@ -201,26 +201,24 @@ struct SlotAllocator: Sendable {
         }
     }
 
-    /// Returns slots `slots` of `chunk` that are not free yet; returns how many.
+    /// Returns slots `slots` of `chunk` that are not free yet; returns how many (a word of the
+    /// bitmap at a time).
     mutating func free(chunk: Int, slots range: Range<Int>) -> Int {
-        var freed = 0, start = range.lowerBound
-        withUnsafeTemporaryAllocation(of: Int32.self, capacity: Self.groupLimit) { group in
-            while start < range.upperBound {
-                let count = min(group.count, range.upperBound - start)
-                for index in 0..<count { group[index] = Int32(truncatingIfNeeded: start + index) }
-                freed += free(chunk: chunk, slots: UnsafeBufferPointer(rebasing: group[..<count]))
-                start += count
-            }
-        }
-        return freed
+        range.isEmpty ? 0 : freeing(in: chunk) { $0.putRange(range) }
     }
 
     /// Returns every slot of `slots` in `chunk` that is not free yet; returns how many.
     mutating func free(chunk: Int, slots: UnsafeBufferPointer<Int32>) -> Int {
+        freeing(in: chunk) { $0.putAll(slots) }
+    }
+
+    /// Runs `put` on `chunk`'s bitmap, which returns how many slots it freed, and accounts for them.
+    @inline(__always)
+    private mutating func freeing(in chunk: Int, _ put: (inout SlotBitmap) -> Int) -> Int {
         // Moved out while it changes, so its buffers are uniquely referenced.
         var bitmap = chunks[chunk]
         chunks[chunk] = SlotBitmap.placeholder
-        let freed = bitmap.putAll(slots)
+        let freed = put(&bitmap)
         chunks[chunk] = bitmap
         freeSlots += freed
         if freed > 0 { setRoom(chunk, true) }

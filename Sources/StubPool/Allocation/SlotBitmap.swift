@@ -116,6 +116,31 @@ struct SlotBitmap: Sendable {
         freeCount += 1
     }
 
+    /// Marks every slot of `range` free that is not free yet; returns how many became free. A word
+    /// at a time: a run of slots released together costs a few instructions per 64 slots, where
+    /// ``putAll(_:)`` costs ≈15 per slot.
+    mutating func putRange(_ range: Range<Int>) -> Int {
+        precondition(range.lowerBound >= 0 && range.upperBound <= capacity, "slots \(range) out of range")
+        var freed = 0
+        var slot = range.lowerBound
+        words.withUnsafeMutableBufferPointer { words in
+            summary.withUnsafeMutableBufferPointer { summary in
+                while slot < range.upperBound {
+                    let word = slot >> 6, bit = slot & 63
+                    let length = min(64 - bit, range.upperBound - slot)
+                    let mask: UInt64 = (length == 64 ? ~0 : (1 << UInt64(length)) - 1) << UInt64(bit)
+                    let old = words[word]
+                    freed += (mask & ~old).nonzeroBitCount
+                    words[word] = old | mask
+                    summary[word >> 6] |= 1 << UInt64(word & 63)
+                    slot += length
+                }
+            }
+        }
+        freeCount += freed
+        return freed
+    }
+
     /// Marks every slot of `slots` free that is not free yet (a slot listed twice counts once);
     /// returns how many became free. One pass over raw buffers: per-slot `put` paid two
     /// uniqueness checks and a bounds check per slot, ≈40% of a reclaim.

@@ -69,6 +69,37 @@ import Testing
         #expect(rest == 48 && allocator.allocateLowest() == nil && allocator.allocate(near: 5) == nil)
     }
 
+    /// A range freed a word at a time leaves the bitmap exactly as freeing its slots one by one:
+    /// ranges inside a word, across words, ending at a capacity that is not a multiple of 64,
+    /// over slots already free (counted once).
+    @Test func aRangeFreesWhatItsSlotsOneByOneWould() {
+        var generator = SystemRandomNumberGenerator()
+        for capacity in [1, 64, 100, 4_095] {
+            for _ in 0..<200 {
+                var byRange = SlotBitmap(capacity: capacity), bySlot = SlotBitmap(capacity: capacity)
+                _ = byRange.takeLowest(count: capacity) { _, _ in }
+                _ = bySlot.takeLowest(count: capacity) { _, _ in }
+                for _ in 0..<3 {
+                    let start = Int.random(in: 0..<capacity, using: &generator)
+                    let end = Int.random(in: start...min(capacity, start + 150), using: &generator)
+                    var expected = 0
+                    for slot in start..<end where !bySlot.isFree(slot) {
+                        bySlot.put(slot)
+                        expected += 1
+                    }
+                    #expect(byRange.putRange(start..<end) == expected)
+                }
+                #expect(byRange.freeCount == bySlot.freeCount)
+                for slot in 0..<capacity { #expect(byRange.isFree(slot) == bySlot.isFree(slot)) }
+                // The summary agrees too: both hand out the same slots, lowest first.
+                var fromRange: [Int] = [], fromSlot: [Int] = []
+                _ = byRange.takeLowest(count: capacity) { first, length in fromRange += first..<(first + length) }
+                _ = bySlot.takeLowest(count: capacity) { first, length in fromSlot += first..<(first + length) }
+                #expect(fromRange == fromSlot)
+            }
+        }
+    }
+
     /// Reclaim's batch forms: packed addresses (the bits above the packed 56 ignored, chunks
     /// interleaved, groups longer than the stack buffer, a slot listed twice or already free
     /// counted once) and a range of one chunk; the allocator ends with exactly the freed slots.
