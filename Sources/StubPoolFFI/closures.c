@@ -281,6 +281,11 @@ static void add_counts(stubpool_ffi_stats_t *into, const stubpool_ffi_stats_t *f
     into->forwarded += __atomic_load_n(&from->forwarded, __ATOMIC_RELAXED);
 }
 
+/// Adds `amount` to one of the calling thread's counters (a plain load and a relaxed store: only
+/// its thread writes it).
+static void count_by(size_t *counter, size_t amount) { __atomic_store_n(counter, *counter + amount, __ATOMIC_RELAXED); }
+static void count(size_t *counter) { count_by(counter, 1); }
+
 /// Makes every pool's quarantined closures allocatable again.
 static void reclaim_all(void) {
     for (size_t index = 0; index < class_count; index++) {
@@ -328,9 +333,9 @@ static void release_closures(thread_state_t *mine, void **closures, size_t count
         }
         left = kept;
     }
-    __atomic_store_n(&mine->stats.freed, mine->stats.freed + released, __ATOMIC_RELAXED);
+    count_by(&mine->stats.freed, released);
     if (left) {
-        __atomic_store_n(&mine->stats.forwarded, mine->stats.forwarded + left, __ATOMIC_RELAXED);
+        count_by(&mine->stats.forwarded, left);
         const system_libffi_t *system = system_ffi();
         for (size_t i = 0; i < left; i++) {
             if (system->closure_free) system->closure_free(closures[i]);
@@ -411,7 +416,6 @@ static inline thread_state_t *thread_state(void) {
     return __builtin_expect(mine != NULL, 1) ? mine : make_thread_state();
 }
 
-static void count(size_t *counter) { __atomic_store_n(counter, *counter + 1, __ATOMIC_RELAXED); }
 
 /// Fills the thread's empty reserve with one core call; 0 if it cannot (a shared block, or the
 /// batch failed: the caller then allocates the one closure it needs on its own).
@@ -526,6 +530,15 @@ static ffi_status check_entry(void *closure) {
     return FFI_OK;
 }
 
+/// What a preparation writes besides the learned trampoline bytes: the stub's context word back
+/// (the bytes covered it), and the closure's fields.
+static inline void set_fields(ffi_closure *closure, ffi_cif *cif, closure_fun_t fun, void *user_data) {
+    restore_context(closure);
+    closure->cif = cif;
+    closure->fun = fun;
+    closure->user_data = user_data;
+}
+
 /// Everything but the fast path of stubpool_ffi_prep_closure_loc: somebody else's closure, the
 /// first closure of its kind of cif, a closure this thread did not just allocate.
 __attribute__((noinline)) static ffi_status prep_closure_slowly(ffi_closure *closure, ffi_cif *cif, closure_fun_t fun,
@@ -540,10 +553,7 @@ __attribute__((noinline)) static ffi_status prep_closure_slowly(ffi_closure *clo
     }
     // The same bytes libffi would write, once it wrote them for this kind of cif.
     if (stubpool_ffi_learned_trampoline(cif->abi, cif->flags, (unsigned char *)closure->tramp)) {
-        restore_context(closure);
-        closure->cif = cif;
-        closure->fun = fun;
-        closure->user_data = user_data;
+        set_fields(closure, cif, fun, user_data);
         count_prep(&thread_state()->stats.prepared);
         return FFI_OK;
     }
@@ -568,10 +578,7 @@ ffi_status stubpool_ffi_prep_closure_loc(ffi_closure *closure, ffi_cif *cif, clo
         (learned = stubpool_ffi_learned_hint(cif->abi, cif->flags))) {
         recent = (recent_allocation_t){NULL, NULL};
         memcpy(closure->tramp, learned, FFI_TRAMPOLINE_SIZE);
-        restore_context(closure);
-        closure->cif = cif;
-        closure->fun = fun;
-        closure->user_data = user_data;
+        set_fields(closure, cif, fun, user_data);
         count(&mine->stats.prepared);
         return FFI_OK;
     }

@@ -32,21 +32,16 @@ extension StubPool {
             switch region {
             case .code:
                 guard let slot = chunk.slot(ofEntry: address) else { return nil }
-                return Self.slot((address, (address &- chunk.base) >> slotShift, slot.logical, slot.dataSlot), of: chunk, token: token)
+                return Self.slot((address, (address &- chunk.base) >> slotShift, slot.logical, slot.dataSlot),
+                                 shard: chunk.shard, chunk: chunk.index, token: token)
             case .payload:
                 guard let found = chunk.slot(ofPayload: address) else { return nil }
-                return Self.slot(found, of: chunk, token: token)
+                return Self.slot(found, shard: chunk.shard, chunk: chunk.index, token: token)
             }
         }
     }
 
-    @inline(__always)
-    private static func slot(
-        _ found: (entry: UInt, physical: UInt, logical: Int, dataSlot: UInt), of chunk: Chunk, token: UInt32
-    ) -> (stub: Stub, data: DataSlot, key: PoolShared.SlotKey) {
-        slot(found, shard: chunk.shard, chunk: chunk.index, token: token)
-    }
-
+    /// A found slot as the handle, data slot and quarantine key the callers use.
     @inline(__always)
     private static func slot(
         _ found: (entry: UInt, physical: UInt, logical: Int, dataSlot: UInt), shard: Int, chunk: Int, token: UInt32
