@@ -5,21 +5,22 @@ extension ArenaState {
     /// closure made the compiler copy the state, and with it the field dictionary, per commit.)
     mutating func relocate(_ placed: [CodeBlob], _ relocations: CodeArena.BatchRelocations) -> CodeArenaError? {
         switch relocations {
-        case .perBlob(let lists):
-            for (index, blob) in placed.enumerated() where !lists[index].isEmpty {
-                if let failure = relocate(blob, index: index, lists[index], placed: placed, arguments: []) { return failure }
+        case .perBlob(let fields, let starts):
+            for (index, blob) in placed.enumerated() where starts[index] < starts[index + 1] {
+                let own = fields[starts[index]..<starts[index + 1]]
+                if let failure = relocate(blob, index: index, own, placed: placed, arguments: []) { return failure }
             }
         case .template(let fields, let arguments):
             guard !fields.isEmpty else { return nil }
             for (index, blob) in placed.enumerated() {
-                if let failure = relocate(blob, index: index, fields, placed: placed, arguments: arguments[index]) { return failure }
+                if let failure = relocate(blob, index: index, fields[...], placed: placed, arguments: arguments[index]) { return failure }
             }
         }
         return nil
     }
 
     /// Fills one blob's fields (`arguments` for its parameters).
-    private mutating func relocate(_ blob: CodeBlob, index: Int, _ fields: [CodeRelocation], placed: [CodeBlob],
+    private mutating func relocate(_ blob: CodeBlob, index: Int, _ fields: ArraySlice<CodeRelocation>, placed: [CodeBlob],
                                    arguments: [CodeOperand]) -> CodeArenaError? {
         let bytes = UnsafeMutableRawBufferPointer(start: space.writable(fileOffset(of: blob), count: blob.size), count: blob.size)
         var addresses = AddressFields()

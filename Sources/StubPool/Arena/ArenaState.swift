@@ -145,7 +145,7 @@ struct ArenaState {
     /// slots (one bitmap scan per run, not per blob) and walked with running offsets, so the
     /// per-blob work is a copy and three stores. Also returns the checkpoint taken before, for
     /// taking the whole batch back later (see ``rollBack(to:placed:)``).
-    mutating func commit(_ blobs: [[UInt8]], trapFill: [UInt8]) throws(SystemError) -> (placed: [CodeBlob], checkpoint: Checkpoint) {
+    mutating func commit(_ blobs: some BlobBytes, trapFill: [UInt8]) throws(SystemError) -> (placed: [CodeBlob], checkpoint: Checkpoint) {
         let count = blobs.count
         let large = UInt8.max
         // Class of every blob (`large`: page-granular), and how many per class.
@@ -154,7 +154,7 @@ struct ArenaState {
         var largeCount = 0
         let classByQuarter = SizeClasses.indexByQuarter
         for index in 0..<count {
-            let size = blobs[index].count
+            let size = blobs.size(of: index)
             if size <= SizeClasses.largest {
                 let sizeClass = Int(classByQuarter[(size + 3) >> 2])
                 classOf[index] = UInt8(sizeClass)
@@ -174,7 +174,7 @@ struct ArenaState {
             if largeCount > 0 {
                 largeExtents.reserveCapacity(largeCount)
                 for index in 0..<count where classOf[index] == large {
-                    let capacity = (blobs[index].count + Self.pageSize - 1) / Self.pageSize * Self.pageSize
+                    let capacity = (blobs.size(of: index) + Self.pageSize - 1) / Self.pageSize * Self.pageSize
                     largeExtents.append((index, try space.carve(capacity), capacity))
                 }
             }
@@ -201,15 +201,15 @@ struct ArenaState {
                                   trapFill: trapFill, into: handles)
             }
             for extent in largeExtents {
-                let bytes = blobs[extent.index]
-                bytes.withUnsafeBytes { space.write($0, at: extent.offset) }
-                space.fill(trapFill, at: extent.offset + bytes.count, count: extent.capacity - bytes.count)
+                let size = blobs.size(of: extent.index)
+                blobs.withBytes(of: extent.index) { space.write($0, at: extent.offset) }
+                space.fill(trapFill, at: extent.offset + size, count: extent.capacity - size)
                 nextLargeSerial += 1
-                let blob = CodeBlob(address: space.executableAddress(extent.offset), size: bytes.count, capacity: extent.capacity,
+                let blob = CodeBlob(address: space.executableAddress(extent.offset), size: size, capacity: extent.capacity,
                                     sizeClass: nil, region: nextLargeSerial, slot: 0, offset: 0)
                 largeLive[blob.address] = blob
-                largeWasted += extent.capacity - bytes.count
-                liveBytes += bytes.count
+                largeWasted += extent.capacity - size
+                liveBytes += size
                 (handles.baseAddress! + extent.index).initialize(to: blob)
             }
             initialized = count
@@ -221,7 +221,7 @@ struct ArenaState {
 
     /// Takes slots of class `sizeClass` for the blobs at batch positions `order` (the class's
     /// allocator has room for all), writes them and their handles; returns the bytes requested.
-    private mutating func fill(_ sizeClass: Int, with blobs: [[UInt8]], order: ArraySlice<Int32>, trapFill: [UInt8],
+    private mutating func fill(_ sizeClass: Int, with blobs: some BlobBytes, order: ArraySlice<Int32>, trapFill: [UInt8],
                                into handles: UnsafeMutableBufferPointer<CodeBlob>) -> Int {
         var runs: [(region: Int, first: Int, length: Int)] = []
         _ = classes[sizeClass].allocator.allocateLowest(count: order.count) { (first: SlotAddress, length: Int) in
@@ -251,13 +251,13 @@ struct ArenaState {
                     }
                     let index = Int(order[position])
                     position += 1
-                    let bytes = blobs[index]
-                    bytes.withUnsafeBytes { Self.copy($0, to: writable + offset) }
-                    if bytes.count < size { space.fill(trapFill, at: regionOffset + offset + bytes.count, count: size - bytes.count) }
-                    requested[run.region * perRegion + slot] = UInt32(bytes.count)
-                    requestedBytes += bytes.count
+                    let count = blobs.size(of: index)
+                    blobs.withBytes(of: index) { Self.copy($0, to: writable + offset) }
+                    if count < size { space.fill(trapFill, at: regionOffset + offset + count, count: size - count) }
+                    requested[run.region * perRegion + slot] = UInt32(count)
+                    requestedBytes += count
                     (handles.baseAddress! + index).initialize(to: CodeBlob(
-                        address: executable + UInt(offset), size: bytes.count, capacity: size, sizeClass: sizeClass,
+                        address: executable + UInt(offset), size: count, capacity: size, sizeClass: sizeClass,
                         region: run.region, slot: slot, offset: offset))
                 }
             }

@@ -98,7 +98,7 @@ public final class CodeArena: Sendable {
             }
             relocated = true
         }
-        return try commit(bodies.map(\.bytes), relocations: relocated ? .perBlob(bodies.map(\.relocations)) : nil, names: names,
+        return try commit(bodies.map(\.bytes), relocations: relocated ? .flat(bodies.map(\.relocations)) : nil, names: names,
                           frames: framed ? bodies.map(\.frame) : nil)
     }
 
@@ -138,22 +138,35 @@ public final class CodeArena: Sendable {
 
     /// Fields to fill in a batch, validated.
     enum BatchRelocations {
-        /// One list per blob.
-        case perBlob([[CodeRelocation]])
+        /// Every blob's own fields, in one list: blob `i` has `fields[starts[i]..<starts[i + 1]]`.
+        case perBlob(fields: [CodeRelocation], starts: [Int])
         /// The same fields in every blob; a ``CodeOperand/parameter(_:)`` `k` of blob `i` takes
         /// `arguments[i][k]`.
         case template([CodeRelocation], arguments: [[CodeOperand]])
+
+        /// One list per blob, joined.
+        static func flat(_ lists: [[CodeRelocation]]) -> Self {
+            var fields: [CodeRelocation] = [], starts = [0]
+            fields.reserveCapacity(lists.reduce(0) { $0 + $1.count })
+            starts.reserveCapacity(lists.count + 1)
+            for list in lists {
+                fields += list
+                starts.append(fields.count)
+            }
+            return .perBlob(fields: fields, starts: starts)
+        }
     }
 
     /// The commit itself; `relocations` (validated, one list per blob) are applied after placement.
     /// Image restores call it directly: their fields were validated when the image was loaded.
-    func commit(_ blobs: [[UInt8]], relocations: BatchRelocations?, names: [String]?,
+    func commit(_ blobs: some BlobBytes, relocations: BatchRelocations?, names: [String]?,
                 frames: [CodeFrame?]? = nil) throws(CodeArenaError) -> [CodeBlob] {
-        guard !blobs.isEmpty else { throw .emptyBatch }
+        guard blobs.count > 0 else { throw .emptyBatch }
         if let names, names.count != blobs.count { throw .nameCountMismatch(blobs: blobs.count, names: names.count) }
-        for (index, blob) in blobs.enumerated() {
-            guard !blob.isEmpty else { throw .emptyBlob(index: index) }
-            guard blob.count <= Self.maximumBlobSize else { throw .blobTooLarge(index: index, size: blob.count) }
+        for index in 0..<blobs.count {
+            let size = blobs.size(of: index)
+            guard size > 0 else { throw .emptyBlob(index: index) }
+            guard size <= Self.maximumBlobSize else { throw .blobTooLarge(index: index, size: size) }
         }
         let trapFill = self.trapFill
         let (placed, checkpoint) = try state.withLock { (state) throws(CodeArenaError) -> ([CodeBlob], ArenaState.Checkpoint) in

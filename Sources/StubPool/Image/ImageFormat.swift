@@ -168,10 +168,38 @@ extension StubImage {
     /// before anything is created.
     public init(decoding bytes: [UInt8]) throws(StubImageError) {
         let result = bytes.withUnsafeBytes { raw -> Result<StubImage, StubImageError> in
-            var reader = ImageReader(bytes: raw)
-            do throws(StubImageError) { return .success(try reader.image()) } catch { return .failure(error) }
+            do throws(StubImageError) { return .success(try StubImage(scanned: ImageScan(raw), of: raw)) } catch { return .failure(error) }
         }
         self = try result.get()
+    }
+
+    /// The records of a validated image.
+    private init(scanned scan: ImageScan, of bytes: UnsafeRawBufferPointer) throws(StubImageError) {
+        var reader = ImageReader(bytes: bytes, position: scan.stubSection)
+        var failure: StubImageError?
+        // One tight loop into preallocated storage: this is most of an image.
+        let stubs = [StubRecord](unsafeUninitializedCapacity: scan.stubCount) { buffer, initialized in
+            var previous: (pool: Int, id: UInt64) = (-1, 0)
+            do throws(StubImageError) {
+                for index in 0..<scan.stubCount {
+                    let entry = try reader.stub(index, after: &previous, scan.limits)
+                    (buffer.baseAddress! + index).initialize(to: StubRecord(pool: entry.pool, id: entry.id, target: entry.target.reference,
+                                                                           context: entry.context.reference, isPending: entry.spec != nil))
+                    initialized = index + 1
+                }
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+        var lazySpecs: [Int: [UInt8]] = [:]
+        for stub in scan.pending { lazySpecs[stub.index] = Array(bytes[stub.spec]) }
+        let blobs = scan.blobs.map { blob in
+            BlobRecord(name: blob.name, bytes: Array(bytes[blob.code]), fields: Array(scan.fields[blob.fields]),
+                       originalAddress: blob.originalAddress)
+        }
+        self.init(architecture: scan.architecture, pageSize: scan.pageSize, pools: scan.pools, stubs: stubs, stubNames: scan.names,
+                  lazySpecs: lazySpecs, blobs: blobs, symbols: scan.symbols, objects: scan.objects)
     }
 
     /// The checksum the header of `bytes` (an encoded image) should hold — over the payload,
@@ -190,303 +218,5 @@ extension StubImage {
         let bytes: [UInt8]
         do throws(SystemError) { bytes = try Kernel.readFile(path, limit: Self.maximumFileSize) } catch { throw .system(error) }
         try self.init(decoding: bytes)
-    }
-}
-
-/// A bounds-checked little-endian cursor: every read throws ``StubImageError/truncated`` rather
-/// than leave the buffer.
-private struct ImageReader {
-    let bytes: UnsafeRawBufferPointer
-    var position = 0
-
-    init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
-
-    var remaining: Int { bytes.count - position }
-
-    @inline(__always)
-    mutating func need(_ count: Int, _ what: StaticString) throws(StubImageError) {
-        guard count >= 0, count <= remaining else { throw .truncated(needed: count, available: remaining, reading: "\(what)") }
-    }
-
-    @inline(__always)
-    mutating func integer<T: FixedWidthInteger>(_ type: T.Type, _ what: StaticString) throws(StubImageError) -> T {
-        try need(MemoryLayout<T>.size, what)
-        defer { position += MemoryLayout<T>.size }
-        return T(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: T.self))
-    }
-
-    @inline(__always)
-    mutating func u8(_ what: StaticString) throws(StubImageError) -> UInt8 { try integer(UInt8.self, what) }
-    @inline(__always)
-    mutating func u32(_ what: StaticString) throws(StubImageError) -> UInt32 { try integer(UInt32.self, what) }
-    @inline(__always)
-    mutating func u64(_ what: StaticString) throws(StubImageError) -> UInt64 { try integer(UInt64.self, what) }
-
-    mutating func bytes(_ count: Int, _ what: StaticString) throws(StubImageError) -> [UInt8] {
-        try need(count, what)
-        defer { position += count }
-        return Array(bytes[position..<position + count])
-    }
-
-    /// An index below `limit`.
-    mutating func index(_ limit: Int, _ what: StaticString) throws(StubImageError) -> Int {
-        let value = Int(try u32(what))
-        guard value < limit else { throw .corrupt("\(what): index \(value) of \(limit)") }
-        return value
-    }
-
-    @inline(__always)
-    mutating func string(_ strings: [String], _ what: StaticString) throws(StubImageError) -> String? {
-        let value = try u32(what)
-        if value == ImageFormat.noString { return nil }
-        guard Int(value) < strings.count else { throw .corrupt("\(what): string \(value) of \(strings.count)") }
-        return strings[Int(value)]
-    }
-
-    /// Reserves room for `count` records of at least `size` bytes each, no more than the bytes
-    /// left can hold (a corrupt count cannot make the reader allocate gigabytes).
-    func plausible(_ count: Int, size: Int, _ what: StaticString) throws(StubImageError) -> Int {
-        guard count <= remaining / size else { throw .truncated(needed: count * size, available: remaining, reading: "\(what)") }
-        return count
-    }
-
-    @inline(__always)
-    mutating func reference(_ counts: (stubs: Int, blobs: Int, symbols: Int), _ what: StaticString) throws(StubImageError) -> ImageReference {
-        switch try u8(what) {
-        case 0: return .plain(try u64(what))
-        case 1: return .stub(try index(counts.stubs, what))
-        case 2:
-            let blob = try index(counts.blobs, what)
-            return .blob(blob, offset: Int(Int64(bitPattern: try u64(what))))
-        case 3:
-            let symbol = try index(counts.symbols, what)
-            return .symbol(symbol, offset: Int(Int64(bitPattern: try u64(what))))
-        case let kind: throw .corrupt("\(what): reference kind \(kind)")
-        }
-    }
-
-    /// The image the bytes hold, every section read and checked in file order.
-    mutating func image() throws(StubImageError) -> StubImage {
-        let header = try self.header()
-        let counts = header.counts
-        let strings = try self.strings(counts.strings)
-        let objects = try self.objects(counts.objects, strings: strings)
-        let symbols = try self.symbols(counts.symbols, objects: counts.objects, strings: strings)
-        let pools = try self.pools(counts.pools, strings: strings, architecture: header.architecture)
-        let references = (stubs: counts.stubs, blobs: counts.blobs, symbols: counts.symbols)
-        let stubs = try self.stubs(counts.stubs, pools: pools, strings: strings, references: references)
-        let blobs = try self.blobs(counts.blobs, strings: strings, references: references, architecture: header.architecture)
-        guard remaining == 0 else { throw .corrupt("\(remaining) bytes after the last blob") }
-        try Self.checkBlobReferences(stubs: stubs.records, blobs: blobs)
-        return StubImage(architecture: header.architecture, pageSize: header.pageSize, pools: pools, stubs: stubs.records,
-                         stubNames: stubs.names, lazySpecs: stubs.lazySpecs, blobs: blobs, symbols: symbols, objects: objects)
-    }
-
-    /// The header: magic, version, architecture and page size of this host, the section counts,
-    /// and the payload's length and checksum.
-    private mutating func header() throws(StubImageError)
-        -> (architecture: Architecture, pageSize: Int,
-            counts: (strings: Int, objects: Int, symbols: Int, pools: Int, stubs: Int, blobs: Int)) {
-        try need(ImageFormat.headerSize, "header")
-        guard Array(bytes[0..<8]) == ImageFormat.magic else { throw .badMagic }
-        position = 8
-        let version = try u32("version")
-        guard version == StubImage.formatVersion else { throw .unsupportedVersion(version) }
-        let architecture: Architecture
-        switch try u8("architecture") {
-        case 0: architecture = .x86_64
-        case 1: architecture = .arm64
-        case let code: throw .foreignArchitecture("architecture code \(code)")
-        }
-        guard architecture == .host else { throw .foreignArchitecture(architecture.rawValue) }
-        position += 3
-        let pageSize = Int(try u32("page size"))
-        guard pageSize == Kernel.pageSize else { throw .pageSizeMismatch(image: pageSize, host: Kernel.pageSize) }
-        guard try u32("flags") == 0 else { throw .corrupt("unknown flags") }
-        var counts: [Int] = []
-        for _ in 0..<6 { counts.append(Int(try u32("counts"))) }
-        let payloadLength = try u64("payload length")
-        let stored = try u64("checksum")
-        guard payloadLength == UInt64(remaining) else {
-            throw .truncated(needed: Int(clamping: payloadLength), available: remaining, reading: "payload")
-        }
-        let computed = ImageChecksum.hash(UnsafeRawBufferPointer(rebasing: bytes[ImageFormat.headerSize...]),
-                                          seed: ImageChecksum.hash(UnsafeRawBufferPointer(rebasing: bytes[0..<56])))
-        guard computed == stored else { throw .checksumMismatch(stored: stored, computed: computed) }
-        return (architecture, pageSize, (counts[0], counts[1], counts[2], counts[3], counts[4], counts[5]))
-    }
-
-    private mutating func strings(_ count: Int) throws(StubImageError) -> [String] {
-        var strings: [String] = []
-        strings.reserveCapacity(try plausible(count, size: 4, "strings"))
-        for _ in 0..<count {
-            let length = Int(try u32("string length"))
-            try need(length, "string")
-            strings.append(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[position..<position + length]), as: UTF8.self))
-            position += length
-        }
-        return strings
-    }
-
-    private mutating func objects(_ count: Int, strings: [String]) throws(StubImageError) -> [ImageObject] {
-        var objects: [ImageObject] = []
-        objects.reserveCapacity(try plausible(count, size: 5, "objects"))
-        for _ in 0..<count {
-            guard let path = try string(strings, "object path") else { throw .corrupt("object without a path") }
-            let length = Int(try u8("build-id length"))
-            guard length > 0 else { throw .corrupt("object \(path) without a build-id") }
-            objects.append(ImageObject(path: path, buildID: try self.bytes(length, "build-id")))
-        }
-        return objects
-    }
-
-    private mutating func symbols(_ count: Int, objects: Int, strings: [String]) throws(StubImageError) -> [ImageSymbol] {
-        var symbols: [ImageSymbol] = []
-        symbols.reserveCapacity(try plausible(count, size: 13, "symbols"))
-        for _ in 0..<count {
-            let kind = try u8("symbol kind")
-            switch kind {
-            case 0, 2:
-                guard let name = try string(strings, "symbol name") else { throw .corrupt("symbol without a name") }
-                _ = try u64("symbol offset")
-                symbols.append(kind == 0 ? .exported(name) : .runtime(name))
-            case 1:
-                let object = try index(objects, "symbol object")
-                symbols.append(.objectOffset(object: object, offset: try u64("symbol offset")))
-            default: throw .corrupt("symbol kind \(kind)")
-            }
-        }
-        return symbols
-    }
-
-    /// The pools, each template hash checked against what this library would build.
-    private mutating func pools(_ count: Int, strings: [String], architecture: Architecture) throws(StubImageError) -> [StubImage.Pool] {
-        var pools: [StubImage.Pool] = []
-        pools.reserveCapacity(try plausible(count, size: 32, "pools"))
-        for index in 0..<count {
-            let kindCode = Int(try u8("pool kind"))
-            guard kindCode < StubKind.allCases.count else { throw .corrupt("pool \(index): kind \(kindCode)") }
-            let placementCode = try u8("placement")
-            let landingPads = try u8("landing pads"), lazy = try u8("lazy")
-            guard landingPads <= 1, lazy <= 1 else { throw .corrupt("pool \(index): flags") }
-            let seed = try u64("seed")
-            let placement: Placement
-            switch placementCode {
-            case 0: placement = .packed
-            case 1: placement = .pageStart
-            case 2: placement = .staggered
-            case 3: placement = .random(seed: seed)
-            default: throw .corrupt("pool \(index): placement \(placementCode)")
-            }
-            let codeSize = Int(try u32("code size")), payloadSize = Int(try u32("payload size"))
-            let name = try string(strings, "pool name")
-            let pool = StubImage.Pool(kind: StubKind.allCases[kindCode], placement: placement, landingPads: landingPads == 1,
-                                      lazyBatches: lazy == 1, codeSize: codeSize, payloadSize: payloadSize, name: name,
-                                      templateHash: try u64("template hash"))
-            guard pool.templateHash == StubImage.templateHash(of: pool.variant, architecture: architecture) else {
-                throw .templateMismatch(pool: index, variant: pool.variant.description)
-            }
-            pools.append(pool)
-        }
-        return pools
-    }
-
-    typealias ReferenceCounts = (stubs: Int, blobs: Int, symbols: Int)
-
-    /// The stub records, in (pool, id) order, with the names and lazy specs of those that have one.
-    private mutating func stubs(_ count: Int, pools: [StubImage.Pool], strings: [String], references: ReferenceCounts)
-        throws(StubImageError) -> (records: [StubImage.StubRecord], names: [Int: String], lazySpecs: [Int: [UInt8]]) {
-        var stubNames: [Int: String] = [:], lazySpecs: [Int: [UInt8]] = [:]
-        _ = try plausible(count, size: 22, "stubs")
-        // One tight loop into preallocated storage: this is most of an image.
-        let poolCount = pools.count
-        var failure: StubImageError?
-        let stubs = [StubImage.StubRecord](unsafeUninitializedCapacity: count) { buffer, initialized in
-            var previous: (pool: Int, id: UInt64) = (-1, 0)
-            do throws(StubImageError) {
-                for index in 0..<count {
-                    let pool = try self.index(poolCount, "stub pool")
-                    let id = try u64("stub id")
-                    guard (previous.pool, previous.id) < (pool, id) || index == 0 else { throw .corrupt("stub \(index) out of order") }
-                    previous = (pool, id)
-                    let name = try u32("stub name")
-                    if name != ImageFormat.noString {
-                        guard Int(name) < strings.count else { throw .corrupt("stub \(index): string \(name) of \(strings.count)") }
-                        stubNames[index] = strings[Int(name)]
-                    }
-                    let record: StubImage.StubRecord
-                    switch try u8("stub flags") {
-                    case 0:
-                        let target = try reference(references, "stub target")
-                        if case .plain = target { throw .corrupt("stub \(index): target is plain data") }
-                        record = StubImage.StubRecord(pool: pool, id: id, target: target,
-                                                      context: try reference(references, "stub context"), isPending: false)
-                    case 1:
-                        guard pools[pool].lazyBatches else { throw .corrupt("stub \(index): pending in a pool without lazy batches") }
-                        lazySpecs[index] = try self.bytes(Int(try u32("spec length")), "lazy spec")
-                        record = StubImage.StubRecord(pool: pool, id: id, target: .plain(0), context: .plain(0), isPending: true)
-                    case let flags: throw .corrupt("stub \(index): flags \(flags)")
-                    }
-                    (buffer.baseAddress! + index).initialize(to: record)
-                    initialized = index + 1
-                }
-            } catch {
-                failure = error
-            }
-        }
-        if let failure { throw failure }
-        return (stubs, stubNames, lazySpecs)
-    }
-
-    /// The blobs, each address field checked against its bytes and against the others.
-    private mutating func blobs(_ count: Int, strings: [String], references: ReferenceCounts, architecture: Architecture)
-        throws(StubImageError) -> [StubImage.BlobRecord] {
-        var blobs: [StubImage.BlobRecord] = []
-        blobs.reserveCapacity(try plausible(count, size: 17, "blobs"))
-        for index in 0..<count {
-            let name = try string(strings, "blob name")
-            let original = try u64("blob address")
-            let size = Int(try u32("blob size"))
-            guard size > 0, size <= CodeArena.maximumBlobSize else { throw .corrupt("blob \(index): size \(size)") }
-            try need(size, "blob bytes")
-            let code = UnsafeRawBufferPointer(rebasing: bytes[position..<position + size])
-            position += size
-            let fieldCount = try plausible(Int(try u32("field count")), size: 10, "fields")
-            var fields: [StubImage.BlobRecord.Field] = []
-            fields.reserveCapacity(fieldCount)
-            for _ in 0..<fieldCount {
-                let offset = Int(try u32("field offset"))
-                guard let kind = CodeRelocation.Field(rawValue: try u8("field kind")) else { throw .corrupt("blob \(index): field kind") }
-                let value = try reference(references, "blob field")
-                fields.append(StubImage.BlobRecord.Field(offset: offset, field: kind, value: value))
-            }
-            do throws(CodeRelocationError) {
-                for field in fields { try field.field.validate(at: field.offset, in: code, architecture: architecture) }
-                if fields.count > 1 {
-                    let sorted = fields.sorted { $0.offset < $1.offset }
-                    for (previous, next) in zip(sorted, sorted.dropFirst()) where previous.offset + previous.field.size > next.offset {
-                        throw .overlapping(offset: next.offset)
-                    }
-                }
-            } catch {
-                throw .corrupt("blob \(index): \(error)")
-            }
-            blobs.append(StubImage.BlobRecord(name: name, bytes: Array(code), fields: fields, originalAddress: original))
-        }
-        return blobs
-    }
-
-    /// Blob references must land inside their blob (its end included: a one-past-the-end label).
-    private static func checkBlobReferences(stubs: [StubImage.StubRecord], blobs: [StubImage.BlobRecord]) throws(StubImageError) {
-        func outside(_ reference: ImageReference) -> Bool {
-            if case .blob(let blob, let offset) = reference { return offset < 0 || offset > blobs[blob].bytes.count }
-            return false
-        }
-        for index in stubs.indices where outside(stubs[index].target) || outside(stubs[index].context) {
-            throw .corrupt("stub \(index): blob offset outside its blob")
-        }
-        for (index, blob) in blobs.enumerated() where blob.fields.contains(where: { outside($0.value) }) {
-            throw .corrupt("blob \(index): field refers outside a blob")
-        }
     }
 }

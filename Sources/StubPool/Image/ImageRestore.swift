@@ -29,14 +29,8 @@ extension StubImage {
     /// The runtime's resolver for ``ImageSymbol/runtime(_:)`` names: the address, or `nil`.
     public typealias Resolver = (_ name: String) -> UInt?
 
-    /// Rebuilds the image's state in this process.
-    ///
-    /// First everything is validated and resolved — every symbol (`dlsym`, build-ids of the
-    /// loaded objects, the runtime's `resolver`), every lazy spec (decoded by the sinks `lazy`
-    /// returns) — and any failure throws before a stub is allocated. Then each pool is created
-    /// and its live stubs taken in one bulk allocation, pending lazy stubs are requested in one
-    /// call per pool, every blob is committed in one batch with its fields relocated (one cache
-    /// maintenance pass), and finally every stub's target and context are written.
+    /// Rebuilds the image's state in this process: ``restore(encoded:into:resolver:lazy:)`` of
+    /// ``encoded()``.
     ///
     /// - Parameters:
     ///   - arena: where the blobs go (a new arena if `nil` and the image has blobs).
@@ -47,108 +41,210 @@ extension StubImage {
     ///     ``StubImageError/lazyAttachment(pool:message:)``.
     /// - Returns: the new pools, arena, stubs (parallel to ``stubs``) and blobs (parallel to ``blobs``).
     /// - Throws: ``StubImageError``; nothing the restore created survives a throw.
-    ///
-    /// Linear in the stubs and blob bytes. Any thread; the image is not changed, so one image
-    /// can be restored many times (each restore makes new pools).
     public func restore(into arena: CodeArena? = nil, resolver: Resolver? = nil,
                         lazy: (_ pool: Int, _ newPool: StubPool) throws -> LazySink? = { _, _ in nil }) throws(StubImageError) -> RestoredImage {
-        let symbolAddresses = try resolveSymbols(resolver)
+        try Self.restore(encoded: encoded(), into: arena, resolver: resolver, lazy: lazy)
+    }
+
+    /// Rebuilds the state of an encoded image in this process, straight from its bytes: no record
+    /// is built per stub or blob, and each blob's code is copied from the bytes into the arena.
+    ///
+    /// First the image is validated (as ``init(decoding:)`` does) and everything is resolved —
+    /// every symbol (`dlsym`, build-ids of the loaded objects, the runtime's `resolver`), every
+    /// target (a symbol plus its offset must land above the first page), every lazy spec (decoded
+    /// by the sinks `lazy` returns) — and any failure throws before a stub is allocated. Then each
+    /// pool is created and its live stubs taken in one bulk allocation, pending lazy stubs are
+    /// requested in one call per pool, every blob is committed in one batch with its fields
+    /// relocated (one cache maintenance pass), and finally every stub's target and context are
+    /// written, reading the stub records a second time.
+    ///
+    /// - Parameters:
+    ///   - bytes: an image as ``encoded()`` or ``write(to:)`` made it.
+    ///   - arena: where the blobs go (a new arena if `nil` and the image has blobs).
+    ///   - resolver: addresses for ``ImageSymbol/runtime(_:)`` names.
+    ///   - lazy: called once for each pool with pending stubs, as in ``restore(into:resolver:lazy:)``.
+    /// - Returns: the new pools, arena, stubs and blobs, each in the image's order.
+    /// - Throws: ``StubImageError``; nothing the restore created survives a throw.
+    ///
+    /// Linear in the stubs and blob bytes. Any thread; each restore makes new pools.
+    public static func restore(encoded bytes: [UInt8], into arena: CodeArena? = nil, resolver: Resolver? = nil,
+                               lazy: (_ pool: Int, _ newPool: StubPool) throws -> LazySink? = { _, _ in nil })
+        throws(StubImageError) -> RestoredImage {
+        let result = bytes.withUnsafeBytes { raw -> Result<RestoredImage, StubImageError> in
+            do throws(StubImageError) {
+                let scan = try ImageScan(raw)
+                return .success(try restore(scan, of: raw, into: arena, resolver: resolver, lazy: lazy))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    /// Reads the image file at `path` and restores it: ``restore(encoded:into:resolver:lazy:)``.
+    public static func restore(contentsOf path: String, into arena: CodeArena? = nil, resolver: Resolver? = nil,
+                               lazy: (_ pool: Int, _ newPool: StubPool) throws -> LazySink? = { _, _ in nil })
+        throws(StubImageError) -> RestoredImage {
+        let bytes: [UInt8]
+        do throws(SystemError) { bytes = try Kernel.readFile(path, limit: maximumFileSize) } catch { throw .system(error) }
+        return try restore(encoded: bytes, into: arena, resolver: resolver, lazy: lazy)
+    }
+
+    /// The restore of a validated image, from its bytes.
+    private static func restore(_ scan: ImageScan, of bytes: UnsafeRawBufferPointer, into arena: CodeArena?, resolver: Resolver?,
+                                lazy: (_ pool: Int, _ newPool: StubPool) throws -> LazySink?) throws(StubImageError) -> RestoredImage {
+        let symbolAddresses = try resolveSymbols(scan.symbols, objects: scan.objects, resolver)
+        // Stub and blob targets are never in the first page; a symbol's may be (a resolver's 0),
+        // and a symbol plus its offset must not leave the address space.
+        func misses(_ symbol: Int, _ offset: Int) -> Bool {
+            let address = Int128(symbolAddresses[symbol]) + Int128(offset)
+            return address < Int128(Kernel.pageSize) || address > Int128(UInt.max)
+        }
+        let offsets = scan.symbolOffsets
+        if offsets.lowest <= offsets.highest,
+           symbolAddresses.indices.contains(where: { misses($0, offsets.lowest) || misses($0, offsets.highest) }) {
+            var address: UInt = 0
+            let stub = scan.firstStub(of: bytes) { entry in
+                let offset = Int(Int64(bitPattern: entry.target.value))
+                address = symbolAddresses[entry.target.index] &+ UInt(bitPattern: offset)
+                return entry.target.kind == 3 && misses(entry.target.index, offset)
+            }
+            if let stub { throw .invalidTarget(stub: stub, address: address) }
+        }
         var pools: [StubPool] = []
-        for pool in self.pools {
+        for pool in scan.pools {
             do throws(StubPoolError) { pools.append(try StubPool(pool.configuration)) } catch { throw .pool(error) }
         }
-        // One pass over the records (100,000 of them do not fit in the caches): stub indices per
-        // pool, live and pending apart, and the targets checked — stub and blob targets are never
-        // in the first page, a symbol's may be (a resolver's 0).
-        var live = [[Int]](repeating: [], count: pools.count)
-        var pending = [[Int]](repeating: [], count: pools.count)
-        for index in stubs.indices {
-            let pool = stubs[index].pool
-            if stubs[index].isPending {
-                pending[pool].append(index)
-                continue
-            }
-            live[pool].append(index)
-            if case .symbol(let symbol, let offset) = stubs[index].target, symbolAddresses[symbol] &+ UInt(bitPattern: offset) < UInt(Kernel.pageSize) {
-                throw .invalidTarget(stub: index, address: symbolAddresses[symbol] &+ UInt(bitPattern: offset))
-            }
+        // The pending stubs of each pool: `scan.pending[pendingStart[p]..<pendingStart[p + 1]]`.
+        var pendingStart = [Int](repeating: 0, count: pools.count + 1)
+        var position = 0
+        for pool in pendingStart.indices {
+            while position < scan.pending.count && scan.pending[position].index < scan.poolStarts[pool] { position += 1 }
+            pendingStart[pool] = position
         }
         var requests: [(pool: Int, request: () throws(StubPoolError) -> StubRange)] = []
-        for (pool, indices) in pending.enumerated() where !indices.isEmpty {
+        for pool in pools.indices where pendingStart[pool] < pendingStart[pool + 1] {
+            let own = scan.pending[pendingStart[pool]..<pendingStart[pool + 1]]
             let attached: LazySink?
             do { attached = try lazy(pool, pools[pool]) } catch { throw .lazyAttachment(pool: pool, message: "\(error)") }
             guard let sink = attached else { throw .missingLazyStubs(pool: pool) }
-            requests.append((pool, try sink.prepare(indices.map { lazySpecs[$0] ?? [] }, pool, indices.map { stubs[$0].id })))
+            requests.append((pool, try sink.prepare(own.map { Array(bytes[$0.spec]) }, pool, own.map(\.id))))
         }
 
         // Everything is resolved: allocate. A failure from here on (out of memory, descriptors)
         // drops the new pools, which unmaps their chunks; the blob commit, the last step that can
         // fail, is all or nothing.
-        var handles = [Stub](repeating: Stub(address: 0, poolToken: 0, slot: 0), count: stubs.count)
-        var ranges: [(pool: Int, indices: [Int], range: StubRange)] = []
+        var ranges: [(pool: Int, range: StubRange)] = []
+        var lazyRanges: [(pool: Int, range: StubRange)] = []
         do throws(StubPoolError) {
-            for (pool, indices) in live.enumerated() where !indices.isEmpty {
-                let range = try pools[pool].reserveRange(count: indices.count)
-                ranges.append((pool, indices, range))
-                // The range's own iterator walks its runs in order: no per-stub search.
-                for (index, stub) in zip(indices, range) { handles[index] = stub }
+            for pool in pools.indices {
+                let live = scan.poolStarts[pool + 1] - scan.poolStarts[pool] - (pendingStart[pool + 1] - pendingStart[pool])
+                if live > 0 { ranges.append((pool, try pools[pool].reserveRange(count: live))) }
             }
             for (pool, request) in requests {
-                for (index, stub) in zip(pending[pool], try request()) { handles[index] = stub }
+                let range = try request()
+                precondition(range.count == pendingStart[pool + 1] - pendingStart[pool], "a lazy request made \(range.count) stubs")
+                lazyRanges.append((pool, range))
             }
         } catch {
             throw .pool(error)
         }
-        let entries = handles.map(\.address)
-
-        func value(_ reference: ImageReference, blobs: [CodeBlob]) -> UInt {
-            switch reference {
-            case .plain(let value): UInt(truncatingIfNeeded: value)
-            case .stub(let index): entries[index]
-            case .blob(let index, let offset): blobs[index].address &+ UInt(bitPattern: offset)
-            case .symbol(let index, let offset): symbolAddresses[index] &+ UInt(bitPattern: offset)
+        // Each stub's handle: a pool's live stubs take its range in order, its pending ones (in
+        // index order too) the lazy stubs requested for them.
+        let handles = [Stub](unsafeUninitializedCapacity: scan.stubCount) { handles, initialized in
+            for (pool, range) in ranges {
+                var next = pendingStart[pool]
+                var index = scan.poolStarts[pool]
+                for stub in range {
+                    while next < pendingStart[pool + 1] && scan.pending[next].index == index {
+                        next += 1
+                        index += 1
+                    }
+                    (handles.baseAddress! + index).initialize(to: stub)
+                    index += 1
+                }
             }
+            for (pool, range) in lazyRanges {
+                for (pending, stub) in zip(scan.pending[pendingStart[pool]..<pendingStart[pool + 1]], range) {
+                    (handles.baseAddress! + pending.index).initialize(to: stub)
+                }
+            }
+            initialized = scan.stubCount
         }
+        // Every address a reference can name: a 0 (plain data), the stubs' entries, the symbols,
+        // then (once committed) the blobs. A reference names `addresses[start(kind) + index]`
+        // plus its value.
+        var addresses: [UInt] = [0]
+        addresses.reserveCapacity(1 + handles.count + symbolAddresses.count + scan.blobs.count)
+        addresses += handles.lazy.map { $0.address }
+        addresses += symbolAddresses
+        let symbolStart = 1 + handles.count, blobStart = symbolStart + symbolAddresses.count
 
         var targetArena = arena
         var blobs: [CodeBlob] = []
-        if !self.blobs.isEmpty {
+        if !scan.blobs.isEmpty {
             let destination = arena ?? CodeArena()
             targetArena = destination
-            // Validated when the image was made or loaded: straight to the relocating commit.
-            let relocations = self.blobs.map { blob in
-                blob.fields.map { field in
-                    let operand: CodeOperand = switch field.value {
-                    case .plain(let value): .constant(value)
-                    case .blob(let index, let offset): .blob(index, offset: offset)
-                    default: .address(value(field.value, blobs: []))
-                    }
-                    return CodeRelocation(offset: field.offset, field: field.field, operand: operand)
+            // Validated when the image was scanned: straight to the relocating commit.
+            let relocations = scan.fields.map { field in
+                let operand: CodeOperand = switch field.value {
+                case .plain(let value): .constant(value)
+                case .blob(let index, let offset): .blob(index, offset: offset)
+                case .stub(let index): .address(handles[index].address)
+                case .symbol(let index, let offset): .address(symbolAddresses[index] &+ UInt(bitPattern: offset))
                 }
+                return CodeRelocation(offset: field.offset, field: field.field, operand: operand)
             }
-            let names = self.blobs.contains { $0.name != nil } ? self.blobs.enumerated().map { $0.element.name ?? "image-blob#\($0.offset)" } : nil
+            let code = BlobSpans(base: bytes.baseAddress!, spans: scan.blobs.map { ($0.code.lowerBound, $0.code.count) })
+            let names = scan.blobs.contains { $0.name != nil } ? scan.blobs.enumerated().map { $0.element.name ?? "image-blob#\($0.offset)" } : nil
             do throws(CodeArenaError) {
-                blobs = try destination.commit(self.blobs.map(\.bytes), relocations: .perBlob(relocations), names: names)
+                blobs = try destination.commit(code, relocations: .perBlob(fields: relocations, starts: [0] + scan.blobs.map(\.fields.upperBound)),
+                                               names: names)
             } catch {
                 throw .arena(error)
             }
         }
 
-        // Targets and contexts (checked above), then names.
-        for (pool, indices, range) in ranges {
-            pools[pool].layout.forEachDataSlot(of: range) { position, _, data in
-                let index = indices[position]
-                data.publish(target: value(stubs[index].target, blobs: blobs), context: value(stubs[index].context, blobs: blobs))
+        // Targets and contexts: the stub records read again, in the order the ranges were taken.
+        addresses += blobs.lazy.map { $0.address }
+        var reader = ImageReader(bytes: bytes, position: scan.stubSection)
+        var previous: (pool: Int, id: UInt64) = (-1, 0)
+        var index = 0
+        var failure: StubImageError?
+        addresses.withUnsafeBufferPointer { addresses in
+            // No branch on the kind: stub targets mix kinds.
+            func value(_ reference: ImageReader.PackedReference) -> UInt {
+                let kind = reference.kind
+                let start = kind == 0 ? 0 : kind == 1 ? 1 : kind == 2 ? blobStart : symbolStart
+                return addresses[start &+ reference.index] &+ UInt(truncatingIfNeeded: reference.value)
+            }
+            for (pool, range) in ranges {
+                pools[pool].layout.forEachDataSlot(of: range) { _, _, data in
+                    do throws(StubImageError) {
+                        var entry = try reader.stub(index, after: &previous, scan.limits)
+                        index += 1
+                        while entry.spec != nil {
+                            entry = try reader.stub(index, after: &previous, scan.limits)
+                            index += 1
+                        }
+                        data.publish(target: value(entry.target), context: value(entry.context))
+                    } catch {
+                        failure = failure ?? error
+                    }
+                }
             }
         }
-        for (index, name) in stubNames {
-            do throws(StubPoolError) { try pools[stubs[index].pool].setName(name, for: handles[index]) } catch { throw .pool(error) }
+        if let failure { throw failure }
+        for (index, name) in scan.names {
+            do throws(StubPoolError) { try pools[scan.poolStarts.lastIndex { $0 <= index }!].setName(name, for: handles[index]) } catch {
+                throw .pool(error)
+            }
         }
         return RestoredImage(pools: pools, arena: targetArena, stubs: handles, blobs: blobs)
     }
 
     /// The address of every symbol, or the first that cannot be resolved.
-    private func resolveSymbols(_ resolver: Resolver?) throws(StubImageError) -> [UInt] {
+    private static func resolveSymbols(_ symbols: [ImageSymbol], objects: [ImageObject], _ resolver: Resolver?) throws(StubImageError) -> [UInt] {
         var loaded: LoadedObjects?
         var addresses: [UInt] = []
         addresses.reserveCapacity(symbols.count)

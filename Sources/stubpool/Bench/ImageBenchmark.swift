@@ -57,7 +57,7 @@ enum ImageBenchmark {
             kept += [state.forward, state.bound, state.arena]
         }
         let restore = try nanosecondsPerOperation(operations: 1, repeats: 3, untimed: { kept.removeAll() }) {
-            let restored = try StubImage(decoding: bytes).restore()
+            let restored = try StubImage.restore(encoded: bytes)
             kept += restored.pools as [AnyObject] + [restored.arena!]
         }
         results.record("image_one_by_one_100k_10k_ms", "stubpool", oneByOne / 1e6)

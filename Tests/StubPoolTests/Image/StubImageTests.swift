@@ -113,6 +113,75 @@ import Glibc
         #expect(decoded.stubIndex(pool: 9, id: 0) == nil)
     }
 
+    /// Restoring from the encoded bytes (or the file) makes the state the decoded image makes,
+    /// lazy stubs included.
+    @Test func bytesAndFilesRestoreLikeDecodedImages() throws {
+        let state = try Self.makeState()
+        let image = try StubImage.snapshot(pools: state.sources, arena: state.arena)
+        let path = "/tmp/stubpool-restore-\(getpid()).img"
+        defer { unlink(path) }
+        try image.write(to: path)
+        func sink(_ index: Int, _ pool: StubPool) throws -> StubImage.LazySink? {
+            StubImage.LazySink(try pool.lazyStubs(of: Int64.self, generator: Self.lazyGenerator), decode: Self.decodeSpec)
+        }
+        let reference = try image.restore(lazy: sink)
+        for restored in [try StubImage.restore(encoded: image.encoded(), lazy: sink), try StubImage.restore(contentsOf: path, lazy: sink)] {
+            #expect(restored.pools.count == 4 && restored.stubs.count == image.stubs.count && restored.blobs.count == 2)
+            #expect(Set(restored.stubs.map(\.address)).isDisjoint(with: reference.stubs.map(\.address)), "new pools, new stubs")
+            for (index, record) in image.stubs.enumerated() {
+                let kind = image.pools[record.pool].kind
+                #expect(Self.call(restored.stubs[index], kind: kind) == Self.call(reference.stubs[index], kind: kind), "stub \(index)")
+            }
+            #expect(restored.arena?.inspect().blobs.compactMap(\.name).sorted() == ["adapter", "hop"])
+        }
+        #expect(throws: StubImageError.system(SystemError(operation: .open, errno: ENOENT))) {
+            try StubImage.restore(contentsOf: "/nonexistent/image")
+        }
+    }
+
+    /// A symbol plus its offset that lands in the first page or past the end of the address
+    /// space is refused before anything is mapped, naming the first stub that reaches it.
+    @Test func targetsOutsideTheAddressSpaceAreRefused() throws {
+        let pool = try StubPool(.init(kind: .forward))
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 16)
+        defer { buffer.deallocate() }
+        _ = try pool.allocate(target: CTargets.weighted3)
+        _ = try pool.allocate(target: buffer)
+        let arena = CodeArena()
+        _ = try arena.commit([CodeEmitter.bindConstants([], afterArguments: 0, target: .address(Self.weighted3), architecture: .host)])
+        var image = try StubImage.snapshot(pools: [.init(pool)], arena: arena) { $0 == UInt(bitPattern: buffer) ? ("runtime-entry", 0) : nil }
+        image.stubs[1].target = .symbol(image.symbols.firstIndex(of: .runtime("runtime-entry"))!, offset: 8)
+        let bytes = image.encoded()
+        let target = CodeArena()
+        #expect(throws: StubImageError.invalidTarget(stub: 1, address: 8)) {
+            try StubImage.restore(encoded: bytes, into: target, resolver: { _ in 0 })
+        }
+        #expect(throws: StubImageError.invalidTarget(stub: 1, address: 3)) {
+            try StubImage.restore(encoded: bytes, into: target, resolver: { _ in UInt.max - 4 })
+        }
+        #expect(target.statistics().mappings == 0, "nothing mapped")
+        let restored = try StubImage.restore(encoded: bytes, into: target, resolver: { _ in UInt(bitPattern: buffer) })
+        #expect(UInt(bitPattern: try restored.pools[0].target(of: restored.stubs[1])) == UInt(bitPattern: buffer) + 8)
+    }
+
+    /// A stub that reaches past the end of a blob is corrupt, for decoding and restoring alike.
+    @Test func blobOffsetsOutsideTheirBlobAreRefused() throws {
+        let pool = try StubPool(.init(kind: .forward))
+        let arena = CodeArena()
+        let blobs = try arena.commit([CodeEmitter.bindConstants([], afterArguments: 0, target: .address(Self.weighted3), architecture: .host)])
+        _ = try pool.allocate(count: 3, target: blobs[0].entry)
+        var image = try StubImage.snapshot(pools: [.init(pool)], arena: arena)
+        #expect(image.stubs[2].target == .blob(0, offset: 0))
+        image.stubs[2].target = .blob(0, offset: image.blobs[0].bytes.count)
+        _ = try StubImage(decoding: image.encoded())
+        for offset in [image.blobs[0].bytes.count + 1, -1] {
+            image.stubs[2].target = .blob(0, offset: offset)
+            let bytes = image.encoded()
+            #expect(throws: StubImageError.corrupt("stub 2: blob offset outside its blob")) { try StubImage(decoding: bytes) }
+            #expect(throws: StubImageError.corrupt("stub 2: blob offset outside its blob")) { try StubImage.restore(encoded: bytes) }
+        }
+    }
+
     @Test func contextsMarkedAsReferencesAreNamed() throws {
         let pool = try StubPool(.init(kind: .context))
         let target = try pool.allocate(target: CTargets.returnContextRegister, context: 0)
@@ -276,14 +345,23 @@ import Glibc
                 default: mutant[position] = [0, 0xFF, 0x7F, 0x80][Int(random.next() % 4)]
                 }
             }
+            let sealed = Self.resealed(mutant)
+            // Restoring straight from the bytes accepts and refuses exactly as decoding then
+            // restoring does.
+            func outcome(_ restore: () throws(StubImageError) -> RestoredImage) throws -> StubImageError? {
+                let restored: RestoredImage
+                do throws(StubImageError) { restored = try restore() } catch { return error }
+                if let arena = restored.arena { for blob in restored.blobs { try arena.free(blob) } }
+                return nil
+            }
+            let direct = try outcome { () throws(StubImageError) in try StubImage.restore(encoded: sealed) }
             do {
-                let image = try StubImage(decoding: Self.resealed(mutant))
+                let image = try StubImage(decoding: sealed)
                 decoded += 1
-                if let restored = try? image.restore(), let arena = restored.arena {
-                    for blob in restored.blobs { try arena.free(blob) }
-                }
+                #expect(try outcome { () throws(StubImageError) in try image.restore() } == direct)
             } catch {
                 refused += 1
+                #expect(direct == error as? StubImageError)
             }
         }
         print("image fuzz: \(decoded) mutants decoded, \(refused) refused with typed errors")
