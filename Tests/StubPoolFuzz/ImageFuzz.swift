@@ -41,8 +41,8 @@ enum ImageFuzz {
         } catch {
             do throws(StubImageError) {
                 let again = try StubImage.restore(encoded: bytes, resolver: { _ in nil }, lazy: lazySink)
-                FuzzDriver.violation("the bytes restored where their decoded image did not (\(error))")
                 release(again)
+                FuzzDriver.violation("the bytes restored where their decoded image did not (\(error))")
             } catch let again {
                 if again != error { FuzzDriver.violation("the decoded image refused with \(error), the bytes with \(again)") }
             }

@@ -171,14 +171,13 @@ extension StubImage {
             }
             initialized = scan.stubCount
         }
-        // Every address a reference can name: a 0 (plain data), the stubs' entries, the symbols,
-        // then (once committed) the blobs. A reference names `addresses[start(kind) + index]`
-        // plus its value.
+        // Every address a reference can name apart from the stubs' entries: a 0 (plain data), the
+        // symbols, then (once committed) the blobs. A reference of kind 0, 2 or 3 names
+        // `addresses[start(kind) + index]` plus its value; a stub reference `handles[index]`.
         var addresses: [UInt] = [0]
-        addresses.reserveCapacity(1 + handles.count + symbolAddresses.count + scan.blobs.count)
-        addresses += handles.lazy.map { $0.address }
+        addresses.reserveCapacity(1 + symbolAddresses.count + scan.blobs.count)
         addresses += symbolAddresses
-        let symbolStart = 1 + handles.count, blobStart = symbolStart + symbolAddresses.count
+        let symbolStart = 1, blobStart = 1 + symbolAddresses.count
 
         var targetArena = arena
         var blobs: [CodeBlob] = []
@@ -211,12 +210,15 @@ extension StubImage {
         var previous: (pool: Int, id: UInt64) = (-1, 0)
         var index = 0
         var failure: StubImageError?
-        addresses.withUnsafeBufferPointer { addresses in
-            // No branch on the kind: stub targets mix kinds.
+        addresses.withUnsafeBufferPointer { addresses in handles.withUnsafeBufferPointer { stubs in
+            // No branch on the kind (stub targets mix kinds): both tables are read, one is kept.
+            // A stub reference's value is 0; the scan checked every index.
             func value(_ reference: ImageReader.PackedReference) -> UInt {
-                let kind = reference.kind
-                let start = kind == 0 ? 0 : kind == 1 ? 1 : kind == 2 ? blobStart : symbolStart
-                return addresses[start &+ reference.index] &+ UInt(truncatingIfNeeded: reference.value)
+                let kind = reference.kind, isStub = kind == 1
+                let start = kind == 0 ? 0 : kind == 2 ? blobStart : symbolStart
+                let address = addresses[isStub ? 0 : start &+ reference.index]
+                let stub = stubs[isStub ? reference.index : 0].address
+                return (isStub ? stub : address) &+ UInt(truncatingIfNeeded: reference.value)
             }
             for (pool, range) in ranges {
                 pools[pool].layout.forEachDataSlot(of: range) { _, _, data in
@@ -233,7 +235,7 @@ extension StubImage {
                     }
                 }
             }
-        }
+        } }
         if let failure { throw failure }
         for (index, name) in scan.names {
             do throws(StubPoolError) { try pools[scan.poolStarts.lastIndex { $0 <= index }!].setName(name, for: handles[index]) } catch {
