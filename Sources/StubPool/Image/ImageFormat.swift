@@ -168,30 +168,25 @@ extension StubImage {
     /// before anything is created.
     public init(decoding bytes: [UInt8]) throws(StubImageError) {
         let result = bytes.withUnsafeBytes { raw -> Result<StubImage, StubImageError> in
-            do throws(StubImageError) { return .success(try StubImage(scanned: ImageScan(raw), of: raw)) } catch { return .failure(error) }
+            do throws(StubImageError) { return .success(StubImage(scanned: try ImageScan(raw), of: raw)) } catch { return .failure(error) }
         }
         self = try result.get()
     }
 
     /// The records of a validated image.
-    private init(scanned scan: ImageScan, of bytes: UnsafeRawBufferPointer) throws(StubImageError) {
-        var reader = ImageReader(bytes: bytes, position: scan.stubSection)
-        var failure: StubImageError?
+    private init(scanned scan: ImageScan, of bytes: UnsafeRawBufferPointer) {
         // One tight loop into preallocated storage: this is most of an image.
         let stubs = [StubRecord](unsafeUninitializedCapacity: scan.stubCount) { buffer, initialized in
-            var previous: (pool: Int, id: UInt64) = (-1, 0)
-            do throws(StubImageError) {
+            scan.rereading(bytes) { records in
+                var cursor = records.start
                 for index in 0..<scan.stubCount {
-                    let entry = try reader.stub(index, after: &previous, scan.limits)
+                    let entry = records.next(&cursor)
                     (buffer.baseAddress! + index).initialize(to: StubRecord(pool: entry.pool, id: entry.id, target: entry.target.reference,
-                                                                           context: entry.context.reference, isPending: entry.spec != nil))
-                    initialized = index + 1
+                                                                           context: entry.context.reference, isPending: entry.isPending))
                 }
-            } catch {
-                failure = error
             }
+            initialized = scan.stubCount
         }
-        if let failure { throw failure }
         var lazySpecs: [Int: [UInt8]] = [:]
         for stub in scan.pending { lazySpecs[stub.index] = Array(bytes[stub.spec]) }
         let blobs = scan.blobs.map { blob in

@@ -95,11 +95,25 @@ struct ImageReader {
         let kind = Int(bytes.load(fromByteOffset: offset, as: UInt8.self))
         let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 1, as: UInt64.self))
         let value = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 5, as: UInt64.self))
-        // Lengths 9, 5, 13, 13 and index limits 1, stubs, blobs, symbols, by kind (0 past 3).
-        let length = (0x0D0D_0509 &>> (min(kind, 4) &* 8)) & 0xFF
+        let length = Self.referenceLength(kind: kind)
         let index = kind == 0 ? 0 : Int(UInt32(truncatingIfNeeded: word))
         let limit = kind == 0 ? 1 : kind == 1 ? counts.stubs : kind == 2 ? counts.blobs : kind == 3 ? counts.symbols : 0
         return (PackedReference(kind: kind, index: index, value: kind == 0 ? word : kind == 1 ? 0 : value), length, index < limit)
+    }
+
+    /// The length of a reference of `kind` (an unknown kind: 0), without a branch: 9, 5, 13, 13.
+    @inline(__always)
+    static func referenceLength(kind: Int) -> Int { (0x0D0D_0509 &>> (min(kind, 4) &* 8)) & 0xFF }
+
+    /// The reference at `offset` in an image ``ImageScan`` validated: read without a check.
+    @inline(__always)
+    func validatedReference(at offset: Int) -> PackedReference {
+        if offset + Self.longestReference <= bytes.count { return packedReference(at: offset, (0, 0, 0)).reference }
+        // Closer to the end only the short kinds fit: plain data (a word) or a stub (an index).
+        let kind = Int(bytes.load(fromByteOffset: offset, as: UInt8.self))
+        return kind == 0
+            ? PackedReference(kind: 0, index: 0, value: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 1, as: UInt64.self)))
+            : PackedReference(kind: kind, index: Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 1, as: UInt32.self))), value: 0)
     }
 
     /// A reference, checked: where the longest one fits in what is left it is read by

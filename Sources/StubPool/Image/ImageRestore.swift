@@ -206,11 +206,7 @@ extension StubImage {
 
         // Targets and contexts: the stub records read again, in the order the ranges were taken.
         addresses += blobs.lazy.map { $0.address }
-        var reader = ImageReader(bytes: bytes, position: scan.stubSection)
-        var previous: (pool: Int, id: UInt64) = (-1, 0)
-        var index = 0
-        var failure: StubImageError?
-        addresses.withUnsafeBufferPointer { addresses in handles.withUnsafeBufferPointer { stubs in
+        scan.rereading(bytes) { records in var cursor = records.start; addresses.withUnsafeBufferPointer { addresses in handles.withUnsafeBufferPointer { stubs in
             // No branch on the kind (stub targets mix kinds): both tables are read, one is kept.
             // A stub reference's value is 0; the scan checked every index.
             func value(_ reference: ImageReader.PackedReference) -> UInt {
@@ -222,21 +218,11 @@ extension StubImage {
             }
             for (pool, range) in ranges {
                 pools[pool].layout.forEachDataSlot(of: range) { _, _, data in
-                    do throws(StubImageError) {
-                        var entry = try reader.stub(index, after: &previous, scan.limits)
-                        index += 1
-                        while entry.spec != nil {
-                            entry = try reader.stub(index, after: &previous, scan.limits)
-                            index += 1
-                        }
-                        data.publish(target: value(entry.target), context: value(entry.context))
-                    } catch {
-                        failure = failure ?? error
-                    }
+                    let (target, context) = records.nextLive(&cursor)
+                    data.publish(target: value(target), context: value(context))
                 }
             }
-        } }
-        if let failure { throw failure }
+        } } }
         for (index, name) in scan.names {
             do throws(StubPoolError) { try pools[scan.poolStarts.lastIndex { $0 <= index }!].setName(name, for: handles[index]) } catch {
                 throw .pool(error)

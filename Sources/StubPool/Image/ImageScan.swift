@@ -22,6 +22,10 @@ struct ImageScan {
     let pending: [(index: Int, id: UInt64, spec: Range<Int>)]
     /// Names given to stubs, by index.
     let names: [Int: String]
+    /// Each stub record's reference lengths in one byte, the target's in the low four bits and the
+    /// context's in the high four, 0 for a pending stub: the restore reads the records again
+    /// through ``ImageReader/validatedReference(at:)`` with no check and no load to find the next.
+    let referenceLengths: [UInt8]
     let blobs: [ImageReader.BlobEntry]
     /// Every blob's fields, in blob order (``ImageReader/BlobEntry/fields`` ranges).
     let fields: [StubImage.BlobRecord.Field]
@@ -71,6 +75,8 @@ struct ImageScan {
         var poolStarts = [Int](repeating: counts.stubs, count: pools.count + 1)
         var pending: [(index: Int, id: UInt64, spec: Range<Int>)] = []
         var names: [Int: String] = [:]
+        var referenceLengths: [UInt8] = []
+        referenceLengths.reserveCapacity(counts.stubs)
         // How far stubs reach into blobs and around symbols, over all of them: kept without a
         // branch on a reference's kind (stub targets mix kinds), so a blob that is reached too
         // far is found by reading the stubs again.
@@ -91,8 +97,11 @@ struct ImageScan {
             if entry.name != ImageFormat.noString { names[index] = strings[Int(entry.name)] }
             if let spec = entry.spec {
                 pending.append((index, entry.id, spec))
+                referenceLengths.append(0)
                 continue
             }
+            referenceLengths.append(UInt8(truncatingIfNeeded: ImageReader.referenceLength(kind: entry.target.kind)
+                                              | ImageReader.referenceLength(kind: entry.context.kind) << 4))
             reach(entry.target, kind: 2, &blobOffsets)
             reach(entry.context, kind: 2, &blobOffsets)
             reach(entry.target, kind: 3, &symbolOffsets)
@@ -123,8 +132,91 @@ struct ImageScan {
         self.poolStarts = poolStarts
         self.pending = pending
         self.names = names
+        self.referenceLengths = referenceLengths
         self.blobs = blobs
         self.fields = fields
         self.symbolOffsets = symbolOffsets
+    }
+}
+
+extension ImageScan {
+    /// The stub records of a scanned image read again, in index order, without a check: each
+    /// record's end is known from ``ImageScan/referenceLengths`` (a pending one's from its spec), so
+    /// no record waits on a load from the one before it. Where the reading is kept, a ``Cursor``,
+    /// is apart from what it reads, so that a loop keeps both in registers.
+    struct Rereader {
+        private let bytes: UnsafeRawBufferPointer
+        private let lengths: UnsafeBufferPointer<UInt8>
+        private let pending: UnsafeBufferPointer<(index: Int, id: UInt64, spec: Range<Int>)>
+        /// The first record.
+        let start: Cursor
+
+        /// A place in the stub records: the next record's offset and index, and how many
+        /// pending stubs lie before it.
+        struct Cursor {
+            fileprivate var record: Int
+            fileprivate var index = 0
+            fileprivate var pendingBefore = 0
+        }
+
+        fileprivate init(_ bytes: UnsafeRawBufferPointer, section: Int, lengths: UnsafeBufferPointer<UInt8>,
+                         pending: UnsafeBufferPointer<(index: Int, id: UInt64, spec: Range<Int>)>) {
+            self.bytes = bytes
+            self.lengths = lengths
+            self.pending = pending
+            start = Cursor(record: section)
+        }
+
+        /// The stub record at `cursor`, which moves past it: its pool, id and references (plain
+        /// zeros for a pending stub).
+        @inline(__always)
+        func next(_ cursor: inout Cursor) -> (pool: Int, id: UInt64, target: ImageReader.PackedReference,
+                                              context: ImageReader.PackedReference, isPending: Bool) {
+            let pool = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: cursor.record, as: UInt32.self)))
+            let id = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: cursor.record + 4, as: UInt64.self))
+            guard lengths[cursor.index] != 0 else {
+                skipPending(&cursor)
+                let zero = ImageReader.PackedReference(kind: 0, index: 0, value: 0)
+                return (pool, id, zero, zero, true)
+            }
+            let (target, context) = live(&cursor)
+            return (pool, id, target, context, false)
+        }
+
+        /// The target and context of the first live stub at or after `cursor`, which moves past it.
+        @inline(__always)
+        func nextLive(_ cursor: inout Cursor) -> (target: ImageReader.PackedReference, context: ImageReader.PackedReference) {
+            while lengths[cursor.index] == 0 { skipPending(&cursor) }
+            return live(&cursor)
+        }
+
+        @inline(__always)
+        private func live(_ cursor: inout Cursor) -> (target: ImageReader.PackedReference, context: ImageReader.PackedReference) {
+            let reader = ImageReader(bytes: bytes)
+            let targetLength = Int(lengths[cursor.index] & 15), contextLength = Int(lengths[cursor.index] >> 4)
+            let references = (reader.validatedReference(at: cursor.record + 17),
+                              reader.validatedReference(at: cursor.record + 17 + targetLength))
+            cursor.record += 17 + targetLength + contextLength
+            cursor.index += 1
+            return references
+        }
+
+        @inline(__always)
+        private func skipPending(_ cursor: inout Cursor) {
+            cursor.record = pending[cursor.pendingBefore].spec.upperBound
+            cursor.pendingBefore += 1
+            cursor.index += 1
+        }
+    }
+
+    /// Reads the stub records of `bytes` (the image this scan validated) again, through a
+    /// ``Rereader`` valid inside `body`.
+    @inline(__always)
+    func rereading<Result>(_ bytes: UnsafeRawBufferPointer, _ body: (Rereader) -> Result) -> Result {
+        referenceLengths.withUnsafeBufferPointer { lengths in
+            pending.withUnsafeBufferPointer { pending in
+                body(Rereader(bytes, section: stubSection, lengths: lengths, pending: pending))
+            }
+        }
     }
 }
