@@ -276,8 +276,11 @@ extension ImageReader {
         var spec: Range<Int>?
     }
 
-    /// The longest stub record: pool, id, name, flags and two references.
-    static let longestStub = 17 + 2 * longestReference
+    /// The fields every stub record starts with: pool u32, id u64, name u32, flags u8.
+    static let stubFixedFields = 17
+
+    /// The longest stub record: its fixed fields and two references.
+    static let longestStub = stubFixedFields + 2 * longestReference
 
     /// The stub record `index`, which must come after `previous` in (pool, id) order. A live
     /// stub with room behind it is read in one go, every check folded into one test; anything
@@ -285,28 +288,22 @@ extension ImageReader {
     /// which names what is wrong.
     @inline(__always)
     mutating func stub(_ index: Int, after previous: inout (pool: Int, id: UInt64), _ limits: StubLimits) throws(StubImageError) -> StubEntry {
-        if let entry = liveStubInOneGo(index, after: &previous, limits) { return entry }
+        if remaining >= Self.longestStub {
+            let pool = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: UInt32.self)))
+            let id = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: position + 4, as: UInt64.self))
+            let name = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: position + 12, as: UInt32.self))
+            let flags = bytes.load(fromByteOffset: position + 16, as: UInt8.self)
+            let target = packedReference(at: position + Self.stubFixedFields, limits.references)
+            let context = packedReference(at: position + Self.stubFixedFields + target.length, limits.references)
+            let ordered = index == 0 || previous.pool < pool || (previous.pool == pool && previous.id < id)
+            if flags == 0, pool < limits.lazyPools.count, ordered, name == ImageFormat.noString || Int(name) < limits.strings,
+               target.valid, target.reference.kind != 0, context.valid {
+                position += Self.stubFixedFields + target.length + context.length
+                previous = (pool, id)
+                return StubEntry(pool: pool, id: id, name: name, target: target.reference, context: context.reference, spec: nil)
+            }
+        }
         return try stubFieldByField(index, after: &previous, limits)
-    }
-
-    /// The stub record `index` if it is a live stub with room behind it that passes every check
-    /// (without a throw, so that it inlines into the loops over the stubs); otherwise `nil`, with
-    /// nothing read.
-    @inline(__always)
-    private mutating func liveStubInOneGo(_ index: Int, after previous: inout (pool: Int, id: UInt64), _ limits: StubLimits) -> StubEntry? {
-        guard remaining >= Self.longestStub else { return nil }
-        let pool = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: UInt32.self)))
-        let id = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: position + 4, as: UInt64.self))
-        let name = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: position + 12, as: UInt32.self))
-        let flags = bytes.load(fromByteOffset: position + 16, as: UInt8.self)
-        let target = packedReference(at: position + 17, limits.references)
-        let context = packedReference(at: position + 17 + target.length, limits.references)
-        let ordered = index == 0 || previous.pool < pool || (previous.pool == pool && previous.id < id)
-        guard flags == 0, pool < limits.lazyPools.count, ordered, name == ImageFormat.noString || Int(name) < limits.strings,
-              target.valid, target.reference.kind != 0, context.valid else { return nil }
-        position += 17 + target.length + context.length
-        previous = (pool, id)
-        return StubEntry(pool: pool, id: id, name: name, target: target.reference, context: context.reference, spec: nil)
     }
 
     private mutating func stubFieldByField(_ index: Int, after previous: inout (pool: Int, id: UInt64),

@@ -3,7 +3,7 @@
 /// the names, how far stubs reach into each blob and around each symbol), each blob located in
 /// the bytes with its fields in one list. Decoding and restoring both start here, so an image one
 /// of them accepts the other accepts too; both then read the stub section a second time through
-/// ``ImageReader/stub(_:after:_:)``.
+/// a ``Rereader``.
 struct ImageScan {
     let architecture: Architecture
     let pageSize: Int
@@ -23,8 +23,8 @@ struct ImageScan {
     /// Names given to stubs, by index.
     let names: [Int: String]
     /// Each stub record's reference lengths in one byte, the target's in the low four bits and the
-    /// context's in the high four, 0 for a pending stub: the restore reads the records again
-    /// through ``ImageReader/validatedReference(at:)`` with no check and no load to find the next.
+    /// context's in the high four, 0 for a pending stub: what lets a ``Rereader`` read the records
+    /// again with no check and no load to find the next.
     let referenceLengths: [UInt8]
     let blobs: [ImageReader.BlobEntry]
     /// Every blob's fields, in blob order (``ImageReader/BlobEntry/fields`` ranges).
@@ -194,9 +194,9 @@ extension ImageScan {
         private func live(_ cursor: inout Cursor) -> (target: ImageReader.PackedReference, context: ImageReader.PackedReference) {
             let reader = ImageReader(bytes: bytes)
             let targetLength = Int(lengths[cursor.index] & 15), contextLength = Int(lengths[cursor.index] >> 4)
-            let references = (reader.validatedReference(at: cursor.record + 17),
-                              reader.validatedReference(at: cursor.record + 17 + targetLength))
-            cursor.record += 17 + targetLength + contextLength
+            let references = (reader.validatedReference(at: cursor.record + ImageReader.stubFixedFields),
+                              reader.validatedReference(at: cursor.record + ImageReader.stubFixedFields + targetLength))
+            cursor.record += ImageReader.stubFixedFields + targetLength + contextLength
             cursor.index += 1
             return references
         }
